@@ -1,0 +1,4 @@
+import type { Command } from '../command.ts'
+
+/** Every `baton` sub-command, in the order `baton --help` lists them. */
+export const commands: readonly Command[] = []

@@ -1,0 +1,59 @@
+/**
+ * Every error baton raises on purpose carries a stable code from this one list, a message that says
+ * what happened and what to do, and the `cause` it wraps. Programs (and tests) match on `code`, never on
+ * message text. Add a code here before throwing it anywhere.
+ */
+export const errorCodes = [
+  // configuration and start-up
+  'CONFIG_INVALID',
+  'PIPELINE_INVALID',
+  'PREREQUISITE_MISSING',
+  'SERVICE_UNREACHABLE',
+  'SERVICE_START_FAILED',
+  // actor core
+  'MAILBOX_FULL',
+  'ACTOR_STOPPED',
+  'ACTOR_NOT_FOUND',
+  'ASK_TIMEOUT',
+  'ASK_ABORTED',
+  'ACTOR_NAME_TAKEN',
+  'SUPERVISOR_INTENSITY_EXCEEDED',
+  'SHUTDOWN_TIMEOUT',
+  // partition processing
+  'FENCED',
+  'POISON_EVENT',
+  'SINK_UNAVAILABLE',
+  'CHECKPOINT_UNAVAILABLE',
+  'SOURCE_UNAVAILABLE',
+  'DEAD_LETTER_FAILED',
+  // HTTP
+  'BAD_REQUEST',
+  'PAYLOAD_TOO_LARGE',
+  'NOT_FOUND',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NO_OWNER',
+] as const
+
+export type ErrorCode = (typeof errorCodes)[number]
+
+export class BatonError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'BatonError'
+  }
+}
+
+/** True when `err` is a BatonError with one of the given codes (or any code when none is given). */
+export function isBatonError(err: unknown, ...codes: ErrorCode[]): err is BatonError {
+  return err instanceof BatonError && (codes.length === 0 || codes.includes(err.code))
+}
+
+/** The message of anything thrown, for logs and API answers. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message
+  return String(err)
+}
