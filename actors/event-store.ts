@@ -1,0 +1,115 @@
+import type { Database, Statement } from 'bun:sqlite'
+import { type Batch, definePipeline, PoisonEventError } from './pipeline.ts'
+import { NO_HEADERS, type SourceRecord } from './ports.ts'
+
+/**
+ * The built-in pipeline: stores every event in `baton_events` (primary key topic, partition, offset),
+ * its value as JSON. A value that is not valid JSON is a poison event. There is deliberately no
+ * `on conflict do nothing`: the watermark already refuses replays, so a primary-key conflict means a
+ * double got through, and it must fail loudly rather than vanish.
+ */
+export const eventStore = definePipeline<string>({
+  name: 'event-store',
+  migrations: {
+    postgres: [
+      `create table if not exists baton_events (
+        topic text not null,
+        partition integer not null,
+        "offset" bigint not null,
+        key text,
+        value jsonb,
+        headers jsonb not null default '{}',
+        event_time timestamptz not null,
+        stored_at timestamptz not null default now(),
+        primary key (topic, partition, "offset")
+      )`,
+    ],
+    sqlite: [
+      `create table if not exists baton_events (
+        topic text not null,
+        partition integer not null,
+        "offset" integer not null,
+        key text,
+        value text,
+        headers text not null default '{}',
+        event_time integer not null,
+        stored_at integer not null,
+        primary key (topic, partition, "offset")
+      ) without rowid`,
+    ],
+  },
+  decode(record) {
+    if (record.value === null) return 'null'
+    const text = record.value.toString('utf8')
+    try {
+      JSON.parse(text)
+    } catch (err) {
+      throw new PoisonEventError(
+        `The value at offset ${record.offset} is not valid JSON: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
+    }
+    return text
+  },
+  async handle(batch, tx) {
+    if (tx.kind === 'postgres') {
+      const n = batch.events.length
+      const offsets = new Array<string>(n)
+      const keys = new Array<string | null>(n)
+      const values = new Array<string>(n)
+      const headers = new Array<string>(n)
+      const times = new Array<number>(n)
+      for (let i = 0; i < n; i++) {
+        const { record, value } = batch.events[i] as (typeof batch.events)[number]
+        offsets[i] = String(record.offset)
+        keys[i] = keyText(record)
+        values[i] = value
+        headers[i] = headersJson(record)
+        times[i] = record.timestamp
+      }
+      await tx.sql`
+        insert into baton_events (topic, partition, "offset", key, value, headers, event_time)
+        select ${batch.topic}, ${batch.partition}, o, k, v::jsonb, h::jsonb, to_timestamp(t / 1000.0)
+        from unnest(${offsets}::bigint[], ${keys}::text[], ${values}::text[], ${headers}::text[], ${times}::float8[])
+          as u(o, k, v, h, t)`
+      return
+    }
+    const insert = sqliteInsert(tx.db)
+    const now = Date.now()
+    for (const { record, value } of batch.events) {
+      insert.run(
+        batch.topic,
+        batch.partition,
+        record.offset,
+        keyText(record),
+        value,
+        headersJson(record),
+        record.timestamp,
+        now,
+      )
+    }
+  },
+})
+
+export type EventStoreBatch = Batch<string>
+
+const keyText = (record: SourceRecord): string | null => record.key?.toString('utf8') ?? null
+
+const headersJson = (record: SourceRecord): string =>
+  record.headers === NO_HEADERS ? '{}' : JSON.stringify(record.headers)
+
+const inserts = new WeakMap<Database, Statement>()
+
+function sqliteInsert(db: Database): Statement {
+  let statement = inserts.get(db)
+  if (!statement) {
+    statement = db.prepare(
+      `insert into baton_events (topic, partition, "offset", key, value, headers, event_time, stored_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    inserts.set(db, statement)
+  }
+  return statement
+}

@@ -1,0 +1,127 @@
+/**
+ * The ports a partition actor talks through. Adapters implement them for Kafka, PostgreSQL, Redis
+ * (cluster mode) and bun:sqlite (embedded mode); the partition actor, batcher and pipelines only ever
+ * see these types. Offsets are plain numbers: a partition would need 2^53 events to overflow them.
+ */
+
+/** Identifies one partition of one topic. */
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
+/** Identifies the progress record of one consumer group on one partition (watermark, checkpoint, epoch). */
+export interface PartitionKey extends TopicPartition {
+  readonly group: string
+}
+
+/** One event as it came from the source. The buffers belong to the record; pipelines must not mutate them. */
+export interface SourceRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  /** Header values decoded as UTF-8; a record without headers shares one frozen empty object. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Event time in milliseconds since the epoch (the producer's timestamp). */
+  readonly timestamp: number
+}
+
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
+/** The size a record counts for in the batcher's byte limit. */
+export function recordBytes(record: SourceRecord): number {
+  return (record.key?.length ?? 0) + (record.value?.length ?? 0)
+}
+
+export const tpString = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`
+
+/**
+ * Where a partition actor's records come from, one handle per partition. The actor owns its fetch
+ * position: the source delivers nothing for a partition until the actor has called `start`, and after
+ * `seek` nothing from before the seek. `deliver` may be called again only after the promise it returned
+ * settled, which is how a full mailbox slows fetching down (backpressure).
+ */
+export interface PartitionFeed {
+  /** Starts (or restarts) fetching at `offset`, handing fetched records in offset order to `deliver`. */
+  start(offset: number, deliver: (records: SourceRecord[]) => void | Promise<void>): void
+  pause(): void
+  resume(): void
+  /** Moves the fetch position; records fetched before the seek and not yet delivered are dropped. */
+  seek(offset: number): void
+  /** Stops fetching for good (revoke, actor stop). */
+  stop(): void
+  /** The offset after the last record in the partition, as last seen by the source (undefined: unknown). */
+  endOffset(): number | undefined
+  /** Where to start when no progress was ever stored for this partition (earliest retained offset). */
+  initialOffset(): Promise<number>
+  /** Records progress at the source (Kafka's group offsets, so lag tooling sees it). Best effort. */
+  commit(nextOffset: number): Promise<void>
+}
+
+export type SinkKind = 'postgres' | 'sqlite'
+
+/**
+ * A batch transaction handed to a pipeline's `handle`. The pipeline writes its effects through it;
+ * they commit together with the partition's watermark, or not at all.
+ */
+export type SinkTx =
+  | { readonly kind: 'postgres'; readonly sql: import('postgres').TransactionSql }
+  | { readonly kind: 'sqlite'; readonly db: import('bun:sqlite').Database }
+
+/** An event that failed processing for good, on its way to the dead-letter topic or table. */
+export interface DeadLetter {
+  readonly record: SourceRecord
+  readonly error: string
+  readonly code: string
+  readonly attempts: number
+}
+
+/** One unit of progress for one partition: records [fromOffset, toOffset) as seen by the sink. */
+export interface BatchCommit {
+  readonly key: PartitionKey
+  readonly epoch: number
+  /** The watermark this batch starts from: must equal the stored `next_offset`, or the commit is refused. */
+  readonly fromOffset: number
+  /** The new watermark: the last record's offset + 1. */
+  readonly toOffset: number
+  /** Dead letters recorded in the same transaction (their offsets lie in [fromOffset, toOffset)). */
+  readonly deadLetters: readonly DeadLetter[]
+  /** The pipeline's writes. Runs inside the transaction; throwing rolls everything back. */
+  readonly work: ((tx: SinkTx) => Promise<void> | void) | null
+}
+
+/**
+ * The transactional sink: the pipeline's effects and the fenced watermark commit together.
+ * `claim` and `commit` throw BatonError FENCED when a newer epoch owns the partition, and
+ * SINK_UNAVAILABLE when the database cannot be reached (not an event's fault).
+ */
+export interface Sink {
+  readonly kind: SinkKind
+  /** Takes the partition's watermark row for `epoch`; returns the stored next offset, or null when none. */
+  claim(key: PartitionKey, epoch: number): Promise<number | null>
+  /** Commits one batch: moves the watermark from `fromOffset` to `toOffset` only if epoch and offset match. */
+  commit(batch: BatchCommit): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * Epochs and the fast-path checkpoint. `write` applies only when `epoch` is the partition's current
+ * epoch and `nextOffset` grows; otherwise it returns false (a zombie or a replay) and changes nothing.
+ */
+export interface Checkpoints {
+  nextEpoch(key: PartitionKey): Promise<number>
+  read(key: PartitionKey): Promise<{ nextOffset: number; epoch: number } | null>
+  write(key: PartitionKey, epoch: number, nextOffset: number): Promise<boolean>
+  close(): Promise<void>
+}
+
+/**
+ * Publishes dead letters that the sink already recorded (the sink's table is the outbox, so a crash
+ * between commit and publish is retried, never lost). Embedded mode keeps them in the table only.
+ */
+export interface DeadLetterPublisher {
+  publish(key: PartitionKey, letters: readonly DeadLetter[]): Promise<void>
+  close(): Promise<void>
+}
