@@ -82,8 +82,11 @@ export interface DeadLetter {
 export interface BatchCommit {
   readonly key: PartitionKey
   readonly epoch: number
-  /** The watermark this batch starts from: must equal the stored `next_offset`, or the commit is refused. */
-  readonly fromOffset: number
+  /**
+   * The watermark this batch starts from: must equal the stored `next_offset`, or the commit is refused.
+   * null for the first batch ever committed for the partition (the claimed row has no offset yet).
+   */
+  readonly fromOffset: number | null
   /** The new watermark: the last record's offset + 1. */
   readonly toOffset: number
   /** Dead letters recorded in the same transaction (their offsets lie in [fromOffset, toOffset)). */
