@@ -10,6 +10,8 @@ export const errorCodes = [
   'PREREQUISITE_MISSING',
   'SERVICE_UNREACHABLE',
   'SERVICE_START_FAILED',
+  'SERVICE_NOT_STARTED',
+  'SERVICES_BUSY',
   // actor core
   'MAILBOX_FULL',
   'ACTOR_STOPPED',
