@@ -1,0 +1,116 @@
+import { errorMessage } from '../../runtime/errors.ts'
+import type { Pipeline, PipelineEvent } from '../pipeline.ts'
+import type { DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
+import type { BatchItem } from './batcher.ts'
+import { classifyFailure, failureCode } from './failure.ts'
+
+export interface CommitContext<E> {
+  readonly key: PartitionKey
+  readonly epoch: number
+  readonly sink: Sink
+  readonly pipeline: Pipeline<E>
+  /** How many times an isolated event is retried before it is dead-lettered. */
+  readonly maxRetries: number
+  /** Waits before retry `attempt` (1-based) of an isolated event. */
+  readonly retryDelay: (attempt: number) => Promise<void>
+  /** Called after every transaction that committed, in offset order, with the new watermark. */
+  readonly onCommitted: (progress: Committed) => void
+}
+
+export interface Committed {
+  readonly fromOffset: number | null
+  readonly toOffset: number
+  readonly events: number
+  readonly deadLetters: readonly DeadLetter[]
+  readonly handleMs: number
+  readonly commitMs: number
+  /** Event time of the last record committed (for end-to-end latency and lag in seconds). */
+  readonly lastEventTime: number
+}
+
+/**
+ * Commits `items` (consecutive records of one partition, in offset order) starting at watermark `from`,
+ * and returns the new watermark. Normally that is one transaction. When the pipeline or the database
+ * refuses the batch, the batch is split in halves and each half committed in turn, down to the one event
+ * at fault, which is retried `maxRetries` times and then dead-lettered in the transaction that moves the
+ * watermark past it; the events around it are stored in order. FENCED and SINK_UNAVAILABLE errors are
+ * thrown as they are: the caller decides (stop, or back off and call again with the items past the
+ * watermark reported through `onCommitted`).
+ */
+export async function commitItems<E>(
+  ctx: CommitContext<E>,
+  from: number | null,
+  items: readonly BatchItem<E>[],
+): Promise<number> {
+  try {
+    return await commitOnce(ctx, from, items, [])
+  } catch (err) {
+    const kind = classifyFailure(err)
+    if (kind === 'fenced' || kind === 'unavailable') throw err
+    if (items.length > 1) {
+      const mid = items.length >>> 1
+      const left = await commitItems(ctx, from, items.slice(0, mid))
+      return commitItems(ctx, left, items.slice(mid))
+    }
+    return isolate(ctx, from, items[0] as BatchItem<E>, err)
+  }
+}
+
+async function isolate<E>(ctx: CommitContext<E>, from: number | null, item: BatchItem<E>, first: unknown) {
+  let error = first
+  let attempts = 1
+  while (classifyFailure(error) === 'event' && attempts <= ctx.maxRetries) {
+    await ctx.retryDelay(attempts)
+    attempts++
+    try {
+      return await commitOnce(ctx, from, [item], [])
+    } catch (err) {
+      const kind = classifyFailure(err)
+      if (kind === 'fenced' || kind === 'unavailable') throw err
+      error = err
+    }
+  }
+  const letter: DeadLetter = { record: item.record, error: errorMessage(error), code: failureCode(error), attempts }
+  return commitOnce(ctx, from, [], [letter], item.record.offset + 1, item.record.timestamp)
+}
+
+async function commitOnce<E>(
+  ctx: CommitContext<E>,
+  from: number | null,
+  items: readonly BatchItem<E>[],
+  extraDead: DeadLetter[],
+  toOverride?: number,
+  timeOverride?: number,
+): Promise<number> {
+  const events: PipelineEvent<E>[] = []
+  const deadLetters = extraDead
+  for (const item of items) {
+    if (item.ok) events.push(item)
+    else
+      deadLetters.push({ record: item.record, error: errorMessage(item.error), code: failureCode(item.error), attempts: 1 })
+  }
+  const last = items[items.length - 1]
+  const toOffset = toOverride ?? (last as BatchItem<E>).record.offset + 1
+  let handleMs = 0
+  const work =
+    events.length === 0
+      ? null
+      : async (tx: SinkTx) => {
+          const started = performance.now()
+          await ctx.pipeline.handle({ topic: ctx.key.topic, partition: ctx.key.partition, events }, tx)
+          handleMs = performance.now() - started
+        }
+  const started = performance.now()
+  await ctx.sink.commit({ key: ctx.key, epoch: ctx.epoch, fromOffset: from, toOffset, deadLetters, work })
+  const commitMs = performance.now() - started - handleMs
+  ctx.onCommitted({
+    fromOffset: from,
+    toOffset,
+    events: events.length,
+    deadLetters,
+    handleMs,
+    commitMs,
+    lastEventTime: timeOverride ?? (last as BatchItem<E>).record.timestamp,
+  })
+  return toOffset
+}

@@ -1,0 +1,30 @@
+import { isBatonError } from '../../runtime/errors.ts'
+import { PoisonEventError } from '../pipeline.ts'
+
+/**
+ * What a failed batch commit means, decided in this one place:
+ *
+ * - `fenced`: a newer epoch owns the partition. Retrying cannot help and must not happen; the actor
+ *   stops and leaves the partition to its owner.
+ * - `unavailable`: the sink (or checkpoint store) cannot be reached. No event is at fault, so none is
+ *   dead-lettered: the batch is retried as a whole with backoff while fetching pauses.
+ * - `poison`: the pipeline said the event can never succeed. Dead-letter it at once.
+ * - `event`: anything else the pipeline or the database refused (bad data, a constraint, a bug in the
+ *   pipeline). Some event of the batch is at fault: isolate it, retry it, then dead-letter it.
+ */
+export type FailureKind = 'fenced' | 'unavailable' | 'poison' | 'event'
+
+export function classifyFailure(err: unknown): FailureKind {
+  if (isBatonError(err, 'FENCED')) return 'fenced'
+  if (isBatonError(err, 'SINK_UNAVAILABLE', 'CHECKPOINT_UNAVAILABLE')) return 'unavailable'
+  if (err instanceof PoisonEventError) return 'poison'
+  return 'event'
+}
+
+/** The code stored with a dead letter: ours when we have one, else the thrower's (e.g. a SQLSTATE). */
+export function failureCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && code.length > 0) return code
+  if (typeof code === 'number') return String(code)
+  return 'HANDLE_FAILED'
+}

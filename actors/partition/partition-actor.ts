@@ -1,0 +1,328 @@
+import type { ActorContext, Behavior } from '../../runtime/actor/index.ts'
+import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import type { Pipeline } from '../pipeline.ts'
+import type {
+  Checkpoints,
+  DeadLetter,
+  DeadLetterPublisher,
+  PartitionFeed,
+  PartitionKey,
+  Sink,
+  SourceRecord,
+} from '../ports.ts'
+import { type BatchItem, Batcher, type BatchLimits } from './batcher.ts'
+import { commitItems } from './commit-items.ts'
+import { classifyFailure, failureCode } from './failure.ts'
+import type { PartitionObserver } from './observer.ts'
+import type { PartitionStats } from './stats.ts'
+
+/** The closed protocol of a partition actor. */
+export type PartitionMsg =
+  | { readonly type: 'records'; readonly records: readonly SourceRecord[] }
+  | { readonly type: 'flush'; readonly batch: number }
+  | { readonly type: 'pause' }
+  | { readonly type: 'resume' }
+  | { readonly type: 'seek'; readonly offset: number; readonly reply: (r: SeekResult) => void }
+  | { readonly type: 'drain'; readonly reply: (r: DrainResult) => void }
+  | { readonly type: 'status'; readonly reply: (s: PartitionStatus) => void }
+
+export type PartitionState = 'starting' | 'running' | 'paused' | 'sink-down' | 'draining' | 'drained'
+
+export interface SeekResult {
+  /** Where fetching continues. Offsets below the watermark are already stored and are skipped. */
+  readonly position: number
+  readonly watermark: number | null
+}
+
+export interface DrainResult {
+  readonly watermark: number | null
+}
+
+export interface PartitionStatus {
+  readonly state: PartitionState
+  readonly epoch: number
+  readonly committedOffset: number | null
+  readonly position: number
+  readonly endOffset: number | null
+  readonly lag: number | null
+  readonly lagSeconds: number | null
+  readonly inFlight: number
+}
+
+export interface PartitionActorDeps<E> {
+  readonly key: PartitionKey
+  readonly pipeline: Pipeline<E>
+  readonly sink: Sink
+  readonly checkpoints: Checkpoints
+  readonly feed: PartitionFeed
+  /** Publishes dead letters after commit (cluster mode); null when the sink's table is the DLQ. */
+  readonly deadLetters: DeadLetterPublisher | null
+  readonly limits: BatchLimits
+  readonly maxRetries: number
+  readonly stats: PartitionStats
+  readonly observer: PartitionObserver
+  /** Delay before retry `attempt` of an isolated event or of an unreachable sink (ms). */
+  readonly retryDelayMs?: (attempt: number) => number
+  /** How long the sink may stay unreachable before the actor gives up and lets its supervisor restart it. */
+  readonly sinkOutageMs?: number
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+}
+
+const defaultRetryDelay = (attempt: number) => Math.min(5_000, 100 * 2 ** (attempt - 1))
+
+/**
+ * One partition's actor. On start it takes a new epoch, claims the partition's watermark row with it and
+ * starts fetching from the stored watermark. Records are decoded as they arrive and batched; a batch is
+ * committed with the pipeline's effects and the fenced watermark in one transaction, then checkpointed
+ * (Redis, fenced by epoch), then reported to the source (Kafka offsets). Commits of one partition are
+ * strictly sequential and in offset order, while the source keeps fetching into the bounded mailbox
+ * (a full mailbox stops fetching for this partition only).
+ *
+ * Failure handling: a refused batch is split to find the failing event, which is retried and then
+ * dead-lettered (commit-items.ts); an unreachable sink is retried with backoff while fetching pauses,
+ * and after `sinkOutageMs` the actor fails so its supervisor restarts it; a FENCED commit stops the
+ * actor for good — another actor owns the partition.
+ */
+export function partitionActor<E>(deps: PartitionActorDeps<E>): () => Behavior<PartitionMsg> {
+  return () => new PartitionBehavior(deps)
+}
+
+class PartitionBehavior<E> implements Behavior<PartitionMsg> {
+  readonly #d: PartitionActorDeps<E>
+  readonly #batcher: Batcher<E>
+  #state: PartitionState = 'starting'
+  #epoch = 0
+  /** The stored watermark: everything below it is committed. */
+  #watermark: number | null = null
+  /** The next offset expected from the source; records below it are replays and skipped. */
+  #position = 0
+  #batchNo = 0
+  #timer: { cancel(): void } | null = null
+
+  constructor(deps: PartitionActorDeps<E>) {
+    this.#d = deps
+    this.#batcher = new Batcher(deps.limits)
+  }
+
+  async onStart(ctx: ActorContext<PartitionMsg>): Promise<void> {
+    const { key, sink, checkpoints, feed, stats } = this.#d
+    this.#epoch = await checkpoints.nextEpoch(key)
+    stats.epoch = this.#epoch
+    const stored = await sink.claim(key, this.#epoch)
+    this.#watermark = stored
+    stats.committedOffset = stored
+    if (stored !== null) {
+      this.#position = stored
+    } else {
+      const checkpoint = await checkpoints.read(key)
+      this.#position = checkpoint?.nextOffset ?? (await feed.initialOffset())
+    }
+    await this.#publishOutbox()
+    this.#state = 'running'
+    const self = ctx.self
+    feed.start(this.#position, (records) => self.send({ type: 'records', records }))
+    this.#d.log?.('info', 'partition taken', { epoch: this.#epoch, offset: this.#position })
+  }
+
+  onStop(): void {
+    this.#timer?.cancel()
+    this.#d.feed.stop()
+  }
+
+  async receive(msg: PartitionMsg, ctx: ActorContext<PartitionMsg>): Promise<void> {
+    switch (msg.type) {
+      case 'records':
+        return this.#onRecords(msg.records, ctx)
+      case 'flush':
+        if (msg.batch === this.#batchNo && this.#batcher.size > 0) await this.#flush(ctx)
+        return
+      case 'pause':
+        this.#d.feed.pause()
+        if (this.#state === 'running') this.#state = 'paused'
+        return
+      case 'resume':
+        this.#d.feed.resume()
+        if (this.#state === 'paused') this.#state = 'running'
+        return
+      case 'seek':
+        return this.#seek(msg.offset, msg.reply, ctx)
+      case 'drain':
+        this.#state = 'draining'
+        this.#d.feed.stop()
+        if (this.#batcher.size > 0) await this.#flush(ctx)
+        this.#state = 'drained'
+        msg.reply({ watermark: this.#watermark })
+        return
+      case 'status':
+        msg.reply(this.#status())
+        return
+    }
+  }
+
+  async #onRecords(records: readonly SourceRecord[], ctx: ActorContext<PartitionMsg>): Promise<void> {
+    if (this.#state === 'draining' || this.#state === 'drained') return
+    const { pipeline, observer, key } = this.#d
+    observer.consumed(key, records.length)
+    const now = ctx.clock.now()
+    for (const record of records) {
+      if (record.offset < this.#position) continue
+      this.#position = record.offset + 1
+      let item: BatchItem<E>
+      try {
+        item = { record, ok: true, value: pipeline.decode(record) }
+      } catch (error) {
+        item = { record, ok: false, error }
+      }
+      const wasEmpty = this.#batcher.size === 0
+      const full = this.#batcher.add(item, now)
+      if (full) {
+        await this.#flush(ctx)
+      } else if (wasEmpty) {
+        this.#timer = ctx.scheduleOnce(this.#d.limits.maxWaitMs, { type: 'flush', batch: this.#batchNo })
+      }
+    }
+    observer.mailboxDepth(key, ctx.self.mailboxDepth)
+  }
+
+  async #seek(offset: number, reply: (r: SeekResult) => void, ctx: ActorContext<PartitionMsg>) {
+    if (this.#batcher.size > 0) await this.#flush(ctx)
+    // Below the watermark the sink already holds the effects: refetching them would only be skipped,
+    // so a seek back stops at the watermark. Forward seeks skip events, which is what an operator asks.
+    this.#position = Math.max(offset, this.#watermark ?? 0)
+    this.#d.feed.seek(this.#position)
+    reply({ position: this.#position, watermark: this.#watermark })
+  }
+
+  async #flush(ctx: ActorContext<PartitionMsg>): Promise<void> {
+    this.#timer?.cancel()
+    this.#timer = null
+    this.#batchNo++
+    const openedAt = this.#batcher.openedAt
+    let items = this.#batcher.take()
+    const { stats } = this.#d
+    stats.batchWaitMs.add(ctx.clock.now() - openedAt)
+    const retryDelay = this.#d.retryDelayMs ?? defaultRetryDelay
+    const outageMs = this.#d.sinkOutageMs ?? 60_000
+    const downSince = ctx.clock.now()
+    for (let attempt = 1; items.length > 0; attempt++) {
+      try {
+        await this.#commit(items, ctx)
+        if (this.#state === 'sink-down') this.#state = 'running'
+        return
+      } catch (err) {
+        const kind = classifyFailure(err)
+        stats.recordError(err, failureCode(err), ctx.clock.now())
+        if (kind === 'fenced') {
+          stats.fencedCommits++
+          this.#d.observer.fenced(this.#d.key)
+          throw err
+        }
+        if (kind !== 'unavailable') throw err
+        // The sink is down: keep the rest of the batch, pause (the full mailbox stops fetching) and retry.
+        const watermark = this.#watermark
+        items = items.filter((i) => watermark === null || i.record.offset >= watermark)
+        this.#state = 'sink-down'
+        if (ctx.clock.now() - downSince >= outageMs) throw err
+        this.#d.log?.('warn', 'sink unavailable, retrying', { attempt, error: errorMessage(err) })
+        await sleep(ctx, retryDelay(attempt))
+      }
+    }
+  }
+
+  async #commit(items: BatchItem<E>[], ctx: ActorContext<PartitionMsg>): Promise<void> {
+    const { key, sink, pipeline, maxRetries, stats, observer } = this.#d
+    const retryDelay = this.#d.retryDelayMs ?? defaultRetryDelay
+    const letters: DeadLetter[] = []
+    const watermark = await commitItems(
+      {
+        key,
+        epoch: this.#epoch,
+        sink,
+        pipeline,
+        maxRetries,
+        retryDelay: (attempt) => sleep(ctx, retryDelay(attempt)),
+        onCommitted: (c) => {
+          const now = ctx.clock.now()
+          this.#watermark = c.toOffset
+          stats.committedOffset = c.toOffset
+          stats.lastEventTime = c.lastEventTime
+          stats.deadLetters += c.deadLetters.length
+          stats.recordCommit(c.events + c.deadLetters.length, now)
+          stats.handleMs.add(c.handleMs)
+          stats.commitMs.add(c.commitMs)
+          letters.push(...c.deadLetters)
+          observer.committed(key, {
+            events: c.events,
+            deadLetters: c.deadLetters.length,
+            commitSeconds: (c.commitMs + c.handleMs) / 1000,
+            oldestEventSeconds: Math.max(0, (Date.now() - c.lastEventTime) / 1000),
+          })
+        },
+      },
+      this.#watermark,
+      items,
+    )
+    await this.#checkpoint(watermark)
+    if (letters.length > 0) await this.#publish(letters)
+    void this.#d.feed.commit(watermark).catch(() => {})
+  }
+
+  async #checkpoint(watermark: number): Promise<void> {
+    const { key, checkpoints, stats, observer } = this.#d
+    const started = performance.now()
+    let applied: boolean
+    try {
+      applied = await checkpoints.write(key, this.#epoch, watermark)
+    } catch (err) {
+      // The watermark in the sink is the truth; the checkpoint is the fast path. Losing one costs a
+      // lookup on the next start, not an event, so an unreachable checkpoint store does not stop the flow.
+      this.#d.log?.('warn', 'checkpoint not written', { error: errorMessage(err) })
+      return
+    }
+    const ms = performance.now() - started
+    stats.checkpointMs.add(ms)
+    observer.checkpointed(key, ms / 1000)
+    if (!applied) {
+      throw new BatonError(
+        'FENCED',
+        `Partition ${key.topic}/${key.partition} has a newer epoch than ${this.#epoch} in the checkpoint store: another actor owns it, so this one stops.`,
+      )
+    }
+  }
+
+  async #publish(letters: DeadLetter[]): Promise<void> {
+    if (!this.#d.deadLetters) return
+    try {
+      await this.#d.deadLetters.publish(this.#d.key, letters)
+    } catch (err) {
+      // They stay in the sink's outbox and are published on the next start.
+      this.#d.log?.('warn', 'dead letters not published yet', { count: letters.length, error: errorMessage(err) })
+    }
+  }
+
+  async #publishOutbox(): Promise<void> {
+    if (!this.#d.deadLetters) return
+    await this.#d.deadLetters.publish(this.#d.key, [])
+  }
+
+  #status(): PartitionStatus {
+    const end = this.#d.feed.endOffset() ?? null
+    const committed = this.#watermark
+    const lag = end === null ? null : Math.max(0, end - (committed ?? 0))
+    const lastEventTime = this.#d.stats.lastEventTime
+    return {
+      state: this.#state,
+      epoch: this.#epoch,
+      committedOffset: committed,
+      position: this.#position,
+      endOffset: end,
+      lag,
+      lagSeconds: lag === null ? null : lag === 0 || lastEventTime === 0 ? 0 : (Date.now() - lastEventTime) / 1000,
+      inFlight: this.#batcher.size,
+    }
+  }
+}
+
+function sleep(ctx: ActorContext<PartitionMsg>, ms: number): Promise<void> {
+  return new Promise((resolve) => ctx.clock.setTimeout(resolve, ms))
+}

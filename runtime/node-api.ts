@@ -1,0 +1,90 @@
+import type { PartitionState } from '../actors/partition/partition-actor.ts'
+
+/**
+ * What the HTTP API asks of the node it runs in. The node (runtime/node.ts) implements it over the actor
+ * system, the coordinator and the adapters; HTTP tests implement it with plain objects. Every method may
+ * throw a BatonError, which the API's one error handler maps to a status and a JSON body.
+ */
+export interface NodeApi {
+  readonly nodeId: string
+  readonly mode: 'embedded' | 'cluster'
+  /** Topics this node serves; anything else is a 404 on partition routes. */
+  readonly topics: readonly string[]
+  /** Max partitions per topic (embedded: BATON_PARTITIONS; cluster: as the broker says). */
+  partitionCount(topic: string): number | undefined
+  /** Liveness: the process and its event loop answer. Never depends on a service. */
+  health(): { ok: true; uptimeSeconds: number }
+  /** Readiness: actors running, services reachable, not draining. `reasons` say what is missing. */
+  readiness(): { ready: boolean; reasons: string[] }
+  /** The actor tree of this node (GET /v1/actors). */
+  actors(): unknown
+  /**
+   * The state of one partition's actor, from the node that owns it (forwarded when that is another
+   * node). Throws NO_OWNER when nobody owns it right now, NOT_FOUND for an unknown topic/partition.
+   */
+  partition(topic: string, partition: number): Promise<PartitionView>
+  /** Every node and who owns which partition (GET /v1/cluster). */
+  cluster(): Promise<unknown>
+  /** Appends (embedded) or produces (cluster) events; answers only once they are durable. */
+  ingest(topic: string, events: readonly IngestEvent[]): Promise<readonly { partition: number; offset: number }[]>
+  pause(topic: string, partition: number): Promise<PartitionView>
+  resume(topic: string, partition: number): Promise<PartitionView>
+  seek(topic: string, partition: number, to: { offset: number } | { timestamp: number }): Promise<PartitionView>
+  restart(topic: string, partition: number): Promise<PartitionView>
+  deadLetters(query: { topic?: string; partition?: number; limit: number; after?: number }): Promise<DeadLetterPage>
+  replay(selection: { ids: readonly number[] } | { topic: string; partition?: number }): Promise<{ replayed: number }>
+  /** Prometheus text exposition of this node's metrics. */
+  metrics(): Promise<{ contentType: string; body: string }>
+}
+
+export interface IngestEvent {
+  readonly key?: string | null
+  readonly value: unknown
+  readonly headers?: Readonly<Record<string, string>>
+  /** Event time, milliseconds since the epoch; defaults to the time of ingest. */
+  readonly time?: number
+}
+
+export interface PartitionView {
+  readonly topic: string
+  readonly partition: number
+  readonly node: string
+  /** The node that answered this request (differs from `node` only if the owner could not be asked). */
+  readonly answeredBy: string
+  readonly status: PartitionState | 'failed' | 'stopped'
+  readonly epoch: number
+  readonly committedOffset: number | null
+  readonly highWatermark: number | null
+  readonly lag: number | null
+  readonly lagSeconds: number | null
+  readonly inFlight: number
+  readonly eventsPerSec: number
+  readonly events: number
+  readonly deadLetters: number
+  readonly batches: number
+  readonly restarts: number
+  readonly fencedCommits: number
+  readonly lastError: { message: string; code: string; at: string } | null
+  readonly latencyMs: Readonly<Record<'fetchWait' | 'handle' | 'commit' | 'checkpoint', { p50: number | null; p99: number | null }>>
+}
+
+export interface DeadLetterEntry {
+  readonly id: number
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly key: string | null
+  readonly value: string | null
+  readonly headers: Readonly<Record<string, string>>
+  readonly error: string
+  readonly errorCode: string
+  readonly attempts: number
+  readonly failedAt: string
+  readonly replayedAt: string | null
+}
+
+export interface DeadLetterPage {
+  readonly entries: readonly DeadLetterEntry[]
+  /** Pass as `after` for the next page; null on the last page. */
+  readonly next: number | null
+}
