@@ -1,4 +1,5 @@
 import type { Command } from '../command.ts'
+import { servicesCommand } from './services.ts'
 
 /** Every `baton` sub-command, in the order `baton --help` lists them. */
-export const commands: readonly Command[] = []
+export const commands: readonly Command[] = [servicesCommand]

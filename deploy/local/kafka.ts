@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Admin } from '@platformatic/kafka'
+import { ensureKafkaJars, kafkaJarsCached } from './kafka-jars.ts'
+import { localDeployDir } from './paths.ts'
+import { freeLoopbackPort } from './ports.ts'
+import { requireJava, requireMaven } from './prerequisites.ts'
+import { launchDetached, runToCompletion } from './processes.ts'
+import { withTimeout } from './readiness.ts'
+import type { ServiceDriver, ServiceRecord } from './types.ts'
+
+// A small heap: the machine is shared with PostgreSQL, Redis and the tests. Serial GC and C1-only
+// compilation start the JVM fastest on a couple of cores.
+const jvmFlags = [
+  '-Xms128m',
+  '-Xmx512m',
+  '-XX:+UseSerialGC',
+  '-XX:TieredStopAtLevel=1',
+  '-XX:+ExitOnOutOfMemoryError',
+  '-Djava.awt.headless=true',
+  `-Dlog4j2.configurationFile=${join(localDeployDir, 'log4j2.properties')}`,
+]
+
+/**
+ * A new KRaft cluster id, the way Kafka's `Uuid.randomUuid` makes one: 16 random bytes in unpadded
+ * base64url, never starting with '-' (the tools would read it as an option).
+ */
+export function kafkaClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
+/** server.properties of a single combined broker+controller on loopback, tuned for tests. */
+export function serverProperties(opts: {
+  brokerPort: number
+  controllerPort: number
+  logDir: string
+}): string {
+  return `${[
+    'process.roles=broker,controller',
+    'node.id=1',
+    `listeners=PLAINTEXT://127.0.0.1:${opts.brokerPort},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.brokerPort}`,
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    'controller.listener.names=CONTROLLER',
+    `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
+    `log.dirs=${opts.logDir}`,
+    // Production clusters usually forbid it, and a typo should fail a test rather than make a topic.
+    'auto.create.topics.enable=false',
+    // One node: every replicated internal topic has one replica.
+    'offsets.topic.replication.factor=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    // Fewer internal partitions load faster; no delay before the first rebalance of a new group.
+    'offsets.topic.num.partitions=4',
+    'transaction.state.log.num.partitions=4',
+    'group.initial.rebalance.delay.ms=0',
+    // Both group protocols (KIP-848 "consumer" and "classic"), with failure detection in seconds so
+    // tests that kill a member do not wait the production 45 s.
+    'group.coordinator.rebalance.protocols=classic,consumer,streams',
+    'group.min.session.timeout.ms=2000',
+    'group.consumer.min.session.timeout.ms=2000',
+    'group.consumer.session.timeout.ms=10000',
+    'group.consumer.min.heartbeat.interval.ms=500',
+    'group.consumer.heartbeat.interval.ms=1000',
+  ].join('\n')}\n`
+}
+
+function classpath(jars: string): string {
+  return `${jars}/*`
+}
+
+/** Apache Kafka in KRaft mode, from the jars the pinned pom resolves. */
+export const kafkaService: ServiceDriver = {
+  name: 'kafka',
+
+  checkPrerequisites() {
+    requireJava()
+    if (!kafkaJarsCached()) requireMaven()
+  },
+
+  async create(home, owner, onProgress) {
+    const jars = await ensureKafkaJars(onProgress)
+    const brokerPort = await freeLoopbackPort()
+    const controllerPort = await freeLoopbackPort()
+    const dataDir = join(home, 'data')
+    mkdirSync(dataDir, { recursive: true })
+    const config = join(home, 'server.properties')
+    writeFileSync(config, serverProperties({ brokerPort, controllerPort, logDir: dataDir }))
+    const logFile = join(home, 'kafka.log')
+    await runToCompletion(
+      {
+        command: requireJava(),
+        args: [
+          ...jvmFlags,
+          '-cp',
+          classpath(jars),
+          'kafka.tools.StorageTool',
+          'format',
+          '--standalone',
+          '--cluster-id',
+          kafkaClusterId(),
+          '--config',
+          config,
+        ],
+        logFile,
+      },
+      'formatting the Kafka storage',
+    )
+    return {
+      name: 'kafka',
+      pid: null,
+      ports: [brokerPort, controllerPort],
+      home,
+      dataDir,
+      logFile,
+      url: `127.0.0.1:${brokerPort}`,
+      owner,
+      startedAt: new Date().toISOString(),
+    } satisfies ServiceRecord
+  },
+
+  async launch(record) {
+    const jars = await ensureKafkaJars(() => {})
+    return launchDetached({
+      command: requireJava(),
+      args: [...jvmFlags, '-cp', classpath(jars), 'kafka.Kafka', join(record.home, 'server.properties')],
+      logFile: record.logFile,
+      cwd: record.home,
+    })
+  },
+
+  async probe(url, timeoutMs) {
+    const admin = new Admin({
+      clientId: 'baton-services',
+      bootstrapBrokers: url.split(','),
+      timeout: timeoutMs,
+      retries: false,
+    })
+    try {
+      // Metadata lists a broker only once it is registered and unfenced, so it is ready for clients.
+      const metadata = await withTimeout(admin.metadata({ topics: [] }), timeoutMs, 'Kafka metadata request')
+      if (metadata.brokers.size === 0) throw new Error('the cluster lists no broker yet')
+    } finally {
+      await admin.close().catch(() => {})
+    }
+  },
+
+  signalFor(mode) {
+    return mode === 'graceful' ? 'SIGTERM' : 'SIGKILL'
+  },
+
+  markers(record) {
+    return [join(record.home, 'server.properties')]
+  },
+}

@@ -1,0 +1,66 @@
+import { existsSync, readdirSync, realpathSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { BatonError } from '../../runtime/errors.ts'
+
+function missing(what: string, aptPackages: string, detail = 'was not found'): BatonError {
+  return new BatonError(
+    'PREREQUISITE_MISSING',
+    `${what} ${detail}; baton services needs it. Install it (Debian/Ubuntu, as root): apt-get install -y ${aptPackages}`,
+  )
+}
+
+/** The major version in the first line of `java -version` ("1.8.0_392" is 8, "17.0.15" is 17). */
+export function parseJavaMajor(versionOutput: string): number | null {
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(versionOutput)
+  if (!match?.[1]) return null
+  const first = Number(match[1])
+  return first === 1 && match[2] ? Number(match[2]) : first
+}
+
+/** The `java` executable, which must be Java 17 or newer (Kafka 4 refuses older ones). */
+export function requireJava(): string {
+  const java = Bun.which('java')
+  if (!java) throw missing('Java 17+ (java)', 'openjdk-17-jre-headless')
+  const run = Bun.spawnSync([java, '-version'], { stdout: 'pipe', stderr: 'pipe' })
+  const major = parseJavaMajor(`${run.stderr.toString()}${run.stdout.toString()}`)
+  if (major === null || major < 17) {
+    throw missing('Java 17+ (java)', 'openjdk-17-jre-headless', `is version ${major ?? 'unknown'} at ${java}`)
+  }
+  return java
+}
+
+/** The `mvn` executable; needed only while the Kafka jars are not cached yet. */
+export function requireMaven(): string {
+  const mvn = Bun.which('mvn')
+  if (!mvn) throw missing('Apache Maven (mvn)', 'maven')
+  return mvn
+}
+
+/**
+ * The folder holding PostgreSQL's `initdb` and `postgres`: from PATH when there, else the newest
+ * /usr/lib/postgresql/<version>/bin, where Debian keeps them off PATH.
+ */
+export function requirePostgresBin(): string {
+  const onPath = Bun.which('initdb')
+  // Through symlinks: postgres finds its share/ and lib/ folders next to its real location.
+  const binOnPath = onPath ? dirname(realpathSync(onPath)) : null
+  if (binOnPath && existsSync(join(binOnPath, 'postgres'))) return binOnPath
+  const root = '/usr/lib/postgresql'
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : []
+  for (const version of versions) {
+    const bin = join(root, version, 'bin')
+    if (existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'postgres'))) return bin
+  }
+  throw missing('The PostgreSQL server (initdb, postgres)', 'postgresql')
+}
+
+/** The `redis-server` executable. */
+export function requireRedisServer(): string {
+  const redis = Bun.which('redis-server')
+  if (!redis) throw missing('Redis (redis-server)', 'redis-server')
+  return redis
+}

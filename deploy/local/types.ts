@@ -1,0 +1,62 @@
+/** The services `baton services` runs; each has one env var that points clients at it. */
+export type ServiceName = 'kafka' | 'postgres' | 'redis'
+
+export const serviceNames: readonly ServiceName[] = ['kafka', 'postgres', 'redis']
+
+/** The env lines `baton services up` prints and the test runner passes to `bun test`. */
+export interface ServiceEnv {
+  KAFKA_BROKERS: string
+  DATABASE_URL: string
+  REDIS_URL: string
+}
+
+export const envVarOf: Record<ServiceName, keyof ServiceEnv> = {
+  kafka: 'KAFKA_BROKERS',
+  postgres: 'DATABASE_URL',
+  redis: 'REDIS_URL',
+}
+
+/**
+ * How to stop a service. `graceful`: its clean shutdown (Kafka and Redis SIGTERM, PostgreSQL "fast",
+ * SIGINT). `immediate`: a crash without cleanup (PostgreSQL "immediate", SIGQUIT, which recovers from WAL
+ * on the next start; Kafka and Redis SIGKILL). `kill`: SIGKILL to the whole process group.
+ */
+export type StopMode = 'graceful' | 'immediate' | 'kill'
+
+/** Who asked for a service: `baton services up` (user) keeps it; a test run stops what only tests use. */
+export type Owner = 'user' | 'tests'
+
+/** One service baton started, as recorded in the state file. Ports and folders survive restarts. */
+export interface ServiceRecord {
+  name: ServiceName
+  /** The running process (also its process group), or null while stopped by `stopService`/`killService`. */
+  pid: number | null
+  /** The client port first; Kafka's controller port second. */
+  ports: number[]
+  /** The service's folder: its config, `data/` and log. */
+  home: string
+  dataDir: string
+  logFile: string
+  /** The value of the service's env var. */
+  url: string
+  owner: Owner
+  startedAt: string
+}
+
+/** What each service module provides to the orchestration in services.ts. */
+export interface ServiceDriver {
+  name: ServiceName
+  /** Throws PREREQUISITE_MISSING naming the missing program and its install line. */
+  checkPrerequisites(): void
+  /** Makes a fresh home on new free ports: config, data folder, initialised storage. */
+  create(home: string, owner: Owner, onProgress: (line: string) => void): Promise<ServiceRecord>
+  /** Starts the service's process for a record made by `create`; returns its pid. */
+  launch(record: ServiceRecord): Promise<number>
+  /** One real request to the service at `url`; throws when it does not answer within `timeoutMs`. */
+  probe(url: string, timeoutMs: number): Promise<void>
+  /** Work after the first successful probe of a fresh home (PostgreSQL creates its database). */
+  afterFirstStart?(record: ServiceRecord): Promise<void>
+  signalFor(mode: StopMode): NodeJS.Signals
+  /** Texts of which the process's command line contains one, identifying this instance against pid reuse. */
+  markers(record: ServiceRecord): string[]
+}
