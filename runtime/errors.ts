@@ -21,6 +21,8 @@ export const errorCodes = [
   'ACTOR_NAME_TAKEN',
   'SUPERVISOR_INTENSITY_EXCEEDED',
   'SHUTDOWN_TIMEOUT',
+  'ACTOR_NAME_INVALID',
+  'ACTOR_OPTIONS_INVALID',
   // partition processing
   'FENCED',
   'POISON_EVENT',
