@@ -1,0 +1,131 @@
+import { describe, expect, test } from 'bun:test'
+import { createMetrics, type Metrics } from './metrics.ts'
+
+const orders0 = { group: 'baton', topic: 'orders', partition: 0 }
+const orders1 = { group: 'baton', topic: 'orders', partition: 1 }
+
+function observeSome(metrics: Metrics): void {
+  metrics.rebalance()
+  metrics.ownedPartitions('orders', 2)
+  for (const key of [orders0, orders1]) {
+    metrics.consumed(key, 120)
+    metrics.mailboxDepth(key, 3)
+    metrics.committed(key, { events: 118, deadLetters: 2, commitSeconds: 0.004, oldestEventSeconds: 0.3 })
+    metrics.checkpointed(key, 0.0007)
+    metrics.lag(key, 40, 1.5)
+  }
+  metrics.fenced(orders1)
+  metrics.restart(orders1)
+}
+
+/** The value of one sample line, e.g. `baton_rebalances_total` or `name{labels}`; undefined when absent. */
+function sample(body: string, series: string): number | undefined {
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+describe('createMetrics', () => {
+  test('the exposition passes promtool check metrics', async () => {
+    const promtool = Bun.which('promtool')
+    if (promtool === null) {
+      throw new Error(
+        'promtool not found: install the Debian package "prometheus" (apt-get install -y prometheus)',
+      )
+    }
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    observeSome(metrics)
+    const { body, contentType } = await metrics.render()
+    expect(contentType).toStartWith('text/plain; version=0.0.4')
+    const check = Bun.spawnSync([promtool, 'check', 'metrics'], { stdin: Buffer.from(body) })
+    const output = `${check.stdout.toString()}${check.stderr.toString()}`
+    expect(output).toBe('')
+    expect(check.exitCode).toBe(0)
+  })
+
+  test('reports every metric of the contract with its labels', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    observeSome(metrics)
+    const { body } = await metrics.render()
+    const p1 = 'topic="orders",partition="1"'
+    expect(sample(body, `baton_events_consumed_total{${p1}}`)).toBe(120)
+    expect(sample(body, `baton_events_processed_total{${p1},outcome="stored"}`)).toBe(118)
+    expect(sample(body, `baton_events_processed_total{${p1},outcome="dead_lettered"}`)).toBe(2)
+    expect(sample(body, `baton_events_dead_lettered_total{${p1}}`)).toBe(2)
+    expect(sample(body, `baton_batch_size_events_bucket{le="100",${p1}}`)).toBe(0)
+    expect(sample(body, `baton_batch_size_events_bucket{le="250",${p1}}`)).toBe(1)
+    expect(sample(body, `baton_batch_commit_duration_seconds_bucket{le="0.005",${p1}}`)).toBe(1)
+    expect(sample(body, `baton_end_to_end_latency_seconds_sum{${p1}}`)).toBe(0.3)
+    expect(sample(body, `baton_checkpoint_duration_seconds_count{${p1}}`)).toBe(1)
+    expect(sample(body, `baton_consumer_lag_events{${p1}}`)).toBe(40)
+    expect(sample(body, `baton_consumer_lag_seconds{${p1}}`)).toBe(1.5)
+    expect(sample(body, `baton_mailbox_depth{${p1}}`)).toBe(3)
+    expect(sample(body, `baton_fenced_commits_total{${p1}}`)).toBe(1)
+    expect(sample(body, `baton_actor_restarts_total{${p1}}`)).toBe(1)
+    expect(sample(body, 'baton_rebalances_total')).toBe(1)
+    expect(sample(body, 'baton_owned_partitions{topic="orders"}')).toBe(2)
+    expect(sample(body, `baton_build_info{version="0.1.0",node="baton-0",bun="${Bun.version}"}`)).toBe(1)
+    expect(sample(body, 'baton_process_cpu_seconds_total')).toBeGreaterThanOrEqual(0)
+    expect(sample(body, 'baton_process_resident_memory_bytes')).toBeGreaterThan(0)
+  })
+
+  test('counters of a partition start at 0 when the partition is first seen', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    metrics.mailboxDepth(orders0, 0)
+    const { body } = await metrics.render()
+    const p0 = 'topic="orders",partition="0"'
+    expect(sample(body, `baton_events_consumed_total{${p0}}`)).toBe(0)
+    expect(sample(body, `baton_events_processed_total{${p0},outcome="dead_lettered"}`)).toBe(0)
+    expect(sample(body, `baton_fenced_commits_total{${p0}}`)).toBe(0)
+  })
+
+  test('observations accumulate on the cached children', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    metrics.consumed(orders0, 5)
+    metrics.consumed({ ...orders0 }, 7)
+    const { body } = await metrics.render()
+    expect(sample(body, 'baton_events_consumed_total{topic="orders",partition="0"}')).toBe(12)
+  })
+
+  test('forget drops every series of a revoked partition and keeps the others', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    observeSome(metrics)
+    metrics.forget(orders1)
+    const { body } = await metrics.render()
+    expect(body).not.toContain('partition="1"')
+    expect(sample(body, 'baton_events_consumed_total{topic="orders",partition="0"}')).toBe(120)
+
+    // A partition assigned again starts from zero (Prometheus reads it as a counter reset).
+    metrics.consumed(orders1, 1)
+    const again = await metrics.render()
+    expect(sample(again.body, 'baton_events_consumed_total{topic="orders",partition="1"}')).toBe(1)
+  })
+
+  test('values prom-client would throw on are dropped, never thrown', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    expect(() => {
+      metrics.consumed(orders0, -1)
+      metrics.consumed(orders0, Number.NaN)
+      metrics.consumed(orders0, Number.POSITIVE_INFINITY)
+      metrics.committed(orders0, {
+        events: -2,
+        deadLetters: Number.NaN,
+        commitSeconds: -1,
+        oldestEventSeconds: Number.NaN,
+      })
+      metrics.checkpointed(orders0, Number.POSITIVE_INFINITY)
+    }).not.toThrow()
+    const { body } = await metrics.render()
+    expect(sample(body, 'baton_events_consumed_total{topic="orders",partition="0"}')).toBe(0)
+    expect(sample(body, 'baton_batch_commit_duration_seconds_count{topic="orders",partition="0"}')).toBe(
+      undefined,
+    )
+  })
+
+  test('two nodes in one process keep separate registries', async () => {
+    const a = createMetrics({ nodeId: 'a', version: '0.1.0' })
+    const b = createMetrics({ nodeId: 'b', version: '0.1.0' })
+    a.rebalance()
+    expect(sample((await a.render()).body, 'baton_rebalances_total')).toBe(1)
+    expect(sample((await b.render()).body, 'baton_rebalances_total')).toBe(0)
+  })
+})

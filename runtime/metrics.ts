@@ -1,0 +1,295 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { PartitionObserver } from '../actors/partition/observer.ts'
+import type { TopicPartition } from '../actors/ports.ts'
+
+/**
+ * What the node reports besides the partition actors' own observations. The coordinator and the node
+ * call these; their tests pass fakes. Like PartitionObserver, implementations are cheap and never throw.
+ */
+export interface NodeMetrics {
+  /** The consumer group moved partitions (one call per assignment change this node saw). */
+  rebalance(): void
+  /** The supervisor restarted the partition's actor. */
+  restart(key: TopicPartition): void
+  /** How many partitions of `topic` this node owns now. */
+  ownedPartitions(topic: string, count: number): void
+  /** How far the committed watermark is behind the partition's end, in events and in event time. */
+  lag(key: TopicPartition, events: number, seconds: number): void
+  /**
+   * Drops every series of the partition. Call it after the partition's actor stopped for good (revoke,
+   * shutdown): an observation arriving later would bring the series back until the next `forget`.
+   */
+  forget(key: TopicPartition): void
+}
+
+/** The node's metrics: the partition observer, the node hooks, and the registry `/metrics` serves. */
+export interface Metrics extends PartitionObserver, NodeMetrics {
+  /** This node's own registry, never prom-client's global one, so tests and nodes in one process don't mix. */
+  readonly registry: Registry
+  /** The Prometheus text exposition, for `GET /metrics`. */
+  render(): Promise<{ contentType: string; body: string }>
+}
+
+// Bounds in the metric's unit. Batches are capped at BATON_BATCH_MAX_EVENTS (default 1000, at most 100k).
+const BATCH_SIZE_BUCKETS = [1, 10, 50, 100, 250, 500, 1000, 2500, 10_000, 100_000]
+// A commit is one sink transaction: about a millisecond on SQLite, seconds on an overloaded PostgreSQL.
+const COMMIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+// Event time to commit: at least the batch wait (100 ms by default), up to minutes when lagging.
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+// One Redis SET (or SQLite upsert): sub-millisecond when healthy.
+const CHECKPOINT_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+
+// prom-client's defaults name three gauges `*_total`, which promtool rejects (that suffix means counter);
+// under Bun they always read 0 anyway.
+const BROKEN_DEFAULTS = ['active_handles_total', 'active_requests_total', 'active_resources_total']
+
+type PartitionLabel = 'topic' | 'partition'
+
+/** One partition's labelled children, looked up once per partition instead of on every observation. */
+interface Series {
+  readonly consumed: Counter.Internal
+  readonly stored: Counter.Internal
+  readonly deadLetteredOutcome: Counter.Internal
+  readonly deadLettered: Counter.Internal
+  readonly restarts: Counter.Internal
+  readonly fenced: Counter.Internal
+  readonly batchSize: Histogram.Internal<PartitionLabel>
+  readonly commitDuration: Histogram.Internal<PartitionLabel>
+  readonly latency: Histogram.Internal<PartitionLabel>
+  readonly checkpointDuration: Histogram.Internal<PartitionLabel>
+  readonly lagEvents: Gauge.Internal<PartitionLabel>
+  readonly lagSeconds: Gauge.Internal<PartitionLabel>
+  readonly mailboxDepth: Gauge.Internal<PartitionLabel>
+}
+
+/**
+ * Creates the node's metrics on a fresh registry, with prom-client's process metrics (prefixed `baton_`)
+ * and `baton_build_info`. Pass the result as the partition actors' observer and to the coordinator.
+ *
+ * @example
+ * const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
+ * app.get('/metrics', async (c) => { const m = await metrics.render(); return c.body(m.body, 200, { 'content-type': m.contentType }) })
+ */
+export function createMetrics(options: { nodeId: string; version: string }): Metrics {
+  return new PromMetrics(options.nodeId, options.version)
+}
+
+class PromMetrics implements Metrics {
+  readonly registry = new Registry()
+  readonly #consumed: Counter<PartitionLabel>
+  readonly #processed: Counter<PartitionLabel | 'outcome'>
+  readonly #deadLettered: Counter<PartitionLabel>
+  readonly #restarts: Counter<PartitionLabel>
+  readonly #fenced: Counter<PartitionLabel>
+  readonly #rebalances: Counter
+  readonly #batchSize: Histogram<PartitionLabel>
+  readonly #commitDuration: Histogram<PartitionLabel>
+  readonly #latency: Histogram<PartitionLabel>
+  readonly #checkpointDuration: Histogram<PartitionLabel>
+  readonly #lagEvents: Gauge<PartitionLabel>
+  readonly #lagSeconds: Gauge<PartitionLabel>
+  readonly #mailboxDepth: Gauge<PartitionLabel>
+  readonly #owned: Gauge<'topic'>
+  /** topic -> partition -> series; nested maps so the hot path builds no key string. */
+  readonly #series = new Map<string, Map<number, Series>>()
+
+  constructor(nodeId: string, version: string) {
+    const registers = [this.registry]
+    const labelNames = ['topic', 'partition'] as const
+    const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers })
+    const histogram = (name: string, help: string, buckets: number[]) =>
+      new Histogram({ name, help, labelNames, buckets, registers })
+    const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames, registers })
+
+    this.#consumed = counter(
+      'baton_events_consumed_total',
+      'Events delivered by the source to partition actors.',
+    )
+    this.#processed = new Counter({
+      name: 'baton_events_processed_total',
+      help: 'Events committed to the sink, by outcome: stored (the pipeline handled it) or dead_lettered.',
+      labelNames: [...labelNames, 'outcome'],
+      registers,
+    })
+    this.#deadLettered = counter(
+      'baton_events_dead_lettered_total',
+      'Events that failed processing for good.',
+    )
+    this.#restarts = counter(
+      'baton_actor_restarts_total',
+      'Restarts of partition actors by their supervisor.',
+    )
+    this.#fenced = counter(
+      'baton_fenced_commits_total',
+      'Commits refused because a newer epoch owns the partition (this actor was a zombie).',
+    )
+    this.#rebalances = new Counter({
+      name: 'baton_rebalances_total',
+      help: 'Partition assignment changes seen by this node.',
+      registers,
+    })
+    this.#batchSize = histogram('baton_batch_size_events', 'Events per committed batch.', BATCH_SIZE_BUCKETS)
+    this.#commitDuration = histogram(
+      'baton_batch_commit_duration_seconds',
+      "Time to run the pipeline and commit one batch's transaction.",
+      COMMIT_BUCKETS,
+    )
+    this.#latency = histogram(
+      'baton_end_to_end_latency_seconds',
+      "From an event's time (producer timestamp) to the commit of its batch.",
+      LATENCY_BUCKETS,
+    )
+    this.#checkpointDuration = histogram(
+      'baton_checkpoint_duration_seconds',
+      'Time to write one checkpoint after a commit.',
+      CHECKPOINT_BUCKETS,
+    )
+    this.#lagEvents = gauge(
+      'baton_consumer_lag_events',
+      'Events between the committed watermark and the end.',
+    )
+    this.#lagSeconds = gauge(
+      'baton_consumer_lag_seconds',
+      'Age of the last committed event while the partition lags; 0 when caught up.',
+    )
+    this.#mailboxDepth = gauge('baton_mailbox_depth', "Messages waiting in the partition actor's mailbox.")
+    this.#owned = new Gauge({
+      name: 'baton_owned_partitions',
+      help: 'Partitions this node owns, per topic.',
+      labelNames: ['topic'],
+      registers,
+    })
+    new Gauge({
+      name: 'baton_build_info',
+      help: 'Always 1; labels say which baton, node and Bun this is.',
+      labelNames: ['version', 'node', 'bun'],
+      registers,
+    }).set({ version, node: nodeId, bun: Bun.version }, 1)
+
+    collectDefaultMetrics({ register: this.registry, prefix: 'baton_' })
+    for (const name of BROKEN_DEFAULTS) this.registry.removeSingleMetric(`baton_nodejs_${name}`)
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  consumed(key: TopicPartition, events: number): void {
+    add(this.#of(key).consumed, events)
+  }
+
+  committed(
+    key: TopicPartition,
+    c: { events: number; deadLetters: number; commitSeconds: number; oldestEventSeconds: number },
+  ): void {
+    const s = this.#of(key)
+    add(s.stored, c.events)
+    add(s.deadLetteredOutcome, c.deadLetters)
+    add(s.deadLettered, c.deadLetters)
+    observe(s.batchSize, c.events + c.deadLetters)
+    observe(s.commitDuration, c.commitSeconds)
+    observe(s.latency, c.oldestEventSeconds)
+  }
+
+  checkpointed(key: TopicPartition, seconds: number): void {
+    observe(this.#of(key).checkpointDuration, seconds)
+  }
+
+  fenced(key: TopicPartition): void {
+    this.#of(key).fenced.inc()
+  }
+
+  mailboxDepth(key: TopicPartition, depth: number): void {
+    this.#of(key).mailboxDepth.set(depth)
+  }
+
+  rebalance(): void {
+    this.#rebalances.inc()
+  }
+
+  restart(key: TopicPartition): void {
+    this.#of(key).restarts.inc()
+  }
+
+  ownedPartitions(topic: string, count: number): void {
+    this.#owned.set({ topic }, count)
+  }
+
+  lag(key: TopicPartition, events: number, seconds: number): void {
+    const s = this.#of(key)
+    s.lagEvents.set(events)
+    s.lagSeconds.set(seconds)
+  }
+
+  forget(key: TopicPartition): void {
+    const partitions = this.#series.get(key.topic)
+    if (!partitions?.delete(key.partition)) return
+    if (partitions.size === 0) this.#series.delete(key.topic)
+    const labels = { topic: key.topic, partition: String(key.partition) }
+    for (const metric of [
+      this.#consumed,
+      this.#deadLettered,
+      this.#restarts,
+      this.#fenced,
+      this.#batchSize,
+      this.#commitDuration,
+      this.#latency,
+      this.#checkpointDuration,
+      this.#lagEvents,
+      this.#lagSeconds,
+      this.#mailboxDepth,
+    ]) {
+      metric.remove(labels)
+    }
+    this.#processed.remove({ ...labels, outcome: 'stored' })
+    this.#processed.remove({ ...labels, outcome: 'dead_lettered' })
+  }
+
+  #of(key: TopicPartition): Series {
+    let partitions = this.#series.get(key.topic)
+    if (partitions === undefined) {
+      partitions = new Map()
+      this.#series.set(key.topic, partitions)
+    }
+    let s = partitions.get(key.partition)
+    if (s === undefined) {
+      s = this.#create(key)
+      partitions.set(key.partition, s)
+    }
+    return s
+  }
+
+  #create(key: TopicPartition): Series {
+    const labels = { topic: key.topic, partition: String(key.partition) }
+    const s: Series = {
+      consumed: this.#consumed.labels(labels),
+      stored: this.#processed.labels({ ...labels, outcome: 'stored' }),
+      deadLetteredOutcome: this.#processed.labels({ ...labels, outcome: 'dead_lettered' }),
+      deadLettered: this.#deadLettered.labels(labels),
+      restarts: this.#restarts.labels(labels),
+      fenced: this.#fenced.labels(labels),
+      batchSize: this.#batchSize.labels(labels),
+      commitDuration: this.#commitDuration.labels(labels),
+      latency: this.#latency.labels(labels),
+      checkpointDuration: this.#checkpointDuration.labels(labels),
+      lagEvents: this.#lagEvents.labels(labels),
+      lagSeconds: this.#lagSeconds.labels(labels),
+      mailboxDepth: this.#mailboxDepth.labels(labels),
+    }
+    // Counters start at 0 as soon as the partition is known, so rate() and increase() count the first
+    // events too (a series that appears with value n hides those n).
+    for (const c of [s.consumed, s.stored, s.deadLetteredOutcome, s.deadLettered, s.restarts, s.fenced])
+      c.inc(0)
+    return s
+  }
+}
+
+// prom-client throws on negative, NaN or infinite values; an observer must not throw, so such values are
+// dropped here. Adding 0 is skipped too: it changes nothing.
+function add(counter: Counter.Internal, n: number): void {
+  if (n > 0 && n < Number.POSITIVE_INFINITY) counter.inc(n)
+}
+
+function observe(histogram: Histogram.Internal<PartitionLabel>, value: number): void {
+  if (value >= 0 && value < Number.POSITIVE_INFINITY) histogram.observe(value)
+}
