@@ -37,6 +37,9 @@ export const errorCodes = [
   'UNAUTHORIZED',
   'FORBIDDEN',
   'NO_OWNER',
+  'METHOD_NOT_ALLOWED',
+  // anything not raised on purpose, as the HTTP API reports it (the details stay in the node's log)
+  'INTERNAL',
 ] as const
 
 export type ErrorCode = (typeof errorCodes)[number]

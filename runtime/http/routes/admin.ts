@@ -1,0 +1,55 @@
+import { Hono } from 'hono'
+import { z } from 'zod'
+import type { NodeApi, PartitionView } from '../../node-api.ts'
+import { adminOnly } from '../auth.ts'
+import { TIME_HINT, toMillis } from '../event-time.ts'
+import { askOwner } from '../owner.ts'
+import { partitionOf, servedTopic } from '../params.ts'
+import { readJson } from '../read-body.ts'
+
+const seekBody = z
+  .strictObject({
+    offset: z.int().nonnegative().optional(),
+    timestamp: z
+      .union([z.number(), z.string()])
+      .refine((t) => toMillis(t) !== undefined, `must be ${TIME_HINT}`)
+      .transform((t) => toMillis(t) as number)
+      .optional(),
+  })
+  .refine(
+    (b) => (b.offset === undefined) !== (b.timestamp === undefined),
+    'give exactly one of "offset" or "timestamp"',
+  )
+
+const SEEK_EXAMPLE = '{"offset": 1000} or {"timestamp": "2024-05-01T12:00:00Z"}'
+
+/**
+ * Admin routes that steer one partition actor, each behind the admin token and answered by the owner:
+ * `POST /v1/actors/:topic/:partition/{pause,resume,seek,restart}`. Each answers the partition's new state.
+ */
+export function adminRoutes(
+  node: NodeApi,
+  options: { apiToken: string | undefined; maxBodyBytes: number },
+): Hono {
+  const admin = adminOnly(options.apiToken)
+  const app = new Hono()
+  const steer = (
+    action: string,
+    act: (topic: string, partition: number, request: Request) => Promise<PartitionView>,
+  ) =>
+    app.post(`/v1/actors/:topic/:partition/${action}`, admin, async (c) => {
+      const topic = servedTopic(node, c.req.param('topic'))
+      const partition = partitionOf(node, topic, c.req.param('partition'))
+      return c.json(await askOwner(topic, partition, () => act(topic, partition, c.req.raw)))
+    })
+
+  steer('pause', (topic, partition) => node.pause(topic, partition))
+  steer('resume', (topic, partition) => node.resume(topic, partition))
+  steer('restart', (topic, partition) => node.restart(topic, partition))
+  steer('seek', async (topic, partition, request) => {
+    const body = seekBody.parse(await readJson(request, options.maxBodyBytes, SEEK_EXAMPLE))
+    const to = body.offset !== undefined ? { offset: body.offset } : { timestamp: body.timestamp as number }
+    return node.seek(topic, partition, to)
+  })
+  return app
+}
