@@ -1,0 +1,108 @@
+/**
+ * `npm test`: type check and lint, bring up real Kafka, PostgreSQL and Redis (reusing running ones),
+ * run `bun test` with their env vars and any extra arguments (`npm test -- test/services.test.ts`),
+ * then stop the services this run started, also when tests fail or on Ctrl-C. The exit code is the
+ * tests' verdict.
+ */
+import { resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+import { leaseServices, type ServicesLease } from '../deploy/local/services.ts'
+import { errorMessage } from '../runtime/errors.ts'
+
+const root = resolve(import.meta.dir, '..')
+
+function say(line: string): void {
+  process.stderr.write(`[npm test] ${line}\n`)
+}
+
+async function timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+  const began = performance.now()
+  try {
+    return await fn()
+  } finally {
+    say(`${phase}: ${seconds(began)}`)
+  }
+}
+
+let running: Subprocess | null = null
+let interruptedBy: NodeJS.Signals | null = null
+
+// The services run in sessions of their own, so a Ctrl-C reaches only this process and `bun test`;
+// this process then stops what it started instead of dying at once.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interruptedBy ??= signal
+    running?.kill(signal)
+  })
+}
+
+async function run(cmd: string[], opts: { env?: Record<string, string | undefined>; quiet?: boolean } = {}) {
+  const child = Bun.spawn(cmd, {
+    cwd: root,
+    env: opts.env ?? process.env,
+    stdio: ['inherit', opts.quiet ? 'pipe' : 'inherit', opts.quiet ? 'pipe' : 'inherit'],
+  })
+  running = child
+  const [code, out, err] = await Promise.all([
+    child.exited,
+    child.stdout instanceof ReadableStream ? new Response(child.stdout).text() : '',
+    child.stderr instanceof ReadableStream ? new Response(child.stderr).text() : '',
+  ])
+  running = null
+  return { code, output: `${out}${err}` }
+}
+
+// Both run on Bun, so a machine with only `bun install` (no Node.js) can run the checks too.
+async function checks(): Promise<boolean> {
+  const [tsc, biome] = await Promise.all([
+    run([process.execPath, 'node_modules/typescript/bin/tsc', '--noEmit'], { quiet: true }),
+    run([process.execPath, 'node_modules/@biomejs/biome/bin/biome', 'check', '.'], { quiet: true }),
+  ])
+  for (const [name, result] of [
+    ['tsc --noEmit', tsc],
+    ['biome check .', biome],
+  ] as const) {
+    if (result.code !== 0) say(`${name} failed:\n${result.output.trimEnd()}`)
+  }
+  return tsc.code === 0 && biome.code === 0
+}
+
+function seconds(since: number): string {
+  return `${((performance.now() - since) / 1000).toFixed(1)} s`
+}
+
+async function release(lease: ServicesLease): Promise<void> {
+  const began = performance.now()
+  const stopped = await lease.release()
+  const what =
+    stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'left running (not ours, or still in use)'
+  say(`services down, ${what}: ${seconds(began)}`)
+}
+
+async function main(): Promise<number> {
+  let lease: ServicesLease | null = null
+  try {
+    // Type checking and the JVM start are the slow parts; they overlap.
+    const [checked, leased] = await Promise.allSettled([
+      timed('checks (tsc, biome)', checks),
+      timed('services up', () => leaseServices({ onProgress: (line) => say(line) })),
+    ])
+    if (leased.status === 'rejected') {
+      say(`could not bring the services up: ${errorMessage(leased.reason)}`)
+      return 1
+    }
+    lease = leased.value
+    if (checked.status === 'rejected' || !checked.value || interruptedBy) return 1
+    const env = { ...process.env, ...lease.env }
+    const tests = await timed('tests', () =>
+      run([process.execPath, 'test', ...process.argv.slice(2)], { env }),
+    )
+    return tests.code
+  } finally {
+    if (lease) await release(lease)
+  }
+}
+
+const signalExit = { SIGINT: 130, SIGTERM: 143 } as const
+const code = await main()
+process.exit(interruptedBy ? signalExit[interruptedBy] : code)
