@@ -10,6 +10,7 @@ export const errorCodes = [
   'PREREQUISITE_MISSING',
   'SERVICE_UNREACHABLE',
   'SERVICE_START_FAILED',
+  'MIGRATION_FAILED',
   'SERVICE_NOT_STARTED',
   'SERVICES_BUSY',
   // actor core

@@ -1,0 +1,159 @@
+import type { Sql } from 'postgres'
+import type { DeadLetter, PartitionKey } from '../ports.ts'
+
+/** A dead letter as `baton_dead_letters` keeps it: the letter, its row id and where it is on its way out. */
+export interface StoredDeadLetter extends DeadLetter {
+  readonly id: number
+  readonly group: string
+  readonly failedAt: Date
+  /** When the publisher produced it to the dead-letter topic; null while it waits in the outbox. */
+  readonly publishedAt: Date | null
+  /** When an operator last replayed it (POST /v1/dlq/replay); null when never. */
+  readonly replayedAt: Date | null
+}
+
+/** Which dead letters `list` returns: all of the group's, or one topic's, or one partition's. */
+export interface DeadLetterQuery {
+  readonly topic?: string
+  readonly partition?: number
+  /** The `next` of the previous page; omit for the first page. */
+  readonly after?: number
+  /** Page size, 1 to 1000 (default 100). */
+  readonly limit?: number
+}
+
+export interface DeadLetterPage {
+  readonly letters: readonly StoredDeadLetter[]
+  /** Pass as `after` for the next page; null on the last page. */
+  readonly next: number | null
+}
+
+/**
+ * The dead-letter table of one consumer group, as the DLQ publisher and the HTTP API use it. Letters get
+ * into it only through `Sink.commit`, in the transaction of their batch; the table is the publisher's
+ * outbox, so a crash between commit and publish means a retry, not a lost letter.
+ */
+export interface PostgresDeadLetters {
+  /** The oldest unpublished letters of one partition, in offset order (the order to publish them in). */
+  unpublished(key: PartitionKey, limit?: number): Promise<StoredDeadLetter[]>
+  /** Marks letters as published; letters already marked stay as they are. Returns how many it marked. */
+  markPublished(ids: readonly number[]): Promise<number>
+  /** One page of letters in the order they were stored, optionally of one topic or partition only. */
+  list(query?: DeadLetterQuery): Promise<DeadLetterPage>
+  /** Records that letters were replayed (sent back to their topic). Returns how many it updated. */
+  markReplayed(ids: readonly number[]): Promise<number>
+}
+
+interface DeadLetterRow {
+  id: string
+  group_id: string
+  topic: string
+  partition: number
+  offset: string
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, string>
+  event_time: Date
+  error: string
+  error_code: string
+  attempts: number
+  failed_at: Date
+  published_at: Date | null
+  replayed_at: Date | null
+}
+
+/** The dead-letter table of `group`, read and updated through `sql`. */
+export function postgresDeadLetters(sql: Sql, group: string): PostgresDeadLetters {
+  return {
+    async unpublished(key, limit = 100) {
+      const rows = await sql<DeadLetterRow[]>`
+        select * from baton_dead_letters
+        where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}
+          and published_at is null
+        order by "offset"
+        limit ${pageSize(limit)}`
+      return rows.map(toStored)
+    },
+    async markPublished(ids) {
+      const result = await sql`
+        update baton_dead_letters set published_at = now()
+        where group_id = ${group} and id = any(${ids.map(String)}::bigint[]) and published_at is null`
+      return result.count
+    },
+    async list(query = {}) {
+      const limit = pageSize(query.limit ?? 100)
+      const rows = await sql<DeadLetterRow[]>`
+        select * from baton_dead_letters
+        where group_id = ${group}
+          ${query.topic === undefined ? sql`` : sql`and topic = ${query.topic}`}
+          ${query.partition === undefined ? sql`` : sql`and partition = ${query.partition}`}
+          ${query.after === undefined ? sql`` : sql`and id > ${query.after}`}
+        order by id
+        limit ${limit + 1}`
+      const letters = rows.slice(0, limit).map(toStored)
+      return { letters, next: rows.length > limit ? (letters.at(-1)?.id ?? null) : null }
+    },
+    async markReplayed(ids) {
+      const result = await sql`
+        update baton_dead_letters set replayed_at = now()
+        where group_id = ${group} and id = any(${ids.map(String)}::bigint[])`
+      return result.count
+    },
+  }
+}
+
+/**
+ * The columns of `letters` as parallel arrays, for one `insert … select from unnest(…)` in the commit.
+ * Keys and values travel as hex text because postgres.js has no array form for buffers that may be null.
+ */
+export function deadLetterColumns(letters: readonly DeadLetter[]) {
+  const n = letters.length
+  const columns = {
+    offsets: new Array<string>(n),
+    keys: new Array<string | null>(n),
+    values: new Array<string | null>(n),
+    headers: new Array<string>(n),
+    times: new Array<number>(n),
+    errors: new Array<string>(n),
+    codes: new Array<string>(n),
+    attempts: new Array<number>(n),
+  }
+  for (let i = 0; i < n; i++) {
+    const { record, error, code, attempts } = letters[i] as DeadLetter
+    columns.offsets[i] = String(record.offset)
+    columns.keys[i] = record.key?.toString('hex') ?? null
+    columns.values[i] = record.value?.toString('hex') ?? null
+    columns.headers[i] = JSON.stringify(record.headers)
+    columns.times[i] = record.timestamp
+    columns.errors[i] = error
+    columns.codes[i] = code
+    columns.attempts[i] = attempts
+  }
+  return columns
+}
+
+function toStored(row: DeadLetterRow): StoredDeadLetter {
+  return {
+    id: Number(row.id),
+    group: row.group_id,
+    record: {
+      topic: row.topic,
+      partition: row.partition,
+      offset: Number(row.offset),
+      key: row.key,
+      value: row.value,
+      headers: row.headers,
+      timestamp: row.event_time.getTime(),
+    },
+    error: row.error,
+    code: row.error_code,
+    attempts: row.attempts,
+    failedAt: row.failed_at,
+    publishedAt: row.published_at,
+    replayedAt: row.replayed_at,
+  }
+}
+
+function pageSize(limit: number): number {
+  return Math.min(Math.max(Math.trunc(limit) || 1, 1), 1000)
+}

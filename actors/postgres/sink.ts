@@ -1,0 +1,212 @@
+import postgres, { type Sql, type TransactionSql } from 'postgres'
+import { BatonError } from '../../runtime/errors.ts'
+import type { Pipeline } from '../pipeline.ts'
+import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
+import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
+import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
+import { migratePostgres } from './migrations.ts'
+import { type PostgresTarget, postgresTarget } from './target.ts'
+
+export interface PostgresSinkOptions {
+  /** A postgres.js connection URL (DATABASE_URL); its password never appears in an error. */
+  readonly url: string
+  /** The pipeline whose `migrations.postgres` run at start and whose `handle` the batches' `work` calls. */
+  readonly pipeline: Pipeline
+  /** The consumer group whose dead letters `deadLetters` reads. */
+  readonly group: string
+  /** Connections in the pool (default 10): one per partition committing at the same moment is plenty. */
+  readonly max?: number
+}
+
+/** The PostgreSQL sink, with the dead-letter table its batches write to. */
+export interface PostgresSink extends Sink {
+  readonly kind: 'postgres'
+  readonly deadLetters: PostgresDeadLetters
+}
+
+/**
+ * Connects to PostgreSQL, checks that it answers, and migrates baton's tables and the pipeline's schema.
+ * Throws BatonError SERVICE_UNREACHABLE (host, port and database named, password masked) when the server
+ * cannot be reached or refuses the credentials, MIGRATION_FAILED when a migration statement fails, and
+ * PIPELINE_INVALID when the pipeline does not support PostgreSQL. Nothing is half-written in any case.
+ *
+ * @example
+ * const sink = await createPostgresSink({ url: process.env.DATABASE_URL, pipeline: eventStore, group: 'baton' })
+ */
+export async function createPostgresSink(options: PostgresSinkOptions): Promise<PostgresSink> {
+  const { pipeline, group } = options
+  if (!pipeline.sinks.includes('postgres')) {
+    throw new BatonError(
+      'PIPELINE_INVALID',
+      `Pipeline '${pipeline.name}' supports only ${pipeline.sinks.join(', ')}, not PostgreSQL; ` +
+        "run it in embedded mode or add 'postgres' to its `sinks` with SQL for it.",
+    )
+  }
+  const target = postgresTarget(options.url)
+  const sql = postgres(options.url, {
+    max: options.max ?? 10,
+    // Fail a start-up or a batch against a dead address in seconds, not after the driver's 30 s default.
+    connect_timeout: 10,
+    // `create table if not exists` sends a NOTICE on every start; postgres.js would print each one.
+    onnotice: () => {},
+    connection: { application_name: 'baton' },
+  })
+  try {
+    await sql`select 1`
+  } catch (err) {
+    await sql.end({ timeout: 0 })
+    throw unreachable(err, target)
+  }
+  try {
+    await migratePostgres(sql, pipeline, target)
+  } catch (err) {
+    await sql.end({ timeout: 0 })
+    throw classifyPostgresError(err) === 'unavailable' ? unreachable(err, target) : err
+  }
+  return postgresSink(sql, target, group)
+}
+
+function postgresSink(sql: Sql, target: PostgresTarget, group: string): PostgresSink {
+  return {
+    kind: 'postgres',
+    deadLetters: postgresDeadLetters(sql, group),
+
+    /**
+     * Takes the watermark row for `epoch` if no newer epoch holds it, in one statement; creates the row
+     * (without progress) for a partition never seen. Throws FENCED when an epoch as new or newer owns it.
+     */
+    async claim(key, epoch) {
+      try {
+        const [claimed] = await sql<{ next_offset: string | null }[]>`
+          insert into baton_watermarks (group_id, topic, partition, next_offset, epoch, updated_at)
+          values (${key.group}, ${key.topic}, ${key.partition}, null, ${epoch}, now())
+          on conflict (group_id, topic, partition) do update set epoch = excluded.epoch, updated_at = now()
+            where baton_watermarks.epoch < excluded.epoch
+          returning next_offset`
+        if (claimed) return claimed.next_offset === null ? null : Number(claimed.next_offset)
+        const [owner] = await sql<{ epoch: string }[]>`
+          select epoch from baton_watermarks
+          where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`
+        const held = Number(owner?.epoch)
+        throw new BatonError(
+          'FENCED',
+          held === epoch
+            ? `Partition ${describeKey(key)} is already claimed by epoch ${epoch}: an epoch is claimed once. ` +
+                'Stop this actor and start it again with a new epoch.'
+            : `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
+                'another actor took the partition, so this one must stop.',
+        )
+      } catch (err) {
+        throw toSinkError(err, target, `claiming ${describeKey(key)}`)
+      }
+    },
+
+    /**
+     * Moves the watermark and stores the batch's dead letters in one statement, then runs the pipeline's
+     * `work`, all in one transaction. The watermark moves only if the row holds `batch.epoch` and
+     * `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise nothing is applied
+     * and it throws FENCED: a newer epoch owns the partition, or
+     * the batch is a duplicate or out of order. One exception: a batch whose commit this same epoch already
+     * made (the acknowledgement was lost with the connection, and the actor retried) is accepted without
+     * applying anything again, so that a PostgreSQL restart does not also cost a fenced actor.
+     */
+    async commit(batch) {
+      const { key } = batch
+      try {
+        await sql.begin(async (tx) => {
+          if (!(await moveWatermark(tx, batch))) return refuse(tx, batch)
+          if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
+        })
+      } catch (err) {
+        throw toSinkError(err, target, `committing up to offset ${batch.toOffset} of ${describeKey(key)}`)
+      }
+    },
+
+    async close() {
+      await sql.end({ timeout: 5 })
+    },
+  }
+}
+
+/** Moves the watermark and inserts the dead letters if it moved, in one round trip. True when it moved. */
+async function moveWatermark(tx: TransactionSql, batch: BatchCommit): Promise<boolean> {
+  const { group, topic, partition } = batch.key
+  const l = deadLetterColumns(batch.deadLetters)
+  const [result] = await tx<{ moved: number }[]>`
+    with moved as (
+      update baton_watermarks set next_offset = ${batch.toOffset}, updated_at = now()
+      where group_id = ${group} and topic = ${topic} and partition = ${partition}
+        and epoch = ${batch.epoch} and next_offset is not distinct from ${batch.fromOffset}::bigint
+      returning 1
+    ), letters as (
+      insert into baton_dead_letters
+        (group_id, topic, partition, "offset", key, value, headers, event_time, error, error_code, attempts)
+      select ${group}, ${topic}, ${partition}, o, decode(k, 'hex'), decode(v, 'hex'), h::jsonb,
+        to_timestamp(t / 1000.0), e, c, a
+      from unnest(${l.offsets}::bigint[], ${l.keys}::text[], ${l.values}::text[], ${l.headers}::text[],
+        ${l.times}::float8[], ${l.errors}::text[], ${l.codes}::text[], ${l.attempts}::int[])
+        as u(o, k, v, h, t, e, c, a)
+      where exists (select from moved)
+      -- A letter for this offset is already stored (the offsets were processed again after a seek back).
+      on conflict (group_id, topic, partition, "offset") do nothing
+    )
+    select count(*)::int as moved from moved`
+  return result?.moved === 1
+}
+
+/**
+ * Answers a batch whose watermark did not move: returns when this epoch already committed exactly this batch
+ * (nothing to do), otherwise throws FENCED saying why the batch was refused.
+ */
+async function refuse(tx: TransactionSql, batch: BatchCommit): Promise<void> {
+  const { group, topic, partition } = batch.key
+  const [row] = await tx<{ epoch: string; next_offset: string | null }[]>`
+    select epoch, next_offset from baton_watermarks
+    where group_id = ${group} and topic = ${topic} and partition = ${partition}`
+  const where = describeKey(batch.key)
+  if (!row) {
+    throw new BatonError('FENCED', `Partition ${where} has no watermark: claim it before committing to it.`)
+  }
+  const epoch = Number(row.epoch)
+  const next = row.next_offset === null ? null : Number(row.next_offset)
+  if (epoch === batch.epoch && next === batch.toOffset) return
+  if (epoch > batch.epoch) {
+    throw new BatonError(
+      'FENCED',
+      `Partition ${where} is owned by epoch ${epoch}; the batch of epoch ${batch.epoch} was refused and ` +
+        'rolled back. Another actor took the partition: this one must stop.',
+    )
+  }
+  if (epoch < batch.epoch) {
+    throw new BatonError(
+      'FENCED',
+      `Partition ${where} was never claimed by epoch ${batch.epoch} (it holds epoch ${epoch}): claim it first.`,
+    )
+  }
+  throw new BatonError(
+    'FENCED',
+    `Partition ${where} is at offset ${next ?? 'null (no progress yet)'}, but the batch of epoch ` +
+      `${batch.epoch} starts at ${batch.fromOffset ?? 'null (first batch)'}: a duplicate or out-of-order batch, refused and rolled back. Restart the actor ` +
+      'so that it resumes from the watermark.',
+  )
+}
+
+function describeKey(key: PartitionKey): string {
+  return `${tpString(key)} of group '${key.group}'`
+}
+
+function unreachable(err: unknown, target: PostgresTarget): BatonError {
+  const code = (err as { code?: unknown }).code
+  const problem =
+    typeof code === 'string' && code.startsWith('28')
+      ? 'refused the credentials'
+      : code === '3D000'
+        ? 'has no such database'
+        : 'is unreachable'
+  return new BatonError(
+    'SERVICE_UNREACHABLE',
+    `PostgreSQL at ${target.where} (${target.masked}) ${problem}: ${describeError(err, target)}. ` +
+      'Check DATABASE_URL and that the server is running and reachable from this node.',
+    { cause: err },
+  )
+}
