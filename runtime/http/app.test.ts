@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { BatonError } from '../errors.ts'
 import { createApi } from './app.ts'
-import { testNode } from './test-node.ts'
+import { jsonOf, testNode } from './test-node.ts'
 
 const TOKEN = 'admin-secret-token'
 
@@ -31,7 +31,7 @@ describe('createApi', () => {
   test('an unknown route is a JSON 404', async () => {
     const res = await createApi(testNode()).request('/v2/whatever')
     expect(res.status).toBe(404)
-    expect(await res.json()).toEqual({
+    expect(await jsonOf(res)).toEqual({
       error: 'NOT_FOUND',
       message: expect.stringContaining('GET /v2/whatever'),
     })
@@ -41,7 +41,7 @@ describe('createApi', () => {
     const res = await createApi(testNode()).request('/v1/topics/events/events', { method: 'GET' })
     expect(res.status).toBe(405)
     expect(res.headers.get('Allow')).toBe('POST')
-    expect((await res.json()).error).toBe('METHOD_NOT_ALLOWED')
+    expect((await jsonOf(res)).error).toBe('METHOD_NOT_ALLOWED')
   })
 
   test('an error thrown by the node keeps its code and status', async () => {
@@ -53,7 +53,7 @@ describe('createApi', () => {
     const res = await createApi(node).request('/v1/cluster')
     expect(res.status).toBe(503)
     expect(res.headers.get('Retry-After')).toBe('2')
-    expect(await res.json()).toEqual({
+    expect(await jsonOf(res)).toEqual({
       error: 'SERVICE_UNREACHABLE',
       message: 'Redis at redis://***@localhost:6379 does not answer',
     })

@@ -32,7 +32,7 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
 }
 
 /** The HTTP status the API answers with for an error code. */
-export function statusOf(code: ErrorCode): ContentfulStatusCode {
+function statusOf(code: ErrorCode): ContentfulStatusCode {
   return statusByCode[code] ?? 500
 }
 

@@ -81,3 +81,8 @@ export function testNode(overrides: Partial<NodeApi> = {}): TestNode {
   }
   return recorded
 }
+
+/** The JSON body of a response, with its fields open to inspection in tests. */
+export async function jsonOf(res: Response): Promise<Record<string, unknown>> {
+  return (await res.json()) as Record<string, unknown>
+}

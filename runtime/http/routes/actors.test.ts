@@ -1,20 +1,20 @@
 import { describe, expect, test } from 'bun:test'
 import { BatonError } from '../../errors.ts'
 import { createApi } from '../app.ts'
-import { testNode } from '../test-node.ts'
+import { jsonOf, testNode } from '../test-node.ts'
 
 describe('actor routes', () => {
   test('GET /v1/cluster and GET /v1/actors answer what the node says', async () => {
     const app = createApi(testNode())
-    expect(await (await app.request('/v1/cluster')).json()).toEqual({ nodes: [{ id: 'baton-0' }] })
-    expect(await (await app.request('/v1/actors')).json()).toEqual({ name: 'root', children: [] })
+    expect(await jsonOf(await app.request('/v1/cluster'))).toEqual({ nodes: [{ id: 'baton-0' }] })
+    expect(await jsonOf(await app.request('/v1/actors'))).toEqual({ name: 'root', children: [] })
   })
 
   test('GET /v1/actors/:topic/:partition asks the node for that partition', async () => {
     const node = testNode()
     const res = await createApi(node).request('/v1/actors/orders/1')
     expect(res.status).toBe(200)
-    expect(await res.json()).toMatchObject({ topic: 'orders', partition: 1, status: 'running' })
+    expect(await jsonOf(res)).toMatchObject({ topic: 'orders', partition: 1, status: 'running' })
     expect(node.calls).toContainEqual({ method: 'partition', args: ['orders', 1] })
   })
 
@@ -31,7 +31,7 @@ describe('actor routes', () => {
     const node = testNode()
     const res = await createApi(node).request(path)
     expect(res.status).toBe(status)
-    const body = await res.json()
+    const body = await jsonOf(res)
     expect(body.error).toBe(status === 400 ? 'BAD_REQUEST' : 'NOT_FOUND')
     expect(body.message).toContain(message)
     expect(node.calls.filter((c) => c.method === 'partition')).toEqual([])
@@ -46,7 +46,7 @@ describe('actor routes', () => {
     const res = await createApi(node).request('/v1/actors/events/3')
     expect(res.status).toBe(503)
     expect(res.headers.get('Retry-After')).toBe('2')
-    const body = await res.json()
+    const body = await jsonOf(res)
     expect(body.error).toBe('NO_OWNER')
     expect(body.message).toContain('partition 3 of topic "events" has no owner right now')
     expect(body.message).toContain('retry')

@@ -11,7 +11,7 @@ const wholeNumber = z
   .regex(/^\d{1,15}$/, 'must be a whole number from 0')
   .transform(Number)
 const partitionNeedsTopic = {
-  message: '"partition" needs "topic"',
+  message: 'needs "topic" too',
   path: ['partition'],
 }
 

@@ -1,25 +1,25 @@
 import { describe, expect, test } from 'bun:test'
 import { createApi } from '../app.ts'
-import { testNode } from '../test-node.ts'
+import { jsonOf, testNode } from '../test-node.ts'
 
 describe('probes', () => {
   test('GET /healthz answers the node health', async () => {
     const res = await createApi(testNode()).request('/healthz')
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ ok: true, uptimeSeconds: 12 })
+    expect(await jsonOf(res)).toEqual({ ok: true, uptimeSeconds: 12 })
   })
 
   test('GET /readyz is 200 when ready', async () => {
     const res = await createApi(testNode()).request('/readyz')
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ ready: true, reasons: [] })
+    expect(await jsonOf(res)).toEqual({ ready: true, reasons: [] })
   })
 
   test('GET /readyz is 503 with the reasons when not ready', async () => {
     const node = testNode({ readiness: () => ({ ready: false, reasons: ['draining'] }) })
     const res = await createApi(node).request('/readyz')
     expect(res.status).toBe(503)
-    expect(await res.json()).toEqual({ ready: false, reasons: ['draining'] })
+    expect(await jsonOf(res)).toEqual({ ready: false, reasons: ['draining'] })
   })
 
   test('GET /metrics answers with the content type of the metrics', async () => {
