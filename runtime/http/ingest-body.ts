@@ -36,7 +36,7 @@ export function ingestFormat(contentType: string | undefined, body: string): Ing
  * @example parseIngestBody('{"key":"a","value":1}\n{"value":2}', 'ndjson', limits) // 2 events
  */
 export function parseIngestBody(body: string, format: IngestFormat, limits: IngestLimits): IngestEvent[] {
-  if (body.trim() === '') {
+  if (!/\S/.test(body)) {
     throw new BatonError('BAD_REQUEST', `the body is empty; send a JSON array or NDJSON of events ${SHAPE}`)
   }
   return format === 'json-array' ? parseArray(body, limits) : parseLines(body, limits)
@@ -68,7 +68,7 @@ function parseLines(body: string, limits: IngestLimits): IngestEvent[] {
     line++
     const text = body.slice(start, end)
     start = end + 1
-    if (text.trim() === '') continue
+    if (!/\S/.test(text)) continue
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
