@@ -10,6 +10,7 @@ import { leaseServices, type ServicesLease } from '../deploy/local/services.ts'
 import { errorMessage } from '../runtime/errors.ts'
 
 const root = resolve(import.meta.dir, '..')
+const testTimeoutMs = 120_000
 
 function say(line: string): void {
   process.stderr.write(`[npm test] ${line}\n`)
@@ -94,9 +95,10 @@ async function main(): Promise<number> {
     lease = leased.value
     if (checked.status === 'rejected' || !checked.value || interruptedBy) return 1
     const env = { ...process.env, ...lease.env }
-    const tests = await timed('tests', () =>
-      run([process.execPath, 'test', ...process.argv.slice(2)], { env }),
-    )
+    const args = process.argv.slice(2)
+    // Bun's 5 s default is too short for tests that restart real services; an explicit --timeout wins.
+    const timeout = args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout', String(testTimeoutMs)]
+    const tests = await timed('tests', () => run([process.execPath, 'test', ...timeout, ...args], { env }))
     return tests.code
   } finally {
     if (lease) await release(lease)

@@ -69,6 +69,9 @@ export function serverProperties(opts: {
     'group.consumer.session.timeout.ms=10000',
     'group.consumer.min.heartbeat.interval.ms=500',
     'group.consumer.heartbeat.interval.ms=1000',
+    // After a kill -9 the restarted node may register only once its old session expired (default 9 s).
+    'broker.session.timeout.ms=2000',
+    'broker.heartbeat.interval.ms=500',
   ].join('\n')}\n`
 }
 

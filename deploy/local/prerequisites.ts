@@ -9,6 +9,11 @@ function missing(what: string, aptPackages: string, detail = 'was not found'): B
   )
 }
 
+// Bun.which alone reads the PATH the process started with; this honours later changes too.
+function which(command: string): string | null {
+  return Bun.which(command, { PATH: process.env.PATH ?? '' })
+}
+
 /** The major version in the first line of `java -version` ("1.8.0_392" is 8, "17.0.15" is 17). */
 export function parseJavaMajor(versionOutput: string): number | null {
   const match = /version "(\d+)(?:\.(\d+))?/.exec(versionOutput)
@@ -19,7 +24,7 @@ export function parseJavaMajor(versionOutput: string): number | null {
 
 /** The `java` executable, which must be Java 17 or newer (Kafka 4 refuses older ones). */
 export function requireJava(): string {
-  const java = Bun.which('java')
+  const java = which('java')
   if (!java) throw missing('Java 17+ (java)', 'openjdk-17-jre-headless')
   const run = Bun.spawnSync([java, '-version'], { stdout: 'pipe', stderr: 'pipe' })
   const major = parseJavaMajor(`${run.stderr.toString()}${run.stdout.toString()}`)
@@ -31,7 +36,7 @@ export function requireJava(): string {
 
 /** The `mvn` executable; needed only while the Kafka jars are not cached yet. */
 export function requireMaven(): string {
-  const mvn = Bun.which('mvn')
+  const mvn = which('mvn')
   if (!mvn) throw missing('Apache Maven (mvn)', 'maven')
   return mvn
 }
@@ -41,7 +46,7 @@ export function requireMaven(): string {
  * /usr/lib/postgresql/<version>/bin, where Debian keeps them off PATH.
  */
 export function requirePostgresBin(): string {
-  const onPath = Bun.which('initdb')
+  const onPath = which('initdb')
   // Through symlinks: postgres finds its share/ and lib/ folders next to its real location.
   const binOnPath = onPath ? dirname(realpathSync(onPath)) : null
   if (binOnPath && existsSync(join(binOnPath, 'postgres'))) return binOnPath
@@ -60,7 +65,7 @@ export function requirePostgresBin(): string {
 
 /** The `redis-server` executable. */
 export function requireRedisServer(): string {
-  const redis = Bun.which('redis-server')
+  const redis = which('redis-server')
   if (!redis) throw missing('Redis (redis-server)', 'redis-server')
   return redis
 }

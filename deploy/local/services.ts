@@ -172,7 +172,8 @@ export function servicesUp(opts: UpOptions = {}): Promise<UpResult> {
 
 /** Services held by a test run: `release` stops them once no other test run holds them. */
 export interface ServicesLease extends UpResult {
-  release(): Promise<void>
+  /** Drops the lease; returns the services it stopped (none while another test run still holds one). */
+  release(): Promise<ServiceName[]>
 }
 
 /**
@@ -189,10 +190,11 @@ export async function leaseServices(opts: UpOptions = {}): Promise<ServicesLease
   })
   const release = () =>
     withLock(dir, async () => {
-      if (removeLease(dir, process.pid).length > 0) return
+      if (removeLease(dir, process.pid).length > 0) return []
       const state = readState(dir)
       const ours = Object.values(state.services).filter((r) => r.owner === 'tests')
       await Promise.all(ours.map((r) => removeRecord(dir, state, r, defaultStopDeadlineMs)))
+      return ours.map((r) => r.name)
     })
   return { ...result, release }
 }
