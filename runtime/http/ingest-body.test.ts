@@ -110,27 +110,18 @@ describe('parseIngestBody', () => {
     expect(failure(six.map((e) => JSON.stringify(e)).join('\n'), 'ndjson').code).toBe('PAYLOAD_TOO_LARGE')
   })
 
-  test('1,000 events of 100-byte values parse well under 1 ms per 100 events', () => {
+  test('1,000 events of 100-byte values parse in both formats, keeping every field', () => {
     const events = Array.from({ length: 1000 }, (_, i) => ({
       key: `user-${i % 97}`,
       value: { id: i, payload: 'p'.repeat(80) },
       headers: { source: 'test' },
       time: 1_714_564_800_000 + i,
     }))
-    const array = JSON.stringify(events)
-    const ndjson = events.map((e) => JSON.stringify(e)).join('\n')
     const big = { maxEventBytes: 256 * 1024, maxEvents: 10_000 }
-    for (let i = 0; i < 20; i++) parseIngestBody(array, 'json-array', big) // warm up the JIT
-    for (const [body, format] of [
-      [array, 'json-array'],
-      [ndjson, 'ndjson'],
-    ] as const) {
-      const started = performance.now()
-      const rounds = 50
-      for (let i = 0; i < rounds; i++) expect(parseIngestBody(body, format, big)).toHaveLength(1000)
-      const msPer100 = (performance.now() - started) / rounds / 10
-      // a generous bound, so a busy CI machine does not fail it; the measured figure is far lower
-      expect(msPer100).toBeLessThan(0.5)
-    }
+    const array = parseIngestBody(JSON.stringify(events), 'json-array', big)
+    const ndjson = parseIngestBody(events.map((e) => JSON.stringify(e)).join('\n'), 'ndjson', big)
+    expect(array).toEqual(ndjson)
+    expect(array).toHaveLength(1000)
+    expect(array[999]).toEqual(events[999] as (typeof array)[number])
   })
 })
