@@ -1,0 +1,217 @@
+import type { Database, Statement } from 'bun:sqlite'
+import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import type { BatchCommit, DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
+import { isSqliteUnavailable } from './classify-error.ts'
+import { migrateSqlite } from './schema.ts'
+import type { SqliteStore } from './store.ts'
+
+export interface SqliteSinkOptions {
+  /** The pipeline's `migrations.sqlite`, run after baton's own tables at every start. */
+  readonly migrations?: readonly string[]
+  /** Wall clock in ms for `updated_at` and `failed_at`; tests pass their own. */
+  readonly now?: () => number
+}
+
+type WatermarkRow = { next_offset: number | null; epoch: number }
+
+/**
+ * The embedded `Sink`: the pipeline's writes, the dead letters and the fenced watermark of a batch commit
+ * in one SQLite transaction on the store's connection. Transactions of different partitions run one after
+ * the other (the store's lock), never interleaved, since they share the connection.
+ *
+ * The sink's database is a file of its own (not the log's): SQLite has one writer per file, and a batch
+ * transaction stays open while an async pipeline awaits; sharing the log's file would make every HTTP
+ * append wait for it, and a second connection to one file would block the event loop in SQLite's busy wait
+ * while the transaction that holds the lock cannot finish. Checkpoints and the dead-letter API share this
+ * store, so epochs are exactly as durable as the watermarks they fence.
+ */
+export class SqliteSink implements Sink {
+  readonly kind = 'sqlite' as const
+  readonly #store: SqliteStore
+  readonly #now: () => number
+  readonly #sql: {
+    watermark: Statement<WatermarkRow>
+    insertWatermark: Statement
+    takeWatermark: Statement
+    advance: Statement
+    insertDeadLetter: Statement
+  }
+  #closed = false
+
+  private constructor(store: SqliteStore, options: SqliteSinkOptions) {
+    this.#store = store
+    this.#now = options.now ?? Date.now
+    const db = store.db
+    const key = 'group_id = ? and topic = ? and partition = ?'
+    this.#sql = {
+      watermark: db.prepare(`select next_offset, epoch from baton_watermarks where ${key}`),
+      insertWatermark: db.prepare(
+        'insert into baton_watermarks (group_id, topic, partition, next_offset, epoch, updated_at) values (?, ?, ?, null, ?, ?)',
+      ),
+      takeWatermark: db.prepare(`update baton_watermarks set epoch = ?, updated_at = ? where ${key}`),
+      // `is` compares null with null as equal: a first batch (fromOffset null) matches only a row that has
+      // never been committed, any other batch only the offset the previous batch left.
+      advance: db.prepare(
+        `update baton_watermarks set next_offset = ?, updated_at = ? where ${key} and epoch = ? and next_offset is ?`,
+      ),
+      insertDeadLetter: db.prepare(
+        `insert into baton_dead_letters
+           (group_id, topic, partition, "offset", key, value, headers, event_time, error, error_code, attempts, failed_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict (group_id, topic, partition, "offset") do nothing`,
+      ),
+    }
+  }
+
+  /**
+   * Migrates the store's database (baton's tables, then `options.migrations`) and returns the sink, which
+   * shares the store until `close`.
+   *
+   * @example
+   * const store = SqliteStore.open(join(dataDir, 'sink.db'))
+   * const sink = await SqliteSink.open(store, { migrations: pipeline.migrations?.sqlite })
+   * const checkpoints = new SqliteCheckpoints(store)
+   */
+  static async open(store: SqliteStore, options: SqliteSinkOptions = {}): Promise<SqliteSink> {
+    try {
+      await migrateSqlite(store, options.migrations ?? [])
+    } catch (err) {
+      throw unavailable(`migrate ${store.path}`, err)
+    }
+    store.acquire()
+    return new SqliteSink(store, options)
+  }
+
+  /**
+   * Takes the partition's watermark row for `epoch`: creates it (with no offset yet) or raises its epoch.
+   * Returns the stored next offset, null when nothing was ever committed. A row held by a higher epoch
+   * means a newer actor owns the partition: FENCED. Claiming again with the same epoch is allowed (a retried
+   * claim whose first answer was lost).
+   */
+  claim(key: PartitionKey, epoch: number): Promise<number | null> {
+    const what = `claim ${describe(key)}`
+    return this.#transaction(what, () => {
+      const now = this.#now()
+      const row = own(what, () => this.#sql.watermark.get(key.group, key.topic, key.partition))
+      if (!row) {
+        own(what, () => this.#sql.insertWatermark.run(key.group, key.topic, key.partition, epoch, now))
+        return null
+      }
+      if (row.epoch > epoch) {
+        throw new BatonError(
+          'FENCED',
+          `Partition ${describe(key)} is owned by epoch ${row.epoch}; this actor (epoch ${epoch}) is a zombie and stops.`,
+        )
+      }
+      if (row.epoch < epoch) {
+        own(what, () => this.#sql.takeWatermark.run(epoch, now, key.group, key.topic, key.partition))
+      }
+      return row.next_offset
+    })
+  }
+
+  /**
+   * Commits one batch in one transaction: moves the watermark from `fromOffset` to `toOffset` if the row
+   * still has this epoch and that offset, stores the dead letters, runs the pipeline's `work`. When the
+   * watermark does not match (a zombie or a duplicate batch) nothing is applied and it throws FENCED.
+   * What `work` throws rolls everything back and is rethrown as it is, except SQLite errors that say the
+   * database cannot be used (disk full, I/O, locked), which become SINK_UNAVAILABLE.
+   */
+  async commit(batch: BatchCommit): Promise<void> {
+    const { key, epoch, fromOffset, toOffset, deadLetters, work } = batch
+    const what = `commit a batch of ${describe(key)}`
+    await this.#transaction(what, async (db) => {
+      const now = this.#now()
+      const moved = own(what, () =>
+        this.#sql.advance.run(toOffset, now, key.group, key.topic, key.partition, epoch, fromOffset),
+      )
+      if (moved.changes === 0) throw own(what, () => this.#refusal(batch))
+      own(what, () => {
+        for (const letter of deadLetters) this.#insertDeadLetter(key, letter, now)
+      })
+      if (work) await runWork(work, db)
+    })
+  }
+
+  /** Stops taking claims and commits (after the one under way) and gives up the sink's share of the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#store.release()
+  }
+
+  #insertDeadLetter(key: PartitionKey, letter: DeadLetter, now: number): void {
+    const { record } = letter
+    this.#sql.insertDeadLetter.run(
+      key.group,
+      key.topic,
+      key.partition,
+      record.offset,
+      record.key,
+      record.value,
+      JSON.stringify(record.headers),
+      record.timestamp,
+      letter.error,
+      letter.code,
+      letter.attempts,
+      now,
+    )
+  }
+
+  #refusal(batch: BatchCommit): BatonError {
+    const { key, epoch, fromOffset } = batch
+    const row = this.#sql.watermark.get(key.group, key.topic, key.partition)
+    const what = describe(key)
+    let message: string
+    if (!row)
+      message = `Partition ${what} has no watermark row: it was never claimed. Claim it before committing.`
+    else if (row.epoch > epoch)
+      message = `Partition ${what} is owned by epoch ${row.epoch}; this actor (epoch ${epoch}) is a zombie and stops.`
+    else if (row.epoch < epoch)
+      message = `Partition ${what} is claimed by epoch ${row.epoch}, not by this actor's epoch ${epoch}. Claim it before committing.`
+    else
+      message = `Partition ${what} has its watermark at ${row.next_offset ?? 'none yet'} but the batch starts at ${fromOffset ?? 'none'} (epoch ${epoch}): a duplicate or out-of-order batch. Nothing was applied; the actor stops and resumes from the watermark.`
+    return new BatonError('FENCED', message)
+  }
+
+  #transaction<T>(what: string, fn: (db: Database) => T | Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new BatonError(
+          'SINK_UNAVAILABLE',
+          `Cannot ${what}: the embedded sink is closed (the node is stopping).`,
+        ),
+      )
+    }
+    return this.#store.transaction(fn)
+  }
+}
+
+/** Runs the pipeline's writes; their failures pass through unless the database itself is at fault. */
+async function runWork(work: (tx: SinkTx) => Promise<void> | void, db: Database): Promise<void> {
+  try {
+    await work({ kind: 'sqlite', db })
+  } catch (err) {
+    throw isSqliteUnavailable(err) ? unavailable('run the pipeline', err) : err
+  }
+}
+
+/** Runs one of baton's own statements: whatever makes it fail is the database's fault, not an event's. */
+function own<T>(what: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw unavailable(what, err)
+  }
+}
+
+function unavailable(what: string, err: unknown): BatonError {
+  if (err instanceof BatonError) return err
+  return new BatonError(
+    'SINK_UNAVAILABLE',
+    `The embedded sink could not ${what}: ${errorMessage(err)}. Nothing was applied; baton retries. Check free disk space and BATON_DATA_DIR.`,
+    { cause: err },
+  )
+}
+
+const describe = (key: PartitionKey) => `${key.topic}/${key.partition} (group ${key.group})`
