@@ -2,6 +2,7 @@ import { afterEach, beforeEach, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { eventStore } from '../event-store.ts'
 import { type DeadLetter, NO_HEADERS } from '../ports.ts'
 import { sqliteDeadLetters } from './dead-letters.ts'
 import { SqliteSink } from './sink.ts'
@@ -14,7 +15,7 @@ let sink: SqliteSink
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-dlq-'))
   store = SqliteStore.open(join(dir, 'sink.db'))
-  sink = await SqliteSink.open(store, { now: () => 5_000 })
+  sink = await SqliteSink.open(store, { pipeline: eventStore, group: 'g', now: () => 5_000 })
 })
 
 afterEach(async () => {
@@ -69,7 +70,7 @@ test('lists the group’s letters in pages, filtered by topic and partition', as
     3,
   )
   await fill('other', [['a', 0]], 2)
-  const dlq = sqliteDeadLetters(store, 'g')
+  const dlq = sink.deadLetters
   const first = await dlq.list({ limit: 4 })
   expect(first.letters.map((l) => `${l.record.topic}/${l.record.partition}@${l.record.offset}`)).toEqual([
     'a/0@0',

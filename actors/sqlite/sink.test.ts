@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { eventStore } from '../event-store.ts'
-import { PoisonEventError } from '../pipeline.ts'
+import { definePipeline, PoisonEventError } from '../pipeline.ts'
 import { type BatchCommit, type DeadLetter, NO_HEADERS, type SinkTx, type SourceRecord } from '../ports.ts'
 import { SqliteSink } from './sink.ts'
 import { SqliteStore } from './store.ts'
@@ -17,7 +17,7 @@ let sink: SqliteSink
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-sink-'))
   store = SqliteStore.open(join(dir, 'sink.db'))
-  sink = await SqliteSink.open(store, { migrations: eventStore.migrations?.sqlite ?? [] })
+  sink = await SqliteSink.open(store, { pipeline: eventStore, group: 'g' })
 })
 
 afterEach(async () => {
@@ -85,9 +85,9 @@ describe('claim', () => {
     expect(watermark()).toEqual({ next_offset: 3, epoch: 2 })
   })
 
-  test('an older epoch is fenced; the same epoch may claim again', async () => {
+  test('an older epoch is fenced, and so is a second claim with the same epoch', async () => {
     await sink.claim(key, 5)
-    expect(await sink.claim(key, 5)).toBeNull()
+    await expect(sink.claim(key, 5)).rejects.toThrow('an epoch is claimed once')
     const claim = sink.claim(key, 4)
     await expect(claim).rejects.toMatchObject({ code: 'FENCED' })
     await expect(sink.claim(key, 4)).rejects.toThrow('owned by epoch 5; this actor (epoch 4) is a zombie')
@@ -267,13 +267,25 @@ describe('lifecycle', () => {
     await sink.commit(batch(1, null, [0]))
     await sink.close()
     store = SqliteStore.open(join(dir, 'sink.db'))
-    sink = await SqliteSink.open(store, { migrations: eventStore.migrations?.sqlite ?? [] })
+    sink = await SqliteSink.open(store, { pipeline: eventStore, group: 'g' })
     expect(await sink.claim(key, 2)).toBe(1)
     expect(stored()).toEqual([0])
-    const broken = SqliteSink.open(store, { migrations: ['create table ok_one (a)', 'create tabel nope'] })
+    const brokenPipeline = definePipeline({
+      name: 'broken',
+      migrations: { sqlite: ['create table ok_one (a)', 'create tabel nope'] },
+      handle() {},
+    })
+    const broken = SqliteSink.open(store, { pipeline: brokenPipeline, group: 'g' })
     await expect(broken).rejects.toMatchObject({ code: 'PIPELINE_INVALID' })
     await expect(broken).rejects.toThrow('migration 2 of 2')
     expect(store.db.query("select name from sqlite_master where name = 'ok_one'").get()).toBeNull()
+  })
+
+  test('a pipeline that does not support SQLite is refused', async () => {
+    const pgOnly = definePipeline({ name: 'pg-only', sinks: ['postgres'], handle() {} })
+    const open = SqliteSink.open(store, { pipeline: pgOnly, group: 'g' })
+    await expect(open).rejects.toMatchObject({ code: 'PIPELINE_INVALID' })
+    await expect(open).rejects.toThrow("Pipeline 'pg-only' supports only postgres")
   })
 
   test('after close, claims and commits are SINK_UNAVAILABLE and the file is closed', async () => {

@@ -1,14 +1,18 @@
 import type { Database, Statement } from 'bun:sqlite'
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import type { Pipeline } from '../pipeline.ts'
 import type { BatchCommit, DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
 import { isSqliteUnavailable } from './classify-error.ts'
+import { type SqliteDeadLetters, sqliteDeadLetters } from './dead-letters.ts'
 import { migrateSqlite } from './schema.ts'
 import type { SqliteStore } from './store.ts'
 
 export interface SqliteSinkOptions {
-  /** The pipeline's `migrations.sqlite`, run after baton's own tables at every start. */
-  readonly migrations?: readonly string[]
-  /** Wall clock in ms for `updated_at` and `failed_at`; tests pass their own. */
+  /** The pipeline whose `migrations.sqlite` run after baton's own tables at every start. */
+  readonly pipeline: Pipeline
+  /** The consumer group whose dead letters `deadLetters` reads. */
+  readonly group: string
+  /** Wall clock in ms for `updated_at`, `failed_at` and `replayed_at`; tests pass their own. */
   readonly now?: () => number
 }
 
@@ -27,6 +31,8 @@ type WatermarkRow = { next_offset: number | null; epoch: number }
  */
 export class SqliteSink implements Sink {
   readonly kind = 'sqlite' as const
+  /** The group's dead-letter table, for GET /v1/dlq and POST /v1/dlq/replay. */
+  readonly deadLetters: SqliteDeadLetters
   readonly #store: SqliteStore
   readonly #now: () => number
   readonly #sql: {
@@ -41,6 +47,7 @@ export class SqliteSink implements Sink {
   private constructor(store: SqliteStore, options: SqliteSinkOptions) {
     this.#store = store
     this.#now = options.now ?? Date.now
+    this.deadLetters = sqliteDeadLetters(store, options.group, this.#now)
     const db = store.db
     const key = 'group_id = ? and topic = ? and partition = ?'
     this.#sql = {
@@ -64,17 +71,25 @@ export class SqliteSink implements Sink {
   }
 
   /**
-   * Migrates the store's database (baton's tables, then `options.migrations`) and returns the sink, which
-   * shares the store until `close`.
+   * Migrates the store's database (baton's tables, then the pipeline's `migrations.sqlite`) and returns the
+   * sink, which shares the store until `close`. PIPELINE_INVALID when the pipeline does not support SQLite
+   * or one of its migrations fails (nothing of the migration is kept then).
    *
    * @example
    * const store = SqliteStore.open(join(dataDir, 'sink.db'))
-   * const sink = await SqliteSink.open(store, { migrations: pipeline.migrations?.sqlite })
+   * const sink = await SqliteSink.open(store, { pipeline, group: 'baton' })
    * const checkpoints = new SqliteCheckpoints(store)
    */
-  static async open(store: SqliteStore, options: SqliteSinkOptions = {}): Promise<SqliteSink> {
+  static async open(store: SqliteStore, options: SqliteSinkOptions): Promise<SqliteSink> {
+    const { pipeline } = options
+    if (!pipeline.sinks.includes('sqlite')) {
+      throw new BatonError(
+        'PIPELINE_INVALID',
+        `Pipeline '${pipeline.name}' supports only ${pipeline.sinks.join(', ')}, not SQLite; run it in cluster mode or add 'sqlite' to its \`sinks\` with SQL for it.`,
+      )
+    }
     try {
-      await migrateSqlite(store, options.migrations ?? [])
+      await migrateSqlite(store, pipeline.migrations?.sqlite ?? [])
     } catch (err) {
       throw unavailable(`migrate ${store.path}`, err)
     }
@@ -84,9 +99,8 @@ export class SqliteSink implements Sink {
 
   /**
    * Takes the partition's watermark row for `epoch`: creates it (with no offset yet) or raises its epoch.
-   * Returns the stored next offset, null when nothing was ever committed. A row held by a higher epoch
-   * means a newer actor owns the partition: FENCED. Claiming again with the same epoch is allowed (a retried
-   * claim whose first answer was lost).
+   * Returns the stored next offset, null when nothing was ever committed. A row held by the same or a
+   * higher epoch is FENCED: a newer actor owns the partition, or this epoch was already claimed once.
    */
   claim(key: PartitionKey, epoch: number): Promise<number | null> {
     const what = `claim ${describe(key)}`
@@ -103,9 +117,13 @@ export class SqliteSink implements Sink {
           `Partition ${describe(key)} is owned by epoch ${row.epoch}; this actor (epoch ${epoch}) is a zombie and stops.`,
         )
       }
-      if (row.epoch < epoch) {
-        own(what, () => this.#sql.takeWatermark.run(epoch, now, key.group, key.topic, key.partition))
+      if (row.epoch === epoch) {
+        throw new BatonError(
+          'FENCED',
+          `Partition ${describe(key)} was already claimed by epoch ${epoch}: an epoch is claimed once. Stop this actor and start it again with a new epoch.`,
+        )
       }
+      own(what, () => this.#sql.takeWatermark.run(epoch, now, key.group, key.topic, key.partition))
       return row.next_offset
     })
   }
