@@ -1,5 +1,8 @@
 import type { Sql } from 'postgres'
 import type { DeadLetter, PartitionKey } from '../ports.ts'
+import { toSinkError } from './classify-error.ts'
+import type { PostgresClients } from './clients.ts'
+import type { PostgresTarget } from './target.ts'
 
 /** A dead letter as `baton_dead_letters` keeps it: the letter, its row id and where it is on its way out. */
 export interface StoredDeadLetter extends DeadLetter {
@@ -62,41 +65,67 @@ interface DeadLetterRow {
   replayed_at: Date | null
 }
 
-/** The dead-letter table of `group`, read and updated through `sql`. */
-export function postgresDeadLetters(sql: Sql, group: string): PostgresDeadLetters {
+/**
+ * The dead-letter table of `group`, read and updated through `clients`. Throws SINK_UNAVAILABLE when
+ * PostgreSQL cannot be reached.
+ */
+export function postgresDeadLetters(
+  clients: PostgresClients,
+  group: string,
+  target: PostgresTarget,
+): PostgresDeadLetters {
+  async function run<T>(doing: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
+    try {
+      return await clients.run(fn)
+    } catch (err) {
+      throw toSinkError(err, target, doing)
+    }
+  }
   return {
     async unpublished(key, limit = 100) {
-      const rows = await sql<DeadLetterRow[]>`
-        select * from baton_dead_letters
-        where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}
-          and published_at is null
-        order by "offset"
-        limit ${pageSize(limit)}`
+      const rows = await run(
+        'reading unpublished dead letters',
+        (sql) => sql<DeadLetterRow[]>`
+          select * from baton_dead_letters
+          where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}
+            and published_at is null
+          order by "offset"
+          limit ${pageSize(limit)}`,
+      )
       return rows.map(toStored)
     },
     async markPublished(ids) {
-      const result = await sql`
-        update baton_dead_letters set published_at = now()
-        where group_id = ${group} and id = any(${ids.map(String)}::bigint[]) and published_at is null`
+      const result = await run(
+        'marking dead letters published',
+        (sql) => sql`
+          update baton_dead_letters set published_at = now()
+          where group_id = ${group} and id = any(${ids.map(String)}::bigint[]) and published_at is null`,
+      )
       return result.count
     },
     async list(query = {}) {
       const limit = pageSize(query.limit ?? 100)
-      const rows = await sql<DeadLetterRow[]>`
-        select * from baton_dead_letters
-        where group_id = ${group}
-          ${query.topic === undefined ? sql`` : sql`and topic = ${query.topic}`}
-          ${query.partition === undefined ? sql`` : sql`and partition = ${query.partition}`}
-          ${query.after === undefined ? sql`` : sql`and id > ${query.after}`}
-        order by id
-        limit ${limit + 1}`
+      const rows = await run(
+        'listing dead letters',
+        (sql) => sql<DeadLetterRow[]>`
+          select * from baton_dead_letters
+          where group_id = ${group}
+            ${query.topic === undefined ? sql`` : sql`and topic = ${query.topic}`}
+            ${query.partition === undefined ? sql`` : sql`and partition = ${query.partition}`}
+            ${query.after === undefined ? sql`` : sql`and id > ${query.after}`}
+          order by id
+          limit ${limit + 1}`,
+      )
       const letters = rows.slice(0, limit).map(toStored)
       return { letters, next: rows.length > limit ? (letters.at(-1)?.id ?? null) : null }
     },
     async markReplayed(ids) {
-      const result = await sql`
-        update baton_dead_letters set replayed_at = now()
-        where group_id = ${group} and id = any(${ids.map(String)}::bigint[])`
+      const result = await run(
+        'marking dead letters replayed',
+        (sql) => sql`
+          update baton_dead_letters set replayed_at = now()
+          where group_id = ${group} and id = any(${ids.map(String)}::bigint[])`,
+      )
       return result.count
     },
   }

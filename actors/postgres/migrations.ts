@@ -1,7 +1,7 @@
-import type { Sql } from 'postgres'
 import { BatonError } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { classifyPostgresError, describeError } from './classify-error.ts'
+import type { PostgresClients } from './clients.ts'
 import type { PostgresTarget } from './target.ts'
 
 /**
@@ -57,17 +57,21 @@ const MIGRATION_LOCK = 0x6261746f6e // 'baton'
  * that start at the same moment run it one after the other, so `create table if not exists` never races
  * into a duplicate-type error; whoever comes second finds the work done. Pipeline migrations run at every
  * start (they are idempotent by contract) and so must not need to run outside a transaction
- * (no `create index concurrently`). Takes the connection as an argument so that a deployment can run it under
- * a role allowed DDL while the runtime role only gets DML.
+ * (no `create index concurrently`). Takes the clients as an argument so that a deployment can run it under a
+ * role allowed DDL while the runtime role only gets DML.
  *
  * A statement that fails because of what it says (bad SQL, a missing grant for DDL) throws BatonError
  * MIGRATION_FAILED naming the statement; a lost connection is thrown as the driver raised it, for the
  * caller to classify.
  */
-export async function migratePostgres(sql: Sql, pipeline: Pipeline, target: PostgresTarget): Promise<void> {
+export async function migratePostgres(
+  clients: PostgresClients,
+  pipeline: Pipeline,
+  target: PostgresTarget,
+): Promise<void> {
   let step = 'the migration lock'
   try {
-    await sql.begin(async (tx) => {
+    await clients.transaction(async (tx) => {
       await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
       step = 'the schema-version table'
       await tx`create table if not exists baton_schema_version (

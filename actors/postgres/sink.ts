@@ -1,8 +1,9 @@
-import postgres, { type Sql, type TransactionSql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
 import { BatonError } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
 import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
+import { type PostgresClients, postgresClients } from './clients.ts'
 import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
 import { migratePostgres } from './migrations.ts'
 import { type PostgresTarget, postgresTarget } from './target.ts'
@@ -14,7 +15,7 @@ export interface PostgresSinkOptions {
   readonly pipeline: Pipeline
   /** The consumer group whose dead letters `deadLetters` reads. */
   readonly group: string
-  /** Connections in the pool (default 10): one per partition committing at the same moment is plenty. */
+  /** Connections (default 10): partitions committing at the same moment each need one, the rest wait. */
   readonly max?: number
 }
 
@@ -43,8 +44,7 @@ export async function createPostgresSink(options: PostgresSinkOptions): Promise<
     )
   }
   const target = postgresTarget(options.url)
-  const sql = postgres(options.url, {
-    max: options.max ?? 10,
+  const clients = postgresClients(options.url, options.max ?? 10, {
     // Fail a start-up or a batch against a dead address in seconds, not after the driver's 30 s default.
     connect_timeout: 10,
     // `create table if not exists` sends a NOTICE on every start; postgres.js would print each one.
@@ -52,50 +52,28 @@ export async function createPostgresSink(options: PostgresSinkOptions): Promise<
     connection: { application_name: 'baton' },
   })
   try {
-    await sql`select 1`
+    await clients.run((sql) => sql`select 1`)
   } catch (err) {
-    await sql.end({ timeout: 0 })
+    await clients.end(0)
     throw unreachable(err, target)
   }
   try {
-    await migratePostgres(sql, pipeline, target)
+    await migratePostgres(clients, pipeline, target)
   } catch (err) {
-    await sql.end({ timeout: 0 })
+    await clients.end(0)
     throw classifyPostgresError(err) === 'unavailable' ? unreachable(err, target) : err
   }
-  return postgresSink(sql, target, group)
+  return postgresSink(clients, target, group)
 }
 
-function postgresSink(sql: Sql, target: PostgresTarget, group: string): PostgresSink {
+function postgresSink(clients: PostgresClients, target: PostgresTarget, group: string): PostgresSink {
   return {
     kind: 'postgres',
-    deadLetters: postgresDeadLetters(sql, group),
+    deadLetters: postgresDeadLetters(clients, group, target),
 
-    /**
-     * Takes the watermark row for `epoch` if no newer epoch holds it, in one statement; creates the row
-     * (without progress) for a partition never seen. Throws FENCED when an epoch as new or newer owns it.
-     */
     async claim(key, epoch) {
       try {
-        const [claimed] = await sql<{ next_offset: string | null }[]>`
-          insert into baton_watermarks (group_id, topic, partition, next_offset, epoch, updated_at)
-          values (${key.group}, ${key.topic}, ${key.partition}, null, ${epoch}, now())
-          on conflict (group_id, topic, partition) do update set epoch = excluded.epoch, updated_at = now()
-            where baton_watermarks.epoch < excluded.epoch
-          returning next_offset`
-        if (claimed) return claimed.next_offset === null ? null : Number(claimed.next_offset)
-        const [owner] = await sql<{ epoch: string }[]>`
-          select epoch from baton_watermarks
-          where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`
-        const held = Number(owner?.epoch)
-        throw new BatonError(
-          'FENCED',
-          held === epoch
-            ? `Partition ${describeKey(key)} is already claimed by epoch ${epoch}: an epoch is claimed once. ` +
-                'Stop this actor and start it again with a new epoch.'
-            : `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
-                'another actor took the partition, so this one must stop.',
-        )
+        return await clients.run((sql) => claim(sql, key, epoch))
       } catch (err) {
         throw toSinkError(err, target, `claiming ${describeKey(key)}`)
       }
@@ -105,15 +83,15 @@ function postgresSink(sql: Sql, target: PostgresTarget, group: string): Postgres
      * Moves the watermark and stores the batch's dead letters in one statement, then runs the pipeline's
      * `work`, all in one transaction. The watermark moves only if the row holds `batch.epoch` and
      * `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise nothing is applied
-     * and it throws FENCED: a newer epoch owns the partition, or
-     * the batch is a duplicate or out of order. One exception: a batch whose commit this same epoch already
-     * made (the acknowledgement was lost with the connection, and the actor retried) is accepted without
-     * applying anything again, so that a PostgreSQL restart does not also cost a fenced actor.
+     * and it throws FENCED: a newer epoch owns the partition, or the batch is a duplicate or out of order.
+     * One exception: a batch whose commit this same epoch already made (the acknowledgement was lost with
+     * the connection, and the actor retried) is accepted without applying anything again, so that a
+     * PostgreSQL restart does not also cost a fenced actor.
      */
     async commit(batch) {
       const { key } = batch
       try {
-        await sql.begin(async (tx) => {
+        await clients.transaction(async (tx) => {
           if (!(await moveWatermark(tx, batch))) return refuse(tx, batch)
           if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
         })
@@ -123,9 +101,35 @@ function postgresSink(sql: Sql, target: PostgresTarget, group: string): Postgres
     },
 
     async close() {
-      await sql.end({ timeout: 5 })
+      await clients.end(5)
     },
   }
+}
+
+/**
+ * Takes the watermark row for `epoch` if no newer epoch holds it, in one statement; creates the row (without
+ * progress) for a partition never seen. Throws FENCED when an epoch as new or newer owns it.
+ */
+async function claim(sql: Sql, key: PartitionKey, epoch: number): Promise<number | null> {
+  const [claimed] = await sql<{ next_offset: string | null }[]>`
+    insert into baton_watermarks (group_id, topic, partition, next_offset, epoch, updated_at)
+    values (${key.group}, ${key.topic}, ${key.partition}, null, ${epoch}, now())
+    on conflict (group_id, topic, partition) do update set epoch = excluded.epoch, updated_at = now()
+      where baton_watermarks.epoch < excluded.epoch
+    returning next_offset`
+  if (claimed) return claimed.next_offset === null ? null : Number(claimed.next_offset)
+  const [owner] = await sql<{ epoch: string }[]>`
+    select epoch from baton_watermarks
+    where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`
+  const held = Number(owner?.epoch)
+  throw new BatonError(
+    'FENCED',
+    held === epoch
+      ? `Partition ${describeKey(key)} is already claimed by epoch ${epoch}: an epoch is claimed once. ` +
+          'Stop this actor and start it again with a new epoch.'
+      : `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
+          'another actor took the partition, so this one must stop.',
+  )
 }
 
 /** Moves the watermark and inserts the dead letters if it moved, in one round trip. True when it moved. */

@@ -1,0 +1,73 @@
+/** Helpers shared by this folder's tests: records, event-store work, and cleanup of what a test wrote. */
+import postgres, { type Sql } from 'postgres'
+import { serviceEnv } from '../../test/support/env.ts'
+import { uniqueName } from '../../test/support/names.ts'
+import { eventStore } from '../event-store.ts'
+import { NO_HEADERS, type PartitionKey, type SinkTx, type SourceRecord } from '../ports.ts'
+
+/** A fresh partition key: a group and topic no other test uses. */
+export function uniqueKey(partition = 0): PartitionKey {
+  return { group: uniqueName('g'), topic: uniqueName('t'), partition }
+}
+
+/** A record of `key`'s partition at `offset`, with a JSON value unless one is given. */
+export function record(key: PartitionKey, offset: number, fields: Partial<SourceRecord> = {}): SourceRecord {
+  return {
+    topic: key.topic,
+    partition: key.partition,
+    offset,
+    key: Buffer.from(`k${offset}`),
+    value: Buffer.from(JSON.stringify({ offset })),
+    headers: NO_HEADERS,
+    timestamp: 1_700_000_000_000 + offset,
+    ...fields,
+  }
+}
+
+/** The `work` of a batch that stores `records` through the built-in event store. */
+export function storeEvents(records: readonly SourceRecord[]): (tx: SinkTx) => Promise<void> {
+  const [first] = records
+  return async (tx) => {
+    await eventStore.handle(
+      {
+        topic: first?.topic ?? '',
+        partition: first?.partition ?? 0,
+        events: records.map((r) => ({ record: r, value: eventStore.decode(r) })),
+      },
+      tx,
+    )
+  }
+}
+
+/** A plain connection for a test's own checks, and `cleanup` removing every row of the keys it wrote to. */
+export function testDatabase(): { sql: Sql; cleanup: (keys: readonly PartitionKey[]) => Promise<void> } {
+  const sql = postgres(serviceEnv().DATABASE_URL, { max: 2, onnotice: () => {} })
+  return {
+    sql,
+    async cleanup(keys) {
+      const groups = keys.map((k) => k.group)
+      const topics = keys.map((k) => k.topic)
+      await sql`delete from baton_watermarks where group_id = any(${groups}::text[])`
+      await sql`delete from baton_dead_letters where group_id = any(${groups}::text[])`
+      await sql`delete from baton_events where topic = any(${topics}::text[])`
+      await sql.end()
+    },
+  }
+}
+
+/** The stored watermark row of `key`, with numbers for numbers. */
+export async function watermark(sql: Sql, key: PartitionKey) {
+  const [row] = await sql<{ next_offset: string | null; epoch: string }[]>`
+    select next_offset, epoch from baton_watermarks
+    where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`
+  return (
+    row && { nextOffset: row.next_offset === null ? null : Number(row.next_offset), epoch: Number(row.epoch) }
+  )
+}
+
+/** The offsets of `key`'s partition in `baton_events`, in order. */
+export async function storedOffsets(sql: Sql, key: PartitionKey): Promise<number[]> {
+  const rows = await sql<{ offset: string }[]>`
+    select "offset" from baton_events where topic = ${key.topic} and partition = ${key.partition} order by "offset"`
+  return rows.map((r) => Number(r.offset))
+}
