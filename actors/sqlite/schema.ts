@@ -44,7 +44,7 @@ const batonSchema: readonly (readonly string[])[] = [
 /**
  * Brings the sink database up to date in one transaction: baton's tables, then the pipeline's
  * `migrations.sqlite`, which run at every start (they are idempotent by contract). A pipeline statement that
- * fails is a PIPELINE_INVALID error naming it; nothing of the migration is kept.
+ * fails is a MIGRATION_FAILED error naming it; nothing of the migration is kept.
  */
 export async function migrateSqlite(
   store: SqliteStore,
@@ -73,7 +73,7 @@ export async function migrateSqlite(
         db.run(statement)
       } catch (err) {
         throw new BatonError(
-          'PIPELINE_INVALID',
+          'MIGRATION_FAILED',
           `The pipeline's SQLite migration ${i + 1} of ${pipelineMigrations.length} failed: ${errorMessage(err)}. Fix \`migrations.sqlite\` in the pipeline; nothing was changed.`,
           { cause: err },
         )

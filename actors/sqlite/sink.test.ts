@@ -262,7 +262,7 @@ describe('commit', () => {
 })
 
 describe('lifecycle', () => {
-  test('migrations are idempotent and survive a reopen; a bad pipeline migration is PIPELINE_INVALID', async () => {
+  test('migrations are idempotent and survive a reopen; a bad pipeline migration is MIGRATION_FAILED', async () => {
     await sink.claim(key, 1)
     await sink.commit(batch(1, null, [0]))
     await sink.close()
@@ -276,7 +276,7 @@ describe('lifecycle', () => {
       handle() {},
     })
     const broken = SqliteSink.open(store, { pipeline: brokenPipeline, group: 'g' })
-    await expect(broken).rejects.toMatchObject({ code: 'PIPELINE_INVALID' })
+    await expect(broken).rejects.toMatchObject({ code: 'MIGRATION_FAILED' })
     await expect(broken).rejects.toThrow('migration 2 of 2')
     expect(store.db.query("select name from sqlite_master where name = 'ok_one'").get()).toBeNull()
   })

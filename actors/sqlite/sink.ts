@@ -72,8 +72,8 @@ export class SqliteSink implements Sink {
 
   /**
    * Migrates the store's database (baton's tables, then the pipeline's `migrations.sqlite`) and returns the
-   * sink, which shares the store until `close`. PIPELINE_INVALID when the pipeline does not support SQLite
-   * or one of its migrations fails (nothing of the migration is kept then).
+   * sink, which shares the store until `close`. PIPELINE_INVALID when the pipeline does not support SQLite,
+   * MIGRATION_FAILED when one of its migrations fails (nothing of the migration is kept then).
    *
    * @example
    * const store = SqliteStore.open(join(dataDir, 'sink.db'))
