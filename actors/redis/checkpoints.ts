@@ -18,14 +18,15 @@ export interface RedisCheckpoints extends Checkpoints {
 /**
  * Hands out an epoch: INCR of the partition's counter. A missing counter means a partition never taken, or a
  * Redis that lost its data (FLUSHALL, a restart without persistence). Seeding it from the server clock in
- * milliseconds keeps the new epoch above every epoch handed out before (they are the first seed plus one per
- * take, and no partition is taken once per millisecond), so the sink's watermark, which refuses older
- * epochs, never locks the partition out after Redis forgot its counters.
+ * microseconds keeps the new epoch above every epoch handed out before: Redis runs scripts one at a time and
+ * one run takes more than a microsecond, so a counter never gets ahead of the clock it was seeded from. The
+ * sink's watermark refuses older epochs, so without this a Redis that forgot its counters would lock every
+ * partition out. (The clock is the Redis server's; 2^53 microseconds last until the year 2255.)
  */
 const nextEpochScript = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local now = redis.call('TIME')
-  redis.call('SET', KEYS[1], now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
+  redis.call('SET', KEYS[1], now[1] .. string.format('%06d', tonumber(now[2])))
 end
 return redis.call('INCR', KEYS[1])
 `
