@@ -45,8 +45,10 @@ export async function stopRecord(
   mode: StopMode,
   deadlineMs: number,
 ): Promise<void> {
+  const driver = drivers[record.name]
   const pid = livePid(record)
-  if (pid !== null) await stopProcessTree(pid, drivers[record.name].signalFor(mode), deadlineMs)
+  const killed = pid !== null && (await stopProcessTree(pid, driver.signalFor(mode), deadlineMs))
+  await driver.afterStop?.(record, pid !== null && mode === 'graceful' && !killed)
   record.pid = null
   state.services[record.name] = record
   writeState(dir, state)

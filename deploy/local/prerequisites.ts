@@ -22,16 +22,29 @@ export function parseJavaMajor(versionOutput: string): number | null {
   return first === 1 && match[2] ? Number(match[2]) : first
 }
 
+/** A Java runtime: its executable and what `java -version` says (which tells builds apart). */
+export interface JavaRuntime {
+  path: string
+  version: string
+}
+
+const versions = new Map<string, string>()
+
 /** The `java` executable, which must be Java 17 or newer (Kafka 4 refuses older ones). */
-export function requireJava(): string {
+export function requireJava(): JavaRuntime {
   const java = which('java')
   if (!java) throw missing('Java 17+ (java)', 'openjdk-17-jre-headless')
-  const run = Bun.spawnSync([java, '-version'], { stdout: 'pipe', stderr: 'pipe' })
-  const major = parseJavaMajor(`${run.stderr.toString()}${run.stdout.toString()}`)
+  let version = versions.get(java)
+  if (version === undefined) {
+    const run = Bun.spawnSync([java, '-version'], { stdout: 'pipe', stderr: 'pipe' })
+    version = `${run.stderr.toString()}${run.stdout.toString()}`
+    versions.set(java, version)
+  }
+  const major = parseJavaMajor(version)
   if (major === null || major < 17) {
     throw missing('Java 17+ (java)', 'openjdk-17-jre-headless', `is version ${major ?? 'unknown'} at ${java}`)
   }
-  return java
+  return { path: java, version }
 }
 
 /** The `mvn` executable; needed only while the Kafka jars are not cached yet. */

@@ -54,8 +54,8 @@ export interface ServiceDriver {
   launch(record: ServiceRecord): Promise<number>
   /** One real request to the service at `url`; throws when it does not answer within `timeoutMs`. */
   probe(url: string, timeoutMs: number): Promise<void>
-  /** Work after the first successful probe of a fresh home (PostgreSQL creates its database). */
-  afterFirstStart?(record: ServiceRecord): Promise<void>
+  /** Tidying once the process is gone; `exitedCleanly` is false after a crash or a kill. */
+  afterStop?(record: ServiceRecord, exitedCleanly: boolean): Promise<void>
   signalFor(mode: StopMode): NodeJS.Signals
   /** Texts of which the process's command line contains one, identifying this instance against pid reuse. */
   markers(record: ServiceRecord): string[]
