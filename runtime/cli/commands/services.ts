@@ -120,7 +120,7 @@ const subCommands: Record<string, SubCommand> = {
       if (typeof only === 'number') return only
       const began = performance.now()
       await servicesDown({ only })
-      progress(`stopped ${only.join(', ')} in ${seconds(began)}`)
+      progress(`down in ${seconds(began)}`)
       return 0
     },
   },
