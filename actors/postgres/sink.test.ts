@@ -41,7 +41,9 @@ afterAll(async () => {
 describe('claim', () => {
   test('a new partition has no progress; a newer epoch takes it over; an older or equal epoch is fenced', async () => {
     const key = newKey()
+    expect(await sink.storedEpoch(key)).toBeNull()
     expect(await sink.claim(key, 5)).toBeNull()
+    expect(await sink.storedEpoch(key)).toBe(5)
     await sink.commit(batch(key, 5, null, [0, 1, 2]))
     expect(await sink.claim(key, 7)).toBe(3)
     expect(await watermark(db.sql, key)).toEqual({ nextOffset: 3, epoch: 7 })

@@ -71,6 +71,19 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
     kind: 'postgres',
     deadLetters: postgresDeadLetters(clients, group, target),
 
+    async storedEpoch(key) {
+      try {
+        const [row] = await clients.run(
+          (sql) => sql<{ epoch: string }[]>`
+            select epoch from baton_watermarks
+            where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`,
+        )
+        return row ? Number(row.epoch) : null
+      } catch (err) {
+        throw toSinkError(err, target, `reading the epoch of ${describeKey(key)}`)
+      }
+    },
+
     async claim(key, epoch) {
       try {
         return await clients.run((sql) => claim(sql, key, epoch))

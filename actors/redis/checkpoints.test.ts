@@ -43,6 +43,14 @@ describe('epochs', () => {
     expect(await checkpoints.nextEpoch(key)).toBe(first + 3)
   })
 
+  test('an epoch is above the one the sink holds, and above every one before', async () => {
+    const key = newKey()
+    const first = await checkpoints.nextEpoch(key)
+    const sinkEpoch = first + 1_000
+    expect(await checkpoints.nextEpoch(key, sinkEpoch)).toBe(sinkEpoch + 1)
+    expect(await checkpoints.nextEpoch(key, first)).toBe(sinkEpoch + 2)
+  })
+
   test("a partition's keys share one hash tag", () => {
     const keys = checkpoints.keysOf({ group: 'orders-app', topic: 'orders', partition: 3 })
     expect(keys).toEqual({

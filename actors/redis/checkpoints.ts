@@ -16,17 +16,20 @@ export interface RedisCheckpoints extends Checkpoints {
 }
 
 /**
- * Hands out an epoch: INCR of the partition's counter. A missing counter means a partition never taken, or a
- * Redis that lost its data (FLUSHALL, a restart without persistence). Seeding it from the server clock in
- * microseconds keeps the new epoch above every epoch handed out before: Redis runs scripts one at a time and
- * one run takes more than a microsecond, so a counter never gets ahead of the clock it was seeded from. The
- * sink's watermark refuses older epochs, so without this a Redis that forgot its counters would lock every
- * partition out. (The clock is the Redis server's; 2^53 microseconds last until the year 2255.)
+ * Hands out an epoch: INCR of the partition's counter, after raising it to ARGV[1] (the sink's stored epoch,
+ * 0 when unknown) if it is below. A missing counter means a partition never taken, or a Redis that lost its
+ * data (FLUSHALL, a restart without persistence); it is seeded from the server clock in microseconds, which
+ * keeps the new epoch above every epoch handed out before even when the caller does not know the sink's:
+ * Redis runs scripts one at a time and one run takes more than a microsecond, so a counter never gets ahead
+ * of the clock it was seeded from. (The clock is the Redis server's; 2^53 microseconds last until 2255.)
  */
 const nextEpochScript = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local now = redis.call('TIME')
   redis.call('SET', KEYS[1], now[1] .. string.format('%06d', tonumber(now[2])))
+end
+if tonumber(redis.call('GET', KEYS[1])) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
 end
 return redis.call('INCR', KEYS[1])
 `
@@ -48,7 +51,7 @@ return 1
 `
 
 interface ScriptCommands {
-  batonNextEpoch(epochKey: string): Promise<number>
+  batonNextEpoch(epochKey: string, above: string): Promise<number>
   batonWriteCheckpoint(
     epochKey: string,
     checkpointKey: string,
@@ -139,9 +142,9 @@ export async function createRedisCheckpoints(options: RedisCheckpointsOptions): 
   return {
     keysOf,
 
-    async nextEpoch(key) {
+    async nextEpoch(key, above = 0) {
       try {
-        return Number(await scripts.batonNextEpoch(keysOf(key).epoch))
+        return Number(await scripts.batonNextEpoch(keysOf(key).epoch, String(above)))
       } catch (err) {
         throw unavailable(err, 'taking an epoch', key)
       }
