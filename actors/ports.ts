@@ -102,6 +102,8 @@ export interface BatchCommit {
  */
 export interface Sink {
   readonly kind: SinkKind
+  /** The epoch that last claimed the partition's watermark row, or null when it was never claimed. */
+  storedEpoch(key: PartitionKey): Promise<number | null>
   /** Takes the partition's watermark row for `epoch`; returns the stored next offset, or null when none. */
   claim(key: PartitionKey, epoch: number): Promise<number | null>
   /** Commits one batch: moves the watermark from `fromOffset` to `toOffset` only if epoch and offset match. */
@@ -114,7 +116,12 @@ export interface Sink {
  * epoch and `nextOffset` grows; otherwise it returns false (a zombie or a replay) and changes nothing.
  */
 export interface Checkpoints {
-  nextEpoch(key: PartitionKey): Promise<number>
+  /**
+   * Hands out a new epoch, greater than every epoch handed out before and than `above` (the sink's
+   * stored epoch: if the checkpoint store lost its data, epochs must still grow, or the partition's
+   * rightful owner would be fenced out by the watermark row).
+   */
+  nextEpoch(key: PartitionKey, above?: number): Promise<number>
   read(key: PartitionKey): Promise<{ nextOffset: number; epoch: number } | null>
   write(key: PartitionKey, epoch: number, nextOffset: number): Promise<boolean>
   close(): Promise<void>

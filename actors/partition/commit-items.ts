@@ -24,7 +24,9 @@ export interface Committed {
   readonly deadLetters: readonly DeadLetter[]
   readonly handleMs: number
   readonly commitMs: number
-  /** Event time of the last record committed (for end-to-end latency and lag in seconds). */
+  /** Event time of the first record committed: the oldest, so the batch's worst end-to-end latency. */
+  readonly firstEventTime: number
+  /** Event time of the last record committed (for lag in seconds). */
   readonly lastEventTime: number
 }
 
@@ -70,8 +72,13 @@ async function isolate<E>(ctx: CommitContext<E>, from: number | null, item: Batc
       error = err
     }
   }
-  const letter: DeadLetter = { record: item.record, error: errorMessage(error), code: failureCode(error), attempts }
-  return commitOnce(ctx, from, [], [letter], item.record.offset + 1, item.record.timestamp)
+  const letter: DeadLetter = {
+    record: item.record,
+    error: errorMessage(error),
+    code: failureCode(error),
+    attempts,
+  }
+  return commitOnce(ctx, from, [], [letter], item)
 }
 
 async function commitOnce<E>(
@@ -79,18 +86,23 @@ async function commitOnce<E>(
   from: number | null,
   items: readonly BatchItem<E>[],
   extraDead: DeadLetter[],
-  toOverride?: number,
-  timeOverride?: number,
+  deadItem?: BatchItem<E>,
 ): Promise<number> {
   const events: PipelineEvent<E>[] = []
   const deadLetters = extraDead
   for (const item of items) {
     if (item.ok) events.push(item)
     else
-      deadLetters.push({ record: item.record, error: errorMessage(item.error), code: failureCode(item.error), attempts: 1 })
+      deadLetters.push({
+        record: item.record,
+        error: errorMessage(item.error),
+        code: failureCode(item.error),
+        attempts: 1,
+      })
   }
-  const last = items[items.length - 1]
-  const toOffset = toOverride ?? (last as BatchItem<E>).record.offset + 1
+  const first = (items[0] ?? deadItem) as BatchItem<E>
+  const last = (items[items.length - 1] ?? deadItem) as BatchItem<E>
+  const toOffset = last.record.offset + 1
   let handleMs = 0
   const work =
     events.length === 0
@@ -110,7 +122,8 @@ async function commitOnce<E>(
     deadLetters,
     handleMs,
     commitMs,
-    lastEventTime: timeOverride ?? (last as BatchItem<E>).record.timestamp,
+    firstEventTime: first.record.timestamp,
+    lastEventTime: last.record.timestamp,
   })
   return toOffset
 }

@@ -6,7 +6,10 @@ import type { PartitionKey } from '../ports.ts'
  */
 export interface PartitionObserver {
   consumed(key: PartitionKey, events: number): void
-  committed(key: PartitionKey, c: { events: number; deadLetters: number; commitSeconds: number; oldestEventSeconds: number }): void
+  committed(
+    key: PartitionKey,
+    c: { events: number; deadLetters: number; commitSeconds: number; oldestEventSeconds: number },
+  ): void
   checkpointed(key: PartitionKey, seconds: number): void
   fenced(key: PartitionKey): void
   mailboxDepth(key: PartitionKey, depth: number): void

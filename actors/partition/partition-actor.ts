@@ -1,5 +1,5 @@
 import type { ActorContext, Behavior } from '../../runtime/actor/index.ts'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { errorMessage } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type {
   Checkpoints,
@@ -10,7 +10,7 @@ import type {
   Sink,
   SourceRecord,
 } from '../ports.ts'
-import { type BatchItem, Batcher, type BatchLimits } from './batcher.ts'
+import { Batcher, type BatchItem, type BatchLimits } from './batcher.ts'
 import { commitItems } from './commit-items.ts'
 import { classifyFailure, failureCode } from './failure.ts'
 import type { PartitionObserver } from './observer.ts'
@@ -54,7 +54,8 @@ export interface PartitionActorDeps<E> {
   readonly pipeline: Pipeline<E>
   readonly sink: Sink
   readonly checkpoints: Checkpoints
-  readonly feed: PartitionFeed
+  /** Opens the partition's feed; called on every (re)start of the actor, which stops the feed on its end. */
+  readonly openFeed: () => PartitionFeed
   /** Publishes dead letters after commit (cluster mode); null when the sink's table is the DLQ. */
   readonly deadLetters: DeadLetterPublisher | null
   readonly limits: BatchLimits
@@ -66,6 +67,8 @@ export interface PartitionActorDeps<E> {
   /** How long the sink may stay unreachable before the actor gives up and lets its supervisor restart it. */
   readonly sinkOutageMs?: number
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+  /** Called at the start of every instance, before the epoch is taken (the coordinator counts restarts). */
+  readonly onStarting?: () => void
 }
 
 const defaultRetryDelay = (attempt: number) => Math.min(5_000, 100 * 2 ** (attempt - 1))
@@ -98,6 +101,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #position = 0
   #batchNo = 0
   #timer: { cancel(): void } | null = null
+  #feed: PartitionFeed | null = null
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
@@ -105,8 +109,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   }
 
   async onStart(ctx: ActorContext<PartitionMsg>): Promise<void> {
-    const { key, sink, checkpoints, feed, stats } = this.#d
-    this.#epoch = await checkpoints.nextEpoch(key)
+    const { key, sink, checkpoints, stats } = this.#d
+    const feed = this.#d.openFeed()
+    this.#feed = feed
+    this.#d.onStarting?.()
+    this.#epoch = await checkpoints.nextEpoch(key, (await sink.storedEpoch(key)) ?? 0)
     stats.epoch = this.#epoch
     const stored = await sink.claim(key, this.#epoch)
     this.#watermark = stored
@@ -126,7 +133,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
 
   onStop(): void {
     this.#timer?.cancel()
-    this.#d.feed.stop()
+    this.#feed?.stop()
   }
 
   async receive(msg: PartitionMsg, ctx: ActorContext<PartitionMsg>): Promise<void> {
@@ -137,18 +144,18 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         if (msg.batch === this.#batchNo && this.#batcher.size > 0) await this.#flush(ctx)
         return
       case 'pause':
-        this.#d.feed.pause()
+        this.#feed?.pause()
         if (this.#state === 'running') this.#state = 'paused'
         return
       case 'resume':
-        this.#d.feed.resume()
+        this.#feed?.resume()
         if (this.#state === 'paused') this.#state = 'running'
         return
       case 'seek':
         return this.#seek(msg.offset, msg.reply, ctx)
       case 'drain':
         this.#state = 'draining'
-        this.#d.feed.stop()
+        this.#feed?.stop()
         if (this.#batcher.size > 0) await this.#flush(ctx)
         this.#state = 'drained'
         msg.reply({ watermark: this.#watermark })
@@ -189,7 +196,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     // Below the watermark the sink already holds the effects: refetching them would only be skipped,
     // so a seek back stops at the watermark. Forward seeks skip events, which is what an operator asks.
     this.#position = Math.max(offset, this.#watermark ?? 0)
-    this.#d.feed.seek(this.#position)
+    this.#feed?.seek(this.#position)
     reply({ position: this.#position, watermark: this.#watermark })
   }
 
@@ -255,7 +262,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
             events: c.events,
             deadLetters: c.deadLetters.length,
             commitSeconds: (c.commitMs + c.handleMs) / 1000,
-            oldestEventSeconds: Math.max(0, (Date.now() - c.lastEventTime) / 1000),
+            oldestEventSeconds: Math.max(0, (Date.now() - c.firstEventTime) / 1000),
           })
         },
       },
@@ -264,7 +271,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     )
     await this.#checkpoint(watermark)
     if (letters.length > 0) await this.#publish(letters)
-    void this.#d.feed.commit(watermark).catch(() => {})
+    void this.#feed?.commit(watermark).catch(() => {})
   }
 
   async #checkpoint(watermark: number): Promise<void> {
@@ -282,12 +289,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     const ms = performance.now() - started
     stats.checkpointMs.add(ms)
     observer.checkpointed(key, ms / 1000)
-    if (!applied) {
-      throw new BatonError(
-        'FENCED',
-        `Partition ${key.topic}/${key.partition} has a newer epoch than ${this.#epoch} in the checkpoint store: another actor owns it, so this one stops.`,
-      )
-    }
+    // A refused checkpoint means a newer epoch exists in the checkpoint store, or the store lost its data
+    // (a Redis FLUSHALL). Either way the sink's watermark decides: the next commit is fenced if this actor
+    // is a zombie, and goes through if it is not.
+    if (!applied) this.#d.log?.('warn', 'checkpoint refused by the checkpoint store', { epoch: this.#epoch })
   }
 
   async #publish(letters: DeadLetter[]): Promise<void> {
@@ -296,7 +301,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       await this.#d.deadLetters.publish(this.#d.key, letters)
     } catch (err) {
       // They stay in the sink's outbox and are published on the next start.
-      this.#d.log?.('warn', 'dead letters not published yet', { count: letters.length, error: errorMessage(err) })
+      this.#d.log?.('warn', 'dead letters not published yet', {
+        count: letters.length,
+        error: errorMessage(err),
+      })
     }
   }
 
@@ -306,7 +314,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   }
 
   #status(): PartitionStatus {
-    const end = this.#d.feed.endOffset() ?? null
+    const end = this.#feed?.endOffset() ?? null
     const committed = this.#watermark
     const lag = end === null ? null : Math.max(0, end - (committed ?? 0))
     const lastEventTime = this.#d.stats.lastEventTime
@@ -317,12 +325,13 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       position: this.#position,
       endOffset: end,
       lag,
-      lagSeconds: lag === null ? null : lag === 0 || lastEventTime === 0 ? 0 : (Date.now() - lastEventTime) / 1000,
+      lagSeconds:
+        lag === null ? null : lag === 0 || lastEventTime === 0 ? 0 : (Date.now() - lastEventTime) / 1000,
       inFlight: this.#batcher.size,
     }
   }
 }
 
 function sleep(ctx: ActorContext<PartitionMsg>, ms: number): Promise<void> {
-  return new Promise((resolve) => ctx.clock.setTimeout(resolve, ms))
+  return new Promise((resolve) => ctx.clock.schedule(ms, resolve))
 }

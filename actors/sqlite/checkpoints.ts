@@ -39,8 +39,9 @@ export class SqliteCheckpoints implements Checkpoints {
       // One statement, so two callers can never get the same epoch.
       next: db.prepare(
         `insert into baton_checkpoints (group_id, topic, partition, epoch, next_offset, updated_at)
-         values (?, ?, ?, 1, null, ?)
-         on conflict (group_id, topic, partition) do update set epoch = epoch + 1, updated_at = excluded.updated_at
+         values (?, ?, ?, max(1, ? + 1), null, ?)
+         on conflict (group_id, topic, partition)
+           do update set epoch = max(epoch + 1, excluded.epoch), updated_at = excluded.updated_at
          returning epoch`,
       ),
       read: db.prepare(`select epoch, next_offset from baton_checkpoints where ${key}`),
@@ -52,10 +53,10 @@ export class SqliteCheckpoints implements Checkpoints {
     store.acquire()
   }
 
-  /** Hands out the partition's next epoch: 1 the first time, one more on every call after. */
-  nextEpoch(key: PartitionKey): Promise<number> {
+  /** Hands out the partition's next epoch: one more than the last one handed out and than `above`. */
+  nextEpoch(key: PartitionKey, above = 0): Promise<number> {
     return this.#run('take a new epoch', () => {
-      const row = this.#sql.next.get(key.group, key.topic, key.partition, this.#now())
+      const row = this.#sql.next.get(key.group, key.topic, key.partition, above, this.#now())
       return (row as { epoch: number }).epoch
     })
   }

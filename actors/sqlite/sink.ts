@@ -97,6 +97,15 @@ export class SqliteSink implements Sink {
     return new SqliteSink(store, options)
   }
 
+  /** The epoch that last claimed the partition's watermark row, or null when it was never claimed. */
+  storedEpoch(key: PartitionKey): Promise<number | null> {
+    const what = `read the epoch of ${describe(key)}`
+    return this.#transaction(what, () => {
+      const row = own(what, () => this.#sql.watermark.get(key.group, key.topic, key.partition))
+      return row ? row.epoch : null
+    })
+  }
+
   /**
    * Takes the partition's watermark row for `epoch`: creates it (with no offset yet) or raises its epoch.
    * Returns the stored next offset, null when nothing was ever committed. A row held by the same or a

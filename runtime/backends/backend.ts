@@ -1,0 +1,55 @@
+import type {
+  Checkpoints,
+  DeadLetterPublisher,
+  PartitionFeed,
+  Sink,
+  SinkKind,
+  TopicPartition,
+} from '../../actors/ports.ts'
+import type { DeadLetterPage, IngestEvent } from '../node-api.ts'
+
+/**
+ * What differs between embedded and cluster mode, behind one interface: the node (runtime/node.ts) runs
+ * the same coordinator, partition actors, HTTP API and metrics over either.
+ */
+export interface Backend {
+  readonly sinkKind: SinkKind
+  readonly sink: Sink
+  readonly checkpoints: Checkpoints
+  /** null when the sink's dead-letter table is the dead-letter queue (embedded mode). */
+  readonly deadLetters: DeadLetterPublisher | null
+  /** A new feed for a partition this node was assigned. */
+  openFeed(tp: TopicPartition): PartitionFeed
+  /** Partitions of a served topic, undefined for a topic this node does not serve. */
+  partitionCount(topic: string): number | undefined
+  /**
+   * Starts delivering assignments: `assign` and `revoke` are awaited before the backend goes on (a
+   * revoked partition is released only once its actor has drained).
+   */
+  startAssignments(handlers: AssignmentHandlers): Promise<void>
+  /** Revokes everything (through `revoke`) and leaves the group; part of a graceful stop. */
+  stopAssignments(): Promise<void>
+  ingest(
+    topic: string,
+    events: readonly IngestEvent[],
+  ): Promise<readonly { partition: number; offset: number }[]>
+  /** The first offset at or after `time` (ms) in a partition, for a seek by timestamp. */
+  offsetForTime(tp: TopicPartition, time: number): Promise<number>
+  listDeadLetters(query: {
+    topic?: string
+    partition?: number
+    limit: number
+    after?: number
+  }): Promise<DeadLetterPage>
+  replayDeadLetters(
+    selection: { ids: readonly number[] } | { topic: string; partition?: number },
+  ): Promise<number>
+  /** Why the backend is not ready (a service unreachable), empty when it is. */
+  problems(): string[]
+  close(): Promise<void>
+}
+
+export interface AssignmentHandlers {
+  assign(partitions: readonly TopicPartition[]): Promise<void>
+  revoke(partitions: readonly TopicPartition[]): Promise<void>
+}

@@ -1,0 +1,116 @@
+import type { Pipeline } from '../../../actors/pipeline.ts'
+import pkg from '../../../package.json'
+import type { Backend } from '../../backends/backend.ts'
+import { embeddedBackend } from '../../backends/embedded.ts'
+import type { Config } from '../../config.ts'
+import { loadConfig, printableConfig } from '../../config.ts'
+import { createLogger } from '../../log.ts'
+import { createMetrics } from '../../metrics.ts'
+import { startNode } from '../../node.ts'
+import { loadPipeline } from '../../pipeline-loader.ts'
+import { type Command, wantsHelp } from '../command.ts'
+
+const help = `Usage: baton start [--print-config]
+
+Runs a baton node. With no KAFKA_BROKERS set it runs embedded: an event log, sink and checkpoints in
+bun:sqlite under BATON_DATA_DIR, fed by POST /v1/topics/:topic/events. With KAFKA_BROKERS, DATABASE_URL
+and REDIS_URL set it joins the consumer group BATON_GROUP_ID and moves BATON_TOPICS into PostgreSQL.
+
+Options:
+  --print-config  Print the validated configuration (secrets masked) and exit.
+
+Environment (defaults in brackets):
+  KAFKA_BROKERS            host:port[,host:port]; cluster mode when set
+  DATABASE_URL             postgres://…  (cluster mode)
+  REDIS_URL                redis://… or rediss://…  (cluster mode)
+  BATON_NODE_ID            [hostname]
+  BATON_HTTP_HOST          [127.0.0.1 embedded, 0.0.0.0 cluster]
+  BATON_HTTP_PORT          [8080]
+  BATON_GROUP_ID           [baton]
+  BATON_TOPICS             [events]
+  BATON_PARTITIONS         [8] partitions of topics baton creates
+  BATON_BATCH_MAX_EVENTS   [1000]
+  BATON_BATCH_MAX_BYTES    [4194304]
+  BATON_BATCH_MAX_WAIT_MS  [100]
+  BATON_MAX_RETRIES        [3] retries of a failing event before it is dead-lettered
+  BATON_DATA_DIR           [./data] embedded mode's files
+  BATON_PIPELINE           [the built-in event store] module exporting definePipeline(...)
+  BATON_API_TOKEN          bearer token of the admin routes (unset: admin routes answer 403)
+  BATON_CREATE_TOPICS      [true] create missing topics and their .dlq topics (cluster mode)
+  BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
+  BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
+  BATON_LOG_LEVEL          [info] debug | info | warn | error
+
+SIGTERM or SIGINT stops the node gracefully: fetching stops, in-flight batches commit, the node leaves
+the group; exit 0, or 1 when the drain deadline passed.`
+
+async function openBackend(config: Config, pipeline: Pipeline): Promise<Backend> {
+  if (config.mode === 'embedded') return embeddedBackend(config, pipeline)
+  const { clusterBackend } = await import('../../backends/cluster.ts')
+  return clusterBackend(config, pipeline)
+}
+
+export const start: Command = {
+  name: 'start',
+  summary: 'Run a node (embedded on bun:sqlite, or cluster mode with Kafka, PostgreSQL and Redis)',
+  help,
+  async run(args) {
+    if (wantsHelp(args)) {
+      process.stdout.write(`${help}\n`)
+      return 0
+    }
+    const config = loadConfig()
+    if (args.includes('--print-config')) {
+      process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`)
+      return 0
+    }
+    const logger = createLogger({
+      level: config.logLevel,
+      nodeId: config.nodeId,
+      secrets: [config.apiToken, config.databaseUrl, config.redisUrl].filter((s): s is string => !!s),
+    })
+    const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
+    const backend = await openBackend(config, pipeline)
+    const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
+    const node = await startNode({ config, backend, pipeline, metrics, logger })
+    logger.info(
+      { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
+      'node started',
+    )
+    const topic = config.topics[0]
+    const base = node.url.replace(/\/$/, '')
+    process.stderr.write(
+      `\nbaton ${config.mode} node ${config.nodeId} is up at ${node.url}\n` +
+        `Try it:\n  curl -s -X POST ${base}/v1/topics/${topic}/events -H 'content-type: application/json' \\\n` +
+        `    -d '[{"key":"user-1","value":{"action":"login"}}]'\n` +
+        `  curl -s ${base}/v1/actors/${topic}/0\n\n`,
+    )
+
+    const stopped = new Promise<number>((resolve) => {
+      let stopping = false
+      const onSignal = async (signal: NodeJS.Signals) => {
+        if (stopping) return
+        stopping = true
+        logger.info({ signal }, 'stopping: draining partitions')
+        const deadline = setTimeout(() => {
+          logger.error({ deadlineMs: config.drainTimeoutMs + 10_000 }, 'stop deadline passed; exiting')
+          resolve(1)
+        }, config.drainTimeoutMs + 10_000)
+        const { clean } = await node.stop()
+        clearTimeout(deadline)
+        logger.info({ clean }, 'stopped')
+        resolve(clean ? 0 : 1)
+      }
+      process.once('SIGTERM', onSignal)
+      process.once('SIGINT', onSignal)
+    })
+    const failed = node.failed.then((failure) => {
+      if (failure === undefined) return new Promise<number>(() => {})
+      logger.error({ err: failure }, 'the node failed: its top-level supervisor gave up')
+      return 1
+    })
+    const code = await Promise.race([stopped, failed])
+    // Open sockets of client libraries must not keep a stopped node alive.
+    process.exit(code)
+  },
+}

@@ -1,0 +1,259 @@
+import type { PartitionMsg, PartitionStatus } from '../actors/partition/partition-actor.ts'
+import type { Pipeline } from '../actors/pipeline.ts'
+import { type TopicPartition, tpString } from '../actors/ports.ts'
+import {
+  askStatus,
+  type CoordinatorMsg,
+  coordinator,
+  noOwner,
+  type OwnedPartition,
+} from '../cluster/coordinator.ts'
+import { ActorSystem } from './actor/index.ts'
+import type { Backend } from './backends/backend.ts'
+import type { Config } from './config.ts'
+import { BatonError } from './errors.ts'
+import { createApi, type Server, serve } from './http/index.ts'
+import { type Logger, logFunction, withContext } from './log.ts'
+import type { Metrics } from './metrics.ts'
+import type { NodeApi, PartitionView } from './node-api.ts'
+
+export interface NodeDeps {
+  readonly config: Config
+  readonly backend: Backend
+  readonly pipeline: Pipeline
+  readonly metrics: Metrics
+  readonly logger: Logger
+}
+
+export interface RunningNode {
+  readonly url: string
+  readonly api: NodeApi
+  /** Resolves when the actor system ended on its own (its top-level supervisor gave up). */
+  readonly failed: Promise<unknown>
+  /** Graceful stop: stop fetching, drain and commit every partition, leave the group, close. */
+  stop(): Promise<{ clean: boolean }>
+}
+
+/**
+ * Starts a node: the actor system with its coordinator, the backend's assignments feeding it, and the
+ * HTTP API. Embedded and cluster mode differ only in the backend.
+ */
+export async function startNode(deps: NodeDeps): Promise<RunningNode> {
+  const { config, backend, pipeline, metrics, logger } = deps
+  const started = Date.now()
+  const system = new ActorSystem({
+    name: 'node',
+    onEvent: (event) => logger.warn({ actorEvent: event }, 'actor event'),
+  })
+  const owned = new Map<string, OwnedPartition>()
+  let draining = false
+  let assigned = false
+
+  const coordinatorRef = system.spawn<CoordinatorMsg>(
+    'coordinator',
+    coordinator(
+      {
+        drainTimeoutMs: config.drainTimeoutMs,
+        mailboxCapacity: config.mailboxCapacity,
+        onRestart: (tp) => metrics.restart(tp),
+        onOwnedChanged: (map) => {
+          for (const topic of config.topics) {
+            metrics.ownedPartitions(topic, [...map.values()].filter((o) => o.tp.topic === topic).length)
+          }
+        },
+        log: logFunction(withContext(logger, { actor: '/node/coordinator' })),
+        partitionDeps: (tp, stats) => ({
+          key: { group: config.groupId, ...tp },
+          pipeline,
+          sink: backend.sink,
+          checkpoints: backend.checkpoints,
+          openFeed: () => backend.openFeed(tp),
+          deadLetters: backend.deadLetters,
+          limits: {
+            maxEvents: config.batchMaxEvents,
+            maxBytes: config.batchMaxBytes,
+            maxWaitMs: config.batchMaxWaitMs,
+          },
+          maxRetries: config.maxRetries,
+          stats,
+          observer: metrics,
+          log: logFunction(
+            withContext(logger, { actor: `/node/coordinator/${tp.topic}/${tp.partition}`, ...tp }),
+          ),
+        }),
+      },
+      owned,
+    ),
+    { shutdownMs: config.drainTimeoutMs + 5_000 },
+  )
+
+  const partitionRef = (tp: TopicPartition) =>
+    system.lookup<PartitionMsg>(`/node/coordinator/${tp.topic}/${tp.partition}`)
+
+  function checkPartition(topic: string, partition: number): TopicPartition {
+    const count = backend.partitionCount(topic)
+    if (count === undefined) throw new BatonError('NOT_FOUND', `This node does not serve topic '${topic}'.`)
+    if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+      throw new BatonError(
+        'NOT_FOUND',
+        `Topic '${topic}' has partitions 0 to ${count - 1}; there is no partition ${partition}.`,
+      )
+    }
+    return { topic, partition }
+  }
+
+  async function view(tp: TopicPartition): Promise<PartitionView> {
+    const entry = owned.get(tpString(tp))
+    if (!entry) throw noOwner(tp)
+    const ref = partitionRef(tp)
+    const snapshot = ref?.snapshot()
+    let status: PartitionStatus | null = null
+    if (entry.ended === null) status = await askStatus(ref, tp)
+    const s = entry.stats
+    if (status) metrics.lag(tp, status.lag ?? 0, status.lagSeconds ?? 0)
+    return {
+      ...tp,
+      node: config.nodeId,
+      answeredBy: config.nodeId,
+      status: status?.state ?? (entry.ended ? 'failed' : 'stopped'),
+      epoch: status?.epoch ?? s.epoch,
+      committedOffset: status?.committedOffset ?? s.committedOffset,
+      highWatermark: status?.endOffset ?? null,
+      lag: status?.lag ?? null,
+      lagSeconds: status?.lagSeconds ?? null,
+      inFlight: status?.inFlight ?? 0,
+      eventsPerSec: Math.round(s.eventsPerSec * 10) / 10,
+      events: s.events,
+      deadLetters: s.deadLetters,
+      batches: s.batches,
+      restarts: snapshot?.restarts ?? 0,
+      fencedCommits: s.fencedCommits,
+      lastError: entry.ended ? { message: entry.ended.error, code: entry.ended.reason, at: '' } : s.lastError,
+      latencyMs: {
+        fetchWait: s.batchWaitMs.percentiles(),
+        handle: s.handleMs.percentiles(),
+        commit: s.commitMs.percentiles(),
+        checkpoint: s.checkpointMs.percentiles(),
+      },
+    }
+  }
+
+  async function control(topic: string, partition: number, msg: PartitionMsg): Promise<PartitionView> {
+    const tp = checkPartition(topic, partition)
+    const ref = partitionRef(tp)
+    if (!ref) throw noOwner(tp)
+    ref.tell(msg)
+    return view(tp)
+  }
+
+  const api: NodeApi = {
+    nodeId: config.nodeId,
+    mode: config.mode,
+    topics: config.topics,
+    partitionCount: (topic) => backend.partitionCount(topic),
+    health: () => ({ ok: true, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
+    readiness() {
+      const reasons = [...backend.problems()]
+      if (draining) reasons.push('draining: the node is stopping')
+      if (!assigned) reasons.push('not yet assigned any partitions')
+      for (const entry of owned.values()) {
+        if (entry.ended) reasons.push(`partition ${tpString(entry.tp)} stopped: ${entry.ended.error}`)
+      }
+      return { ready: reasons.length === 0, reasons }
+    },
+    actors: () => system.tree(),
+    partition: (topic, partition) => view(checkPartition(topic, partition)),
+    async cluster() {
+      return {
+        nodes: [
+          {
+            id: config.nodeId,
+            httpUrl: server.url,
+            startedAt: new Date(started).toISOString(),
+            partitions: [...owned.values()].map((o) => ({ ...o.tp, epoch: o.stats.epoch })),
+          },
+        ],
+        unowned: [],
+        claimedTwice: [],
+      }
+    },
+    ingest: (topic, events) => {
+      if (backend.partitionCount(topic) === undefined) {
+        throw new BatonError(
+          'NOT_FOUND',
+          `This node does not serve topic '${topic}'. It serves: ${config.topics.join(', ')}.`,
+        )
+      }
+      return backend.ingest(topic, events)
+    },
+    pause: (topic, partition) => control(topic, partition, { type: 'pause' }),
+    resume: (topic, partition) => control(topic, partition, { type: 'resume' }),
+    async seek(topic, partition, to) {
+      const tp = checkPartition(topic, partition)
+      const offset = 'offset' in to ? to.offset : await backend.offsetForTime(tp, to.timestamp)
+      const ref = partitionRef(tp)
+      if (!ref) throw noOwner(tp)
+      await ref.ask((reply) => ({ type: 'seek', offset, reply }), { timeoutMs: 30_000 })
+      return view(tp)
+    },
+    async restart(topic, partition) {
+      const tp = checkPartition(topic, partition)
+      const ok = await coordinatorRef.ask<boolean>((reply) => ({ type: 'restart', tp, reply }), {
+        timeoutMs: 60_000,
+      })
+      if (!ok) throw noOwner(tp)
+      return view(tp)
+    },
+    deadLetters: (query) => backend.listDeadLetters(query),
+    async replay(selection) {
+      return { replayed: await backend.replayDeadLetters(selection) }
+    },
+    metrics: () => metrics.render(),
+  }
+
+  const server: Server = serve(createApi(api, { apiToken: config.apiToken }), {
+    host: config.httpHost,
+    port: config.httpPort,
+  })
+
+  await backend.startAssignments({
+    assign: async (partitions) => {
+      metrics.rebalance()
+      await coordinatorRef.ask<void>((reply) => ({ type: 'assign', partitions, reply }), {
+        timeoutMs: 60_000,
+      })
+      assigned = true
+    },
+    revoke: async (partitions) => {
+      metrics.rebalance()
+      await coordinatorRef.ask<void>((reply) => ({ type: 'revoke', partitions, reply }), {
+        timeoutMs: config.drainTimeoutMs + 30_000,
+      })
+      for (const tp of partitions) metrics.forget(tp)
+    },
+  })
+
+  return {
+    url: server.url,
+    api,
+    failed: system.whenTerminated.then((t) => t.failure),
+    async stop() {
+      draining = true
+      let clean = true
+      try {
+        await backend.stopAssignments()
+      } catch (err) {
+        clean = false
+        logger.error({ err }, 'draining the partitions failed')
+      }
+      const { notStopped } = await system.shutdown(config.drainTimeoutMs)
+      if (notStopped.length > 0) {
+        clean = false
+        logger.error({ notStopped }, 'actors did not stop in time')
+      }
+      await server.stop(2_000)
+      await backend.close()
+      return { clean }
+    },
+  }
+}
