@@ -1,0 +1,84 @@
+import { type Broker, type ConnectionPool, FetchIsolationLevels, fetchV17 } from '@platformatic/kafka'
+import { errorResponse } from './kafka-errors.ts'
+
+/** How big and how patient fetches are. The defaults favour throughput; memory stays bounded by them. */
+export interface FetchTuning {
+  /** Upper bound of one fetch response, all partitions of one broker together. */
+  readonly maxBytes: number
+  /** Upper bound per partition in one response (one batch larger than this still comes, alone). */
+  readonly partitionMaxBytes: number
+  /** How long the broker may hold a fetch open waiting for `minBytes`. */
+  readonly maxWaitMs: number
+  readonly minBytes: number
+  /** Read only committed transactions (and skip aborted ones), as an exactly-once consumer must. */
+  readonly readCommitted: boolean
+}
+
+export const defaultFetchTuning: FetchTuning = {
+  maxBytes: 8 * 1024 * 1024,
+  partitionMaxBytes: 1024 * 1024,
+  maxWaitMs: 250,
+  minBytes: 1,
+  readCommitted: true,
+}
+
+/** One partition to fetch, by topic id (what Fetch v13+ speaks), from `offset` on. */
+export interface PartitionToFetch {
+  readonly topicId: string
+  readonly partition: number
+  readonly offset: number
+}
+
+export type FetchResponse = fetchV17.FetchResponse
+
+/**
+ * Sends one Fetch (v17) to `broker` for `partitions`. Each request is a full one that opens no fetch
+ * session (id 0, epoch -1, KIP-227), so a partition left out is simply not fetched. When only some
+ * partitions failed, the response still comes back, with their error codes: the caller handles them one
+ * by one. Throws when the broker could not be asked or answered with a request-level error.
+ */
+export async function sendFetch(
+  pool: ConnectionPool,
+  broker: Broker,
+  partitions: readonly PartitionToFetch[],
+  tuning: FetchTuning,
+): Promise<FetchResponse> {
+  const topics = new Map<string, fetchV17.FetchRequestTopic>()
+  for (const { topicId, partition, offset } of partitions) {
+    let topic = topics.get(topicId)
+    if (!topic) {
+      topic = { topicId, partitions: [] }
+      topics.set(topicId, topic)
+    }
+    topic.partitions.push({
+      partition,
+      fetchOffset: BigInt(offset),
+      partitionMaxBytes: tuning.partitionMaxBytes,
+      currentLeaderEpoch: -1,
+      lastFetchedEpoch: -1,
+    })
+  }
+  const { maxWaitMs, minBytes, maxBytes, readCommitted } = tuning
+  const isolation = readCommitted
+    ? FetchIsolationLevels.READ_COMMITTED
+    : FetchIsolationLevels.READ_UNCOMMITTED
+  const connection = await pool.get(broker)
+  try {
+    return await fetchV17.api.async(
+      connection,
+      maxWaitMs,
+      minBytes,
+      maxBytes,
+      isolation,
+      0,
+      -1,
+      [...topics.values()],
+      [],
+      '',
+    )
+  } catch (err) {
+    const partial = errorResponse<FetchResponse>(err)
+    if (partial && partial.errorCode === 0 && Array.isArray(partial.responses)) return partial
+    throw err
+  }
+}

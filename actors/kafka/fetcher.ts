@@ -1,0 +1,322 @@
+import {
+  type Broker,
+  type ClusterMetadata,
+  type ConnectionPool,
+  type Consumer,
+  ListOffsetTimestamps,
+} from '@platformatic/kafka'
+import { tpString } from '../ports.ts'
+import { Backoff } from './backoff.ts'
+import { type FetchResponse, type FetchTuning, sendFetch } from './fetch-request.ts'
+import type { KafkaLog } from './kafka-client.ts'
+import { describeKafkaError, kafkaErrorName, partitionFetchAction } from './kafka-errors.ts'
+import type { FeedRequest, KafkaPartitionFeed } from './partition-feed.ts'
+import { decodePartition } from './record-decoder.ts'
+import { nextTurn, Wakeup } from './wakeup.ts'
+
+/** A broker the fetcher cannot currently fetch from (or cannot find partitions' leaders on). */
+export interface FetchOutage {
+  readonly node: number | null
+  readonly message: string
+  readonly since: number
+}
+
+/**
+ * Fetches the records of the partitions it is given: one loop per broker, each sending one fetch request
+ * at a time for all partitions that broker leads and that are ready (started, not paused, no delivery
+ * pending), each at its own position. While one response's records are being delivered, the loop already
+ * fetches for the partitions that took theirs. Fetches carry no session (KIP-227): every request names its
+ * partitions, so leaving a partition out is all it takes to stop fetching it.
+ *
+ * Broker failures never escape: a failed fetch is logged, shows in `outages()`, and is retried with
+ * backoff after fresh metadata; a partition's own error (leader moved, offset out of range) is handled for
+ * that partition alone.
+ */
+export class Fetcher {
+  readonly #client: Consumer
+  readonly #pool: ConnectionPool
+  readonly #tuning: FetchTuning
+  readonly #log: KafkaLog
+  readonly #feeds = new Map<string, KafkaPartitionFeed>()
+  readonly #loops = new Map<number, { wakeup: Wakeup; done: Promise<void> }>()
+  readonly #outages = new Map<number | null, FetchOutage>()
+  #brokers = new Map<number, Broker>()
+  readonly #sleepers = new Set<() => void>()
+  #routing: Promise<void> | null = null
+  #routeAgain = false
+  #forceMetadata = false
+  #closed = false
+
+  constructor(client: Consumer, pool: ConnectionPool, tuning: FetchTuning, log: KafkaLog) {
+    this.#client = client
+    this.#pool = pool
+    this.#tuning = tuning
+    this.#log = log
+  }
+
+  add(feed: KafkaPartitionFeed): void {
+    this.#feeds.set(tpString(feed.tp), feed)
+    this.#route()
+  }
+
+  remove(feed: KafkaPartitionFeed): void {
+    if (this.#feeds.get(tpString(feed.tp)) === feed) this.#feeds.delete(tpString(feed.tp))
+  }
+
+  /** Called by a feed whose state changed: its broker's loop looks at it again. */
+  wake(feed: KafkaPartitionFeed): void {
+    if (this.#closed) return
+    if (feed.node === undefined) this.#route()
+    else this.#loops.get(feed.node)?.wakeup.notify()
+  }
+
+  /** What is currently unreachable, oldest first; empty when fetching works. */
+  outages(): FetchOutage[] {
+    return [...this.#outages.values()].sort((a, b) => a.since - b.since)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    for (const wakeSleeper of this.#sleepers) wakeSleeper()
+    for (const loop of this.#loops.values()) loop.wakeup.notify()
+    await Promise.all([...this.#loops.values()].map((loop) => loop.done))
+    await this.#routing
+  }
+
+  /**
+   * Finds the leader of every partition without one and hands each to its broker's loop (coalesced).
+   * `refresh` asks the cluster again instead of trusting cached metadata (after a leader moved or died).
+   */
+  #route(refresh = false): void {
+    if (this.#closed) return
+    if (refresh) this.#forceMetadata = true
+    if (this.#routing) {
+      this.#routeAgain = true
+      return
+    }
+    this.#routing = this.#routeUntilDone().finally(() => {
+      this.#routing = null
+    })
+  }
+
+  async #routeUntilDone(): Promise<void> {
+    const backoff = new Backoff(100, 5_000)
+    do {
+      this.#routeAgain = false
+      const unrouted = [...this.#feeds.values()].filter((feed) => feed.node === undefined && !feed.stopped)
+      if (unrouted.length === 0) return
+      const topics = [...new Set(unrouted.map((feed) => feed.tp.topic))]
+      const forceUpdate = this.#forceMetadata
+      this.#forceMetadata = false
+      let metadata: ClusterMetadata
+      try {
+        metadata = await this.#client.metadata({ topics, forceUpdate })
+      } catch (err) {
+        this.#outage(null, `cannot read partition leaders: ${describeKafkaError(err)}`)
+        await this.#sleep(backoff.next())
+        this.#forceMetadata = true
+        this.#routeAgain = true
+        continue
+      }
+      this.#recovered(null)
+      this.#brokers = new Map([...metadata.brokers].map(([id, b]) => [id, { host: b.host, port: b.port }]))
+      let leaderless = false
+      for (const feed of unrouted) {
+        const topic = metadata.topics.get(feed.tp.topic)
+        const leader = topic?.partitions[feed.tp.partition]?.leader ?? -1
+        if (!topic || leader < 0 || !this.#brokers.has(leader)) {
+          leaderless = true
+          continue
+        }
+        feed.topicId = topic.id
+        feed.node = leader
+        this.#loop(leader).wakeup.notify()
+      }
+      if (leaderless) {
+        // A partition without a leader (election under way, topic being created): ask again shortly.
+        await this.#sleep(backoff.next())
+        this.#forceMetadata = true
+        this.#routeAgain = true
+      }
+    } while (this.#routeAgain && !this.#closed)
+  }
+
+  #loop(node: number): { wakeup: Wakeup; done: Promise<void> } {
+    let loop = this.#loops.get(node)
+    if (!loop) {
+      const wakeup = new Wakeup()
+      loop = { wakeup, done: this.#fetchLoop(node, wakeup) }
+      this.#loops.set(node, loop)
+    }
+    return loop
+  }
+
+  async #fetchLoop(node: number, wakeup: Wakeup): Promise<void> {
+    const backoff = new Backoff(100, 5_000)
+    let rotation = 0
+    while (!this.#closed) {
+      const now = Date.now()
+      const ready: FeedRequest[] = []
+      let nextRetry = Number.POSITIVE_INFINITY
+      let led = 0
+      for (const feed of this.#feeds.values()) {
+        if (feed.node !== node) continue
+        led++
+        const at = feed.readyAt(now)
+        if (at === 0) ready.push(feed.request())
+        else nextRetry = Math.min(nextRetry, at)
+      }
+      // A broker that leads none of our partitions any more is nobody's outage.
+      if (led === 0) this.#outages.delete(node)
+      if (ready.length === 0) {
+        await wakeup.wait(Number.isFinite(nextRetry) ? nextRetry - now : undefined)
+        continue
+      }
+      // A partition whose next batch exceeds its share of the response only gets it when it comes first.
+      rotation = (rotation + 1) % ready.length
+      const requests = [...ready.slice(rotation), ...ready.slice(0, rotation)]
+      try {
+        const response = await this.#fetch(node, requests)
+        backoff.reset()
+        this.#recovered(node)
+        this.#take(response, requests)
+      } catch (err) {
+        if (this.#closed) return
+        const message = `fetching from broker ${node} failed: ${describeKafkaError(err)}`
+        this.#outage(node, message)
+        // The broker may be gone for good: find the partitions' leaders again, wherever they are now.
+        for (const request of requests) request.feed.node = undefined
+        this.#route(true)
+        await this.#sleep(backoff.next())
+        continue
+      }
+      // Deliveries that settle at once (room in the mailbox) make their partitions ready for the next request.
+      await nextTurn()
+    }
+  }
+
+  #fetch(node: number, requests: readonly FeedRequest[]): Promise<FetchResponse> {
+    const broker = this.#brokers.get(node)
+    if (!broker) return Promise.reject(new Error(`broker ${node} is not in the cluster metadata`))
+    const partitions = requests.map(({ feed, offset }) => ({
+      topicId: feed.topicId as string,
+      partition: feed.tp.partition,
+      offset,
+    }))
+    return sendFetch(this.#pool, broker, partitions, this.#tuning)
+  }
+
+  #take(response: FetchResponse, requests: readonly FeedRequest[]): void {
+    const byPartition = new Map<string, FeedRequest>()
+    for (const request of requests)
+      byPartition.set(`${request.feed.topicId}:${request.feed.tp.partition}`, request)
+    for (const topic of response.responses) {
+      for (const part of topic.partitions) {
+        const request = byPartition.get(`${topic.topicId}:${part.partitionIndex}`)
+        if (!request?.feed.isCurrent(request.generation)) continue
+        if (part.errorCode !== 0) {
+          this.#partitionFailed(request, part.errorCode)
+          continue
+        }
+        const { feed, generation, offset } = request
+        const aborted = this.#tuning.readCommitted ? part.abortedTransactions : null
+        const decoded = decodePartition(
+          feed.tp.topic,
+          feed.tp.partition,
+          part.records ?? null,
+          offset,
+          aborted,
+        )
+        feed.accept(generation, decoded, Number(part.highWatermark))
+      }
+    }
+  }
+
+  #partitionFailed(request: FeedRequest, code: number): void {
+    const { feed, generation } = request
+    const name = kafkaErrorName(code)
+    switch (partitionFetchAction(code)) {
+      case 'reset-to-earliest':
+        void this.#resetToEarliest(request)
+        return
+      case 'find-leader':
+        feed.backOff(generation, 100, `${name} from broker ${feed.node}; looking up the leader`)
+        feed.node = undefined
+        this.#route(true)
+        return
+      case 'back-off':
+        if (feed.problem === null) {
+          this.#log('warn', `fetching ${tpString(feed.tp)} failed with ${name}; retrying`, {
+            offset: request.offset,
+          })
+        }
+        feed.backOff(generation, 2_000, `${name} fetching offset ${request.offset}`)
+        return
+    }
+  }
+
+  async #resetToEarliest(request: FeedRequest): Promise<void> {
+    const { feed, generation, offset } = request
+    if (!feed.beginReset(generation)) return
+    const { topic, partition } = feed.tp
+    try {
+      const offsets = await this.#client.listOffsets({
+        topics: [topic],
+        partitions: { [topic]: [partition] },
+        timestamp: ListOffsetTimestamps.EARLIEST,
+      })
+      const earliest = Number(offsets.get(topic)?.[partition] ?? 0n)
+      this.#log(
+        'warn',
+        `offset ${offset} of ${tpString(feed.tp)} is out of range; continuing from the earliest, ${earliest}`,
+        {
+          topic,
+          partition,
+          from: offset,
+          to: earliest,
+        },
+      )
+      feed.endReset(generation, earliest, null)
+    } catch (err) {
+      feed.endReset(
+        generation,
+        null,
+        `offset ${offset} out of range and the earliest offset is unknown: ${describeKafkaError(err)}`,
+      )
+    }
+  }
+
+  /** Waits `ms`, or less when the fetcher closes. */
+  #sleep(ms: number): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.#sleepers.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.#sleepers.add(done)
+    })
+  }
+
+  #outage(node: number | null, message: string): void {
+    const previous = this.#outages.get(node)
+    if (previous?.message !== message) this.#log('warn', message, { node })
+    this.#outages.set(node, { node, message, since: previous?.since ?? Date.now() })
+  }
+
+  #recovered(node: number | null): void {
+    const previous = this.#outages.get(node)
+    if (!previous) return
+    this.#outages.delete(node)
+    this.#log(
+      'info',
+      node === null ? 'partition leaders found again' : `fetching from broker ${node} works again`,
+      {
+        node,
+        downMs: Date.now() - previous.since,
+      },
+    )
+  }
+}

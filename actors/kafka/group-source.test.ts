@@ -1,0 +1,317 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Admin } from '@platformatic/kafka'
+import { kafkaBrokers } from '../../test/support/env.ts'
+import { uniqueName } from '../../test/support/names.ts'
+import { type SourceRecord, type TopicPartition, tpString } from '../ports.ts'
+import { deleteTopics, ensureTopics } from './admin.ts'
+import { KafkaGroupSource, type KafkaGroupSourceOptions } from './group-source.ts'
+import { PartitionReader } from './partition-reader.ts'
+import { KafkaEventProducer } from './producer.ts'
+
+const PARTITIONS = 8
+const RECORDS = 20_000
+
+let brokers: string[]
+let topic: string
+const groups: string[] = []
+
+beforeAll(async () => {
+  brokers = kafkaBrokers()
+  topic = uniqueName('t')
+  await ensureTopics({ brokers, topics: [topic], partitions: PARTITIONS, dlq: false })
+  const producer = new KafkaEventProducer({ brokers })
+  try {
+    const events = Array.from({ length: RECORDS }, (_, i) => ({
+      key: `k${i}`,
+      value: JSON.stringify({ i }),
+      headers: i % 2 === 0 ? { seq: String(i) } : undefined,
+    }))
+    for (let i = 0; i < events.length; i += 2_000) await producer.produce(topic, events.slice(i, i + 2_000))
+  } finally {
+    await producer.close()
+  }
+}, 60_000)
+
+afterAll(async () => {
+  await deleteTopics(brokers, [topic])
+  const admin = new Admin({ clientId: 'baton-test', bootstrapBrokers: brokers })
+  await admin.deleteGroups({ groups }).catch(() => {})
+  await admin.close()
+})
+
+/** A source whose partitions all start from their initial offset, delivering into `seen`. */
+function collectingSource(
+  seen: Map<string, SourceRecord[]>,
+  options: Partial<KafkaGroupSourceOptions> & { groupId: string; nodeId: string },
+  deliverFor: (tp: TopicPartition) => (records: SourceRecord[]) => void | Promise<void> = (tp) =>
+    (records) => {
+      seen.get(tpString(tp))?.push(...records)
+    },
+): KafkaGroupSource {
+  groups.push(options.groupId)
+  const source: KafkaGroupSource = new KafkaGroupSource({
+    brokers,
+    topics: [topic],
+    log: () => {},
+    ...options,
+    async onAssigned(tps) {
+      for (const tp of tps) {
+        if (!seen.has(tpString(tp))) seen.set(tpString(tp), [])
+        const feed = source.feed(tp)
+        feed.start(await feed.initialOffset(), deliverFor(tp))
+      }
+      await options.onAssigned?.(tps)
+    },
+    async onRevoked(tps) {
+      await options.onRevoked?.(tps)
+    },
+  })
+  return source
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await Bun.sleep(20)
+  }
+}
+
+const total = (seen: Map<string, SourceRecord[]>) =>
+  [...seen.values()].reduce((n, list) => n + list.length, 0)
+
+describe('KafkaGroupSource', () => {
+  test('fetches 20,000 keyed records over 8 partitions through feeds, each once and in offset order', async () => {
+    const seen = new Map<string, SourceRecord[]>()
+    const source = collectingSource(seen, { groupId: uniqueName('g'), nodeId: 'node-a' })
+    try {
+      await source.start()
+      await waitFor('all partitions assigned', () => seen.size === PARTITIONS)
+      const started = performance.now()
+      await waitFor('all records', () => total(seen) >= RECORDS)
+      const seconds = (performance.now() - started) / 1000
+      console.log(
+        `fetched ${RECORDS} records through feeds in ${seconds.toFixed(2)} s: ${Math.round(RECORDS / seconds)} records/s`,
+      )
+
+      expect(total(seen)).toBe(RECORDS)
+      const keys = new Set<string>()
+      for (const [tp, records] of seen) {
+        records.forEach((record, index) => {
+          expect(record.offset).toBe(index)
+          expect(tpString(record)).toBe(tp)
+        })
+        for (const record of records) keys.add(record.key?.toString() ?? '')
+      }
+      expect(keys.size).toBe(RECORDS)
+      const sample = [...seen.values()]
+        .flat()
+        .find((record) => record.key?.toString() === 'k42') as SourceRecord
+      expect(JSON.parse(sample.value?.toString() ?? '')).toEqual({ i: 42 })
+      expect(sample.headers).toEqual({ seq: '42' })
+      expect(typeof sample.timestamp).toBe('number')
+      const keyless = [...seen.values()]
+        .flat()
+        .find((record) => record.key?.toString() === 'k43') as SourceRecord
+      expect(Object.isFrozen(keyless.headers)).toBe(true)
+      for (const tp of source.assignment()) {
+        expect(source.feed(tp).endOffset()).toBe(seen.get(tpString(tp))?.length)
+      }
+      expect(source.status()).toMatchObject({ state: 'joined', assigned: PARTITIONS, error: null })
+    } finally {
+      await source.close()
+    }
+  }, 60_000)
+
+  test('a pending delivery stops fetching for its partition only; seek moves back', async () => {
+    const seen = new Map<string, SourceRecord[]>()
+    const stuck = `${topic}/3`
+    let release: () => void = () => {}
+    let deliveriesWhileStuck = 0
+    let holding = true
+    const source = collectingSource(
+      seen,
+      // Small per-partition fetches, so the held delivery is a part of the partition only.
+      { groupId: uniqueName('g'), nodeId: 'node-a', fetch: { partitionMaxBytes: 16 * 1024 } },
+      (tp) => (records) => {
+        seen.get(tpString(tp))?.push(...records)
+        if (tpString(tp) !== stuck || !holding) return
+        deliveriesWhileStuck++
+        return new Promise<void>((resolve) => {
+          release = resolve
+        })
+      },
+    )
+    const producer = new KafkaEventProducer({ brokers })
+    try {
+      await source.start()
+      await waitFor('the held partition to take one delivery', () => deliveriesWhileStuck === 1)
+      const stuckCount = seen.get(stuck)?.length ?? 0
+      const before = await endOffsets()
+      expect(stuckCount).toBeLessThan(before[3] as number)
+      const others = () => [...seen].filter(([tp]) => tp !== stuck).reduce((n, [, r]) => n + r.length, 0)
+      await waitFor('the other partitions to drain', () => others() === RECORDS - (before[3] as number))
+
+      // New records everywhere: the others get theirs, the held partition gets nothing.
+      const fresh = range(0, PARTITIONS).flatMap((partition) =>
+        range(0, 50).map((i) => ({ key: null, value: `late-${partition}-${i}`, partition })),
+      )
+      await producer.produce(topic, fresh)
+      await waitFor(
+        'the late records of the other partitions',
+        () => others() === RECORDS - (before[3] as number) + 7 * 50,
+      )
+      await Bun.sleep(300)
+      expect(deliveriesWhileStuck).toBe(1)
+      expect(seen.get(stuck)?.length).toBe(stuckCount)
+
+      holding = false
+      release()
+      const stuckEnd = (before[3] as number) + 50
+      await waitFor('the held partition to catch up', () => seen.get(stuck)?.length === stuckEnd)
+      expect(seen.get(stuck)?.map((record) => record.offset)).toEqual(range(0, stuckEnd))
+      expect(seen.get(stuck)?.at(-1)?.value?.toString()).toBe('late-3-49')
+
+      // Seek back: from the new position on, in order, and nothing from before the seek.
+      const again: SourceRecord[] = []
+      const feed = source.feed({ topic, partition: 3 })
+      feed.start(stuckEnd, (records) => {
+        again.push(...records)
+      })
+      feed.seek(10)
+      await waitFor('the re-read records', () => again.length === stuckEnd - 10)
+      await Bun.sleep(200)
+      expect(again.map((record) => record.offset)).toEqual(range(10, stuckEnd))
+    } finally {
+      release()
+      await producer.close()
+      await source.close()
+    }
+  }, 60_000)
+
+  test('pause holds deliveries until resume', async () => {
+    const seen = new Map<string, SourceRecord[]>()
+    const source = collectingSource(seen, { groupId: uniqueName('g'), nodeId: 'node-a' })
+    try {
+      const expected = sum(await endOffsets())
+      await source.start()
+      await waitFor('all records', () => total(seen) === expected)
+      const feed = source.feed({ topic, partition: 5 })
+      const received: SourceRecord[] = []
+      feed.pause()
+      feed.start(0, (records) => {
+        received.push(...records)
+      })
+      feed.pause()
+      await Bun.sleep(500)
+      expect(received).toEqual([])
+      feed.resume()
+      const end = (await endOffsets())[5]
+      await waitFor('the records after resume', () => received.length === end)
+    } finally {
+      await source.close()
+    }
+  }, 60_000)
+
+  test('two sources split the partitions; a closed source hands its partitions to the other', async () => {
+    const groupId = uniqueName('g')
+    const seenA = new Map<string, SourceRecord[]>()
+    const seenB = new Map<string, SourceRecord[]>()
+    const events: string[] = []
+    const note = (who: string, what: string) => (tps: TopicPartition[]) => {
+      events.push(
+        `${who} ${what} ${tps
+          .map((tp) => tp.partition)
+          .sort()
+          .join(',')}`,
+      )
+    }
+    const a = collectingSource(seenA, {
+      groupId,
+      nodeId: 'node-a',
+      onAssigned: note('a', 'assigned'),
+      onRevoked: note('a', 'revoked'),
+    })
+    const b = collectingSource(seenB, {
+      groupId,
+      nodeId: 'node-b',
+      onAssigned: note('b', 'assigned'),
+      onRevoked: note('b', 'revoked'),
+    })
+    try {
+      await a.start()
+      await waitFor('a to own everything', () => a.assignment().length === PARTITIONS)
+      await b.start()
+      await waitFor('an even split', () => a.assignment().length === 4 && b.assignment().length === 4, 30_000)
+      const owned = [...a.assignment(), ...b.assignment()].map(tpString).sort()
+      expect(new Set(owned).size).toBe(PARTITIONS)
+      expect(events.some((event) => event.startsWith('a revoked'))).toBe(true)
+      const expected = sum(await endOffsets())
+      await waitFor('all records', () => unionCount(seenA, seenB) === expected)
+
+      const fromA = a.assignment().map(tpString)
+      await a.close()
+      await waitFor('b to own everything', () => b.assignment().length === PARTITIONS, 30_000)
+      const revokedOnClose = events.filter((event) => event.startsWith('a revoked')).at(-1)
+      expect(revokedOnClose).toBe(
+        `a revoked ${fromA
+          .map((tp) => Number(tp.split('/')[1]))
+          .sort()
+          .join(',')}`,
+      )
+      await waitFor('b to be told', () => events.at(-1)?.startsWith('b assigned') === true)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  }, 90_000)
+
+  test('commit reaches the group offsets that lag tooling reads', async () => {
+    const groupId = uniqueName('g')
+    const seen = new Map<string, SourceRecord[]>()
+    const source = collectingSource(seen, { groupId, nodeId: 'node-a' })
+    const admin = new Admin({ clientId: 'baton-test', bootstrapBrokers: brokers })
+    try {
+      await source.start()
+      await waitFor('all partitions assigned', () => source.assignment().length === PARTITIONS)
+      const feeds = source.assignment().map((tp) => source.feed(tp))
+      await Promise.all(feeds.map((feed, i) => feed.commit(100 + i)))
+      const offsets = await admin.listConsumerGroupOffsets({ groups: [groupId] })
+      const committed = new Map<number, bigint>()
+      for (const group of offsets) {
+        for (const t of group.topics)
+          for (const p of t.partitions) committed.set(p.partitionIndex, p.committedOffset)
+      }
+      source.assignment().forEach((tp, i) => {
+        expect(committed.get(tp.partition)).toBe(BigInt(100 + i))
+      })
+      // A new owner starts from the committed offset.
+      expect(await source.feed(source.assignment()[0] as TopicPartition).initialOffset()).toBe(100)
+    } finally {
+      await source.close()
+      await admin.close()
+    }
+  }, 60_000)
+})
+
+async function endOffsets(): Promise<number[]> {
+  const reader = new PartitionReader(brokers)
+  try {
+    return await Promise.all(range(0, PARTITIONS).map(async (p) => (await reader.offsets(topic, p)).end))
+  } finally {
+    await reader.close()
+  }
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i)
+}
+
+function unionCount(...maps: Map<string, SourceRecord[]>[]): number {
+  const offsets = new Set<string>()
+  for (const map of maps)
+    for (const records of map.values()) for (const r of records) offsets.add(`${tpString(r)}@${r.offset}`)
+  return offsets.size
+}

@@ -1,0 +1,306 @@
+import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka'
+import { BatonError } from '../../runtime/errors.ts'
+import { type PartitionFeed, type TopicPartition, tpString } from '../ports.ts'
+import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
+import { Fetcher } from './fetcher.ts'
+import { type AssignedPartition, GroupMembership } from './group-membership.ts'
+import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
+import { describeKafkaError, isUnreachable } from './kafka-errors.ts'
+import { OffsetCommitter } from './offset-committer.ts'
+import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
+
+/**
+ * Called when the group's assignment changes. Calls never overlap and come in the order of the changes;
+ * heartbeats and fetching for the other partitions go on while one runs. Errors thrown are logged and the
+ * change counts as done, so handle your own failures inside.
+ *
+ * - `onAssigned(partitions)`: the partitions are this node's. `feed(tp)` works for them from now on (start
+ *   a partition actor, which calls `feed.start`). Runs before the coordinator hears they were taken.
+ * - `onRevoked(partitions)`: the group moves them elsewhere. They stay this node's, and their feeds keep
+ *   fetching, until the promise settles: drain each actor (finish or abandon its batch, commit, checkpoint,
+ *   `feed.commit`) and then resolve. Only after that are their offsets flushed, their feeds stopped, and the
+ *   partitions released to the next owner. Must settle within `rebalanceTimeoutMs`, or the coordinator
+ *   expels this node (its partitions then count as lost).
+ * - `onLost(partitions)`: the partitions are already someone else's (this node missed its session
+ *   timeout or was fenced): stop their actors without committing. Their feeds are stopped before the call.
+ *   Defaults to `onRevoked` (safe in baton: a late commit of a lost partition is fenced by its epoch).
+ *
+ * Do not call `close()` from inside a callback: close waits for the callbacks to finish.
+ */
+export interface AssignmentListener {
+  onAssigned(partitions: TopicPartition[]): Promise<void> | void
+  onRevoked(partitions: TopicPartition[]): Promise<void> | void
+  onLost?(partitions: TopicPartition[]): Promise<void> | void
+}
+
+export interface KafkaGroupSourceOptions extends AssignmentListener {
+  readonly brokers: readonly string[]
+  readonly groupId: string
+  readonly topics: readonly string[]
+  /** This node's id (BATON_NODE_ID): the Kafka client id and, by default, its static group instance id. */
+  readonly nodeId: string
+  /** Join as a static member identified by `nodeId`, so a restarted node gets its partitions back (default true). */
+  readonly staticMembership?: boolean
+  /** How long `onRevoked` may take before the coordinator gives up on this node (default 60 s). */
+  readonly rebalanceTimeoutMs?: number
+  /** Server-side assignor (`uniform` or `range`); the brokers' default (`uniform`) when unset. */
+  readonly serverAssignor?: string
+  readonly fetch?: Partial<FetchTuning>
+  /** How often pending offset commits are sent (default 100 ms). */
+  readonly commitIntervalMs?: number
+  /** How long `start` waits for unreachable brokers before it fails (default 30 s). */
+  readonly joinTimeoutMs?: number
+  readonly log?: KafkaLog
+}
+
+/** What the node shows about its Kafka source. */
+export interface SourceStatus {
+  readonly state: 'starting' | 'joined' | 'unavailable' | 'closed'
+  readonly groupId: string
+  readonly memberId: string
+  readonly memberEpoch: number
+  readonly assigned: number
+  /** Set while the group coordinator or a partition leader cannot be reached: what and since when. */
+  readonly error: {
+    readonly code: 'SOURCE_UNAVAILABLE'
+    readonly message: string
+    readonly since: number
+  } | null
+}
+
+/** The broker features this source needs, as (api key, lowest version, what it is for). */
+const requiredApis: readonly [number, number, string][] = [
+  [68, 1, 'ConsumerGroupHeartbeat v1 (the KIP-848 consumer group protocol, Kafka 4.0+)'],
+  [1, 17, 'Fetch v17'],
+  [8, 9, 'OffsetCommit v9'],
+  [10, 6, 'FindCoordinator v6'],
+]
+
+/**
+ * A node's Kafka source: one member of consumer group `groupId` subscribed to `topics`, handing out one
+ * `PartitionFeed` per assigned partition. Offsets are manual: nothing is committed unless a feed's
+ * `commit` asks (coalesced, at most every `commitIntervalMs`, and flushed on revoke and close).
+ *
+ * Group protocol: KIP-848 (see GroupMembership). The brokers assign partitions incrementally and a
+ * rebalance stops only the partitions that move; a revoked partition is released only after `onRevoked`
+ * settled. With static membership, a node that restarts under the same id within the group's session
+ * timeout (`close({ rejoinSoon: true })` before) gets the same partitions back without a rebalance.
+ *
+ * @example
+ * const source = new KafkaGroupSource({
+ *   brokers: ['127.0.0.1:9092'], groupId: 'baton', topics: ['events'], nodeId: 'baton-0',
+ *   onAssigned: (tps) => coordinator.spawn(tps.map((tp) => [tp, source.feed(tp)])),
+ *   onRevoked: (tps) => coordinator.drain(tps),
+ * })
+ * await source.start()
+ */
+export class KafkaGroupSource {
+  readonly #o: KafkaGroupSourceOptions
+  readonly #log: KafkaLog
+  readonly #client: Consumer
+  readonly #fetchPool: ConnectionPool
+  readonly #fetcher: Fetcher
+  readonly #committer: OffsetCommitter
+  readonly #membership: GroupMembership
+  readonly #feeds = new Map<string, KafkaPartitionFeed>()
+  readonly #host: FeedHost
+  #closing: Promise<void> | null = null
+
+  constructor(options: KafkaGroupSourceOptions) {
+    this.#o = options
+    this.#log = options.log ?? stderrLog
+    const base = clientOptions(`baton-${options.nodeId}`, options.brokers)
+    this.#client = new Consumer({ ...base, groupId: options.groupId })
+    // Fetches wait at the broker for up to maxWaitMs; on their own connections they never hold up a
+    // heartbeat or a commit behind them.
+    this.#fetchPool = new ConnectionPool(`baton-${options.nodeId}-fetch`, base)
+    this.#fetcher = new Fetcher(
+      this.#client,
+      this.#fetchPool,
+      { ...defaultFetchTuning, ...options.fetch },
+      this.#log,
+    )
+    this.#membership = new GroupMembership({
+      client: this.#client,
+      brokers: options.brokers,
+      groupId: options.groupId,
+      topics: options.topics,
+      instanceId: options.staticMembership === false ? null : options.nodeId,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
+      serverAssignor: options.serverAssignor ?? null,
+      joinTimeoutMs: options.joinTimeoutMs ?? 30_000,
+      log: this.#log,
+      listener: {
+        onAssigned: (partitions) => this.#assigned(partitions),
+        onRevoked: (partitions) => this.#revoked(partitions),
+        onLost: (partitions) => this.#lost(partitions),
+      },
+    })
+    this.#committer = new OffsetCommitter(
+      (offsets) => this.#membership.commitOffsets(offsets),
+      options.commitIntervalMs ?? 100,
+      this.#log,
+    )
+    this.#host = {
+      log: this.#log,
+      wake: (feed) => this.#fetcher.wake(feed),
+      initialOffset: (tp) => this.#initialOffset(tp),
+      commit: (feed, nextOffset) =>
+        this.#feeds.get(tpString(feed.tp)) === feed
+          ? this.#committer.commit(feed.tp, nextOffset)
+          : Promise.resolve(),
+    }
+  }
+
+  /**
+   * Checks the brokers and joins the group; resolves once the group accepted this node (partitions are
+   * assigned right after, through `onAssigned`). Throws SERVICE_UNREACHABLE when no broker answers within
+   * `joinTimeoutMs`, PREREQUISITE_MISSING when the brokers are too old, SOURCE_UNAVAILABLE when the group
+   * refuses this member. After a failed start, call `close()`.
+   */
+  async start(): Promise<void> {
+    let apis: Awaited<ReturnType<Consumer['listApis']>>
+    try {
+      apis = await this.#client.listApis()
+    } catch (err) {
+      throw unreachable(this.#o.brokers, 'starting the Kafka source', err)
+    }
+    const missing = requiredApis.filter(([key, version]) => {
+      const api = apis.find((candidate) => candidate.apiKey === key)
+      return !api || api.maxVersion < version
+    })
+    if (missing.length > 0) {
+      throw new BatonError(
+        'PREREQUISITE_MISSING',
+        `Kafka at ${this.#o.brokers.join(',')} lacks ${missing.map(([, , what]) => what).join(', ')}. ` +
+          "baton needs Kafka 4.0 or newer with group.coordinator.rebalance.protocols including 'consumer'.",
+      )
+    }
+    await this.#membership.start()
+  }
+
+  /** The feed of an assigned partition. Throws PARTITION_NOT_ASSIGNED for any other partition. */
+  feed(tp: TopicPartition): PartitionFeed {
+    const feed = this.#feeds.get(tpString(tp))
+    if (!feed) {
+      throw new BatonError(
+        'PARTITION_NOT_ASSIGNED',
+        `${tpString(tp)} is not assigned to node '${this.#o.nodeId}' in group '${this.#o.groupId}'; ask for feeds in onAssigned.`,
+      )
+    }
+    return feed
+  }
+
+  /** The partitions this node owns now. */
+  assignment(): TopicPartition[] {
+    return [...this.#feeds.values()].map((feed) => feed.tp)
+  }
+
+  status(): SourceStatus {
+    const member = this.#membership.status()
+    const outage = member.problem ?? this.#fetcher.outages()[0] ?? null
+    const state =
+      this.#closing !== null
+        ? 'closed'
+        : member.state === 'joining'
+          ? 'starting'
+          : outage
+            ? 'unavailable'
+            : 'joined'
+    return {
+      state,
+      groupId: this.#o.groupId,
+      memberId: member.memberId,
+      memberEpoch: member.memberEpoch,
+      assigned: member.owned,
+      error: outage ? { code: 'SOURCE_UNAVAILABLE', message: outage.message, since: outage.since } : null,
+    }
+  }
+
+  /**
+   * Revokes every partition (through `onRevoked`, so actors drain and commit), flushes offsets, leaves the
+   * group and closes the connections. `rejoinSoon` (static membership only) keeps this node's assignment
+   * reserved for the group's session timeout, for a restart under the same node id; otherwise the
+   * partitions move to the other nodes at once.
+   */
+  close(options: { rejoinSoon?: boolean } = {}): Promise<void> {
+    this.#closing ??= this.#close(options.rejoinSoon === true)
+    return this.#closing
+  }
+
+  async #close(rejoinSoon: boolean): Promise<void> {
+    await this.#membership.leave(rejoinSoon)
+    await this.#committer.close()
+    await this.#fetcher.close()
+    for (const feed of this.#feeds.values()) feed.stop()
+    this.#feeds.clear()
+    await Promise.allSettled([this.#fetchPool.close(), this.#client.close()])
+  }
+
+  async #assigned(partitions: AssignedPartition[]): Promise<void> {
+    const tps = partitions.map(({ topic, partition }) => ({ topic, partition }))
+    for (const tp of tps) {
+      const feed = new KafkaPartitionFeed(tp, this.#host)
+      this.#feeds.set(tpString(tp), feed)
+      this.#fetcher.add(feed)
+    }
+    this.#log('info', `assigned ${tps.map(tpString).join(', ')}`, { group: this.#o.groupId })
+    await this.#o.onAssigned(tps)
+  }
+
+  async #revoked(partitions: AssignedPartition[]): Promise<void> {
+    const tps = partitions.map(({ topic, partition }) => ({ topic, partition }))
+    this.#log('info', `revoking ${tps.map(tpString).join(', ')}`, { group: this.#o.groupId })
+    try {
+      await this.#o.onRevoked(tps)
+    } finally {
+      this.#drop(tps)
+      await this.#committer.flush(tps)
+      this.#committer.forget(tps)
+    }
+  }
+
+  async #lost(partitions: AssignedPartition[]): Promise<void> {
+    const tps = partitions.map(({ topic, partition }) => ({ topic, partition }))
+    this.#log('warn', `lost ${tps.map(tpString).join(', ')} (this node's group session ended)`, {
+      group: this.#o.groupId,
+    })
+    this.#drop(tps)
+    this.#committer.forget(tps)
+    await (this.#o.onLost ?? this.#o.onRevoked)(tps)
+  }
+
+  #drop(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) {
+      const feed = this.#feeds.get(tpString(tp))
+      if (!feed) continue
+      feed.stop()
+      this.#fetcher.remove(feed)
+      this.#feeds.delete(tpString(tp))
+    }
+  }
+
+  async #initialOffset(tp: TopicPartition): Promise<number> {
+    const { topic, partition } = tp
+    try {
+      const committed = await this.#client.listCommittedOffsets({
+        topics: [{ topic, partitions: [partition] }],
+      })
+      const offset = committed.get(topic)?.[partition] ?? -1n
+      if (offset >= 0n) return Number(offset)
+      const earliest = await this.#client.listOffsets({
+        topics: [topic],
+        partitions: { [topic]: [partition] },
+        timestamp: ListOffsetTimestamps.EARLIEST,
+      })
+      return Number(earliest.get(topic)?.[partition] ?? 0n)
+    } catch (err) {
+      throw new BatonError(
+        'SOURCE_UNAVAILABLE',
+        `Could not read where ${tpString(tp)} starts (group '${this.#o.groupId}' offsets, then the earliest offset): ` +
+          `${describeKafkaError(err)}. ${isUnreachable(err) ? 'Kafka is unreachable; ' : ''}the partition actor retries.`,
+        { cause: err },
+      )
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import type { BaseOptions, Broker } from '@platformatic/kafka'
+import { BatonError } from '../../runtime/errors.ts'
+import { describeKafkaError } from './kafka-errors.ts'
+
+/** How the Kafka adapters report what the node's operator should know (same shape as the partition actor's). */
+export type KafkaLog = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void
+
+/** The default log: warnings and errors to stderr, info dropped (a node passes its own logger). */
+export const stderrLog: KafkaLog = (level, message, fields) => {
+  if (level === 'info') return
+  console.error(`[baton kafka] ${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`)
+}
+
+/**
+ * Options every baton Kafka client shares. Retries inside the client are few and short: baton's own
+ * loops retry with backoff and report what is down, which a client stuck in its retries cannot do.
+ */
+export function clientOptions(clientId: string, brokers: readonly string[]): BaseOptions {
+  return {
+    clientId,
+    bootstrapBrokers: [...brokers],
+    connectTimeout: 3_000,
+    requestTimeout: 15_000,
+    timeout: 10_000,
+    retries: 2,
+    retryDelay: 250,
+    metadataMaxAge: 30_000,
+  }
+}
+
+/** `host:port` strings as the client's Broker records. */
+export function parseBrokers(brokers: readonly string[]): Broker[] {
+  return brokers.map((entry) => {
+    const at = entry.lastIndexOf(':')
+    const port = Number(entry.slice(at + 1))
+    if (at <= 0 || !Number.isInteger(port) || port <= 0) {
+      throw new BatonError(
+        'CONFIG_INVALID',
+        `KAFKA_BROKERS: '${entry}' is not host:port. Give a comma-separated list such as 127.0.0.1:9092.`,
+      )
+    }
+    return { host: entry.slice(0, at), port }
+  })
+}
+
+/** The error to throw when no broker answers at all, naming the brokers and what the client saw. */
+export function unreachable(brokers: readonly string[], doing: string, cause: unknown): BatonError {
+  return new BatonError(
+    'SERVICE_UNREACHABLE',
+    `Kafka at ${brokers.join(',')} could not be reached while ${doing}: ${describeKafkaError(cause)}. ` +
+      'Check KAFKA_BROKERS and that the brokers are up (locally: baton services up).',
+    { cause },
+  )
+}

@@ -1,0 +1,230 @@
+import type { PartitionFeed, SourceRecord, TopicPartition } from '../ports.ts'
+import type { KafkaLog } from './kafka-client.ts'
+import type { DecodedPartition } from './record-decoder.ts'
+
+type Deliver = (records: SourceRecord[]) => void | Promise<void>
+
+/** What a feed needs from the source that owns it. */
+export interface FeedHost {
+  /** The partition may have become fetchable (started, resumed, moved, or its delivery settled). */
+  wake(feed: KafkaPartitionFeed): void
+  initialOffset(tp: TopicPartition): Promise<number>
+  commit(feed: KafkaPartitionFeed, nextOffset: number): Promise<void>
+  readonly log: KafkaLog
+}
+
+/** A partition's fetch request as the fetcher snapshots it; the generation tells a stale answer apart. */
+export interface FeedRequest {
+  readonly feed: KafkaPartitionFeed
+  readonly generation: number
+  readonly offset: number
+}
+
+/** How long a partition waits before it is fetched again after its `deliver` failed. */
+const REDELIVER_AFTER_MS = 1_000
+
+/**
+ * The Kafka side of one assigned partition: its fetch position and delivery state. The partition actor
+ * sees it as a `PartitionFeed`; the fetcher drives it through the methods below the port's.
+ *
+ * Every change of position (`start`, `seek`, `stop`) bumps a generation; a fetch response that was asked
+ * for under an older generation is dropped, so nothing from before a seek is ever delivered after it.
+ * At most one delivery is in flight: while `deliver`'s promise is pending (the actor's mailbox is full)
+ * the partition is left out of fetch requests, so a slow actor stops its own fetching and nobody else's.
+ * After `pause()` returns, `deliver` is not called until `resume()`; records that arrive in between are
+ * held (one fetch response's worth at most) and handed over on resume.
+ */
+export class KafkaPartitionFeed implements PartitionFeed {
+  readonly tp: TopicPartition
+  readonly #host: FeedHost
+  /** The broker leading this partition, as the fetcher last routed it; undefined while unknown. */
+  node: number | undefined
+  topicId: string | undefined
+  #deliver: Deliver | null = null
+  #started = false
+  #stopped = false
+  #paused = false
+  #position = 0
+  #generation = 0
+  #delivering = false
+  #held: SourceRecord[] | null = null
+  #resetting = false
+  #retryAt = 0
+  #endOffset: number | undefined
+  #problem: string | null = null
+
+  constructor(tp: TopicPartition, host: FeedHost) {
+    this.tp = { topic: tp.topic, partition: tp.partition }
+    this.#host = host
+  }
+
+  start(offset: number, deliver: Deliver): void {
+    this.#generation++
+    this.#deliver = deliver
+    this.#started = true
+    this.#stopped = false
+    this.#paused = false
+    this.#position = offset
+    this.#held = null
+    this.#resetting = false
+    this.#retryAt = 0
+    this.#host.wake(this)
+  }
+
+  pause(): void {
+    this.#paused = true
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    const held = this.#held
+    if (held && !this.#delivering) {
+      this.#held = null
+      this.#hand(held)
+    }
+    this.#host.wake(this)
+  }
+
+  seek(offset: number): void {
+    this.#generation++
+    this.#position = offset
+    this.#held = null
+    this.#resetting = false
+    this.#retryAt = 0
+    this.#host.wake(this)
+  }
+
+  stop(): void {
+    this.#generation++
+    this.#stopped = true
+    this.#started = false
+    this.#deliver = null
+    this.#held = null
+  }
+
+  endOffset(): number | undefined {
+    return this.#endOffset
+  }
+
+  initialOffset(): Promise<number> {
+    return this.#host.initialOffset(this.tp)
+  }
+
+  commit(nextOffset: number): Promise<void> {
+    return this.#host.commit(this, nextOffset)
+  }
+
+  // ---- driven by the fetcher ----
+
+  /** When this partition can next be fetched: 0 now, a time to retry at, or Infinity until woken. */
+  readyAt(now: number): number {
+    if (!this.#started || this.#stopped || this.#paused || this.#delivering) return Number.POSITIVE_INFINITY
+    if (this.#held !== null || this.#resetting || this.node === undefined) return Number.POSITIVE_INFINITY
+    return this.#retryAt > now ? this.#retryAt : 0
+  }
+
+  request(): FeedRequest {
+    return { feed: this, generation: this.#generation, offset: this.#position }
+  }
+
+  isCurrent(generation: number): boolean {
+    return generation === this.#generation && !this.#stopped
+  }
+
+  get position(): number {
+    return this.#position
+  }
+
+  get stopped(): boolean {
+    return this.#stopped
+  }
+
+  /** What went wrong with this partition's last fetch (null when it went fine), for the source's status. */
+  get problem(): string | null {
+    return this.#problem
+  }
+
+  /** Takes a fetch answer: moves the position and hands the records over (or holds them while paused). */
+  accept(generation: number, decoded: DecodedPartition, highWatermark: number): void {
+    if (!this.isCurrent(generation)) return
+    if (highWatermark >= 0) this.#endOffset = highWatermark
+    this.#position = decoded.nextOffset
+    this.#retryAt = 0
+    this.#problem = null
+    if (decoded.records.length === 0) return
+    if (this.#paused) this.#held = decoded.records
+    else this.#hand(decoded.records)
+  }
+
+  /** Keeps the position and fetches again no earlier than `delayMs` from now. */
+  backOff(generation: number, delayMs: number, problem: string): void {
+    if (!this.isCurrent(generation)) return
+    this.#retryAt = Date.now() + delayMs
+    this.#problem = problem
+  }
+
+  /** Leaves the partition out of fetches while its new position is looked up (offset out of range). */
+  beginReset(generation: number): boolean {
+    if (!this.isCurrent(generation)) return false
+    this.#resetting = true
+    return true
+  }
+
+  endReset(generation: number, offset: number | null, problem: string | null): void {
+    if (!this.isCurrent(generation)) return
+    this.#resetting = false
+    if (offset !== null) this.#position = offset
+    this.#problem = problem
+    if (problem) this.#retryAt = Date.now() + REDELIVER_AFTER_MS
+    this.#host.wake(this)
+  }
+
+  #hand(records: SourceRecord[]): void {
+    const deliver = this.#deliver
+    if (!deliver) return
+    const generation = this.#generation
+    let result: void | Promise<void>
+    try {
+      result = deliver(records)
+    } catch (err) {
+      result = Promise.reject(err)
+    }
+    if (!isThenable(result)) return
+    this.#delivering = true
+    result.then(
+      () => {
+        this.#delivering = false
+        this.#afterDelivery()
+      },
+      (err: unknown) => {
+        this.#delivering = false
+        // The records were not taken: fetch them again rather than skip them.
+        if (generation === this.#generation && records[0]) {
+          this.#position = records[0].offset
+          this.#retryAt = Date.now() + REDELIVER_AFTER_MS
+        }
+        this.#host.log('warn', 'a partition did not take delivered records; fetching them again shortly', {
+          topic: this.tp.topic,
+          partition: this.tp.partition,
+          offset: records[0]?.offset,
+          error: err instanceof Error ? err.message : String(err),
+        })
+        this.#afterDelivery()
+      },
+    )
+  }
+
+  #afterDelivery(): void {
+    const held = this.#held
+    if (held && !this.#paused) {
+      this.#held = null
+      this.#hand(held)
+    }
+    this.#host.wake(this)
+  }
+}
+
+function isThenable(value: unknown): value is Promise<void> {
+  return typeof (value as Promise<void> | undefined)?.then === 'function'
+}

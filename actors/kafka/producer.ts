@@ -1,0 +1,184 @@
+import { type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka'
+import { BatonError } from '../../runtime/errors.ts'
+import { Partitioner } from '../partitioner.ts'
+import { clientOptions } from './kafka-client.ts'
+import { describeKafkaError, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
+
+/** One event to produce. Strings are sent as their UTF-8 bytes. */
+export interface EventToProduce {
+  readonly key: string | Buffer | null
+  readonly value: string | Buffer | null
+  readonly headers?: Readonly<Record<string, string | Buffer>>
+  /** Event time in milliseconds since the epoch; the time of producing when omitted. */
+  readonly time?: number
+  /** The partition to write to; Kafka's default partitioner picks one (by key) when omitted. */
+  readonly partition?: number
+}
+
+/** Where an event landed. */
+export interface ProducedEvent {
+  readonly partition: number
+  readonly offset: number
+}
+
+export interface KafkaEventProducerOptions {
+  readonly brokers: readonly string[]
+  /** Kafka client id (default `baton-producer`). */
+  readonly clientId?: string
+}
+
+/**
+ * Most bytes of events sent in one produce request. Below the brokers' default `message.max.bytes`
+ * (1 MiB), which a partition's batch in one request must not exceed.
+ */
+const MAX_REQUEST_BYTES = 512 * 1024
+/** Per-record overhead of the record format, for the estimate above. */
+const RECORD_OVERHEAD_BYTES = 32
+
+/**
+ * Produces events for `POST /v1/topics/:topic/events` (cluster mode) and `baton produce`: acks from all
+ * in-sync replicas, idempotent (the brokers drop the duplicates of the client's own retries), and an
+ * answer per event saying where it landed.
+ *
+ * Partitions come from baton's `Partitioner` (actors/partitioner.ts): murmur2 of the key like Kafka's
+ * Java client (the library's default partitioner hashes differently), keyless events round-robin.
+ * Events keep their order per partition: a large batch is sent in requests of at most 512 KiB, one after
+ * the other.
+ *
+ * Throws NOT_FOUND when the topic does not exist, PRODUCE_FAILED when Kafka cannot be reached or refuses
+ * the events. After a failure, some of the events may have been written (the answer did not arrive):
+ * a caller that retries may write them twice.
+ */
+export class KafkaEventProducer {
+  readonly #producer: Producer
+  readonly #brokers: readonly string[]
+  readonly #partitioners = new Map<string, Partitioner>()
+
+  constructor(options: KafkaEventProducerOptions) {
+    this.#brokers = options.brokers
+    this.#producer = new Producer({
+      ...clientOptions(options.clientId ?? 'baton-producer', options.brokers),
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+    })
+  }
+
+  async produce(topic: string, events: readonly EventToProduce[]): Promise<ProducedEvent[]> {
+    if (events.length === 0) return []
+    const partitioner = await this.#partitioner(topic)
+    const messages = events.map((event) => toMessage(topic, event, partitioner))
+    const produced: ProducedEvent[] = []
+    let chunk: MessageToProduce[] = []
+    let bytes = 0
+    for (const message of messages) {
+      const size = messageBytes(message)
+      if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+        produced.push(...(await this.#send(topic, chunk)))
+        chunk = []
+        bytes = 0
+      }
+      chunk.push(message)
+      bytes += size
+    }
+    produced.push(...(await this.#send(topic, chunk)))
+    return produced
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close().catch(() => {})
+  }
+
+  async #partitioner(topic: string): Promise<Partitioner> {
+    let metadata: Awaited<ReturnType<Producer['metadata']>>
+    try {
+      metadata = await this.#producer.metadata({ topics: [topic] })
+    } catch (err) {
+      if (isUnreachable(err)) throw this.#failed(topic, err)
+      throw new BatonError(
+        'NOT_FOUND',
+        `Topic '${topic}' does not exist in Kafka at ${this.#brokers.join(',')}. Produce to one of BATON_TOPICS (baton start creates them).`,
+        { cause: err },
+      )
+    }
+    const partitions = metadata.topics.get(topic)?.partitionsCount ?? 0
+    let partitioner = this.#partitioners.get(topic)
+    // The topic may have gained partitions since we last looked: hash over the count it has now.
+    if (!partitioner || partitioner.partitions !== partitions) {
+      partitioner = new Partitioner(partitions)
+      this.#partitioners.set(topic, partitioner)
+    }
+    return partitioner
+  }
+
+  async #send(topic: string, messages: MessageToProduce[]): Promise<ProducedEvent[]> {
+    let result: Awaited<ReturnType<Producer['send']>>
+    try {
+      result = await this.#producer.send({ messages })
+    } catch (err) {
+      throw this.#failed(topic, err)
+    }
+    // One batch per partition per request, in the order given: the n-th event of a partition in this
+    // request sits at that partition's base offset + n.
+    const base = new Map<number, number>()
+    for (const { partition, offset } of result.offsets ?? []) base.set(partition, Number(offset))
+    const next = new Map<number, number>()
+    return messages.map((message) => {
+      const partition = message.partition as number
+      const index = next.get(partition) ?? 0
+      next.set(partition, index + 1)
+      const offset = base.get(partition)
+      if (offset === undefined) {
+        throw new BatonError(
+          'PRODUCE_FAILED',
+          `Kafka did not say where the events for ${topic}/${partition} landed.`,
+        )
+      }
+      return { partition, offset: offset + index }
+    })
+  }
+
+  #failed(topic: string, err: unknown): BatonError {
+    const ids = kafkaErrorIds(err)
+    const hint = isUnreachable(err)
+      ? `Kafka at ${this.#brokers.join(',')} cannot be reached; try again when it is back.`
+      : ids.has('NOT_ENOUGH_REPLICAS') || ids.has('NOT_ENOUGH_REPLICAS_AFTER_APPEND')
+        ? 'Too few in-sync replicas to acknowledge the write; try again when the brokers recover.'
+        : 'Kafka refused the events.'
+    return new BatonError(
+      'PRODUCE_FAILED',
+      `Producing to '${topic}' failed: ${describeKafkaError(err)}. ${hint}`,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+function toMessage(topic: string, event: EventToProduce, partitioner: Partitioner): MessageToProduce {
+  const key = toBuffer(event.key)
+  const headers = new Map<Buffer, Buffer>()
+  for (const [name, value] of Object.entries(event.headers ?? {}))
+    headers.set(Buffer.from(name), toBuffer(value))
+  return {
+    topic,
+    key: key ?? undefined,
+    value: toBuffer(event.value) ?? undefined,
+    headers,
+    partition: event.partition ?? partitioner.partition(key),
+    timestamp: event.time === undefined ? undefined : BigInt(Math.trunc(event.time)),
+  } as MessageToProduce
+}
+
+function toBuffer(value: string | Buffer): Buffer
+function toBuffer(value: string | Buffer | null | undefined): Buffer | null
+function toBuffer(value: string | Buffer | null | undefined): Buffer | null {
+  if (value === null || value === undefined) return null
+  return typeof value === 'string' ? Buffer.from(value) : value
+}
+
+function messageBytes(message: MessageToProduce): number {
+  let bytes = RECORD_OVERHEAD_BYTES + (message.key?.length ?? 0) + (message.value?.length ?? 0)
+  for (const [name, value] of (message.headers as Map<Buffer, Buffer>) ?? [])
+    bytes += name.length + value.length
+  return bytes
+}
