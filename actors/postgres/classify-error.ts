@@ -104,7 +104,8 @@ function classifyOne(err: Error): PostgresErrorClass | undefined {
   if (err instanceof BatonError) {
     if (err.code === 'FENCED') return 'fenced'
     // Our own wrappers of a lost connection, at start or during a batch.
-    if (err.code === 'SINK_UNAVAILABLE' || err.code === 'SERVICE_UNREACHABLE') return 'unavailable'
+    if (isBatonError(err, 'SINK_UNAVAILABLE', 'SERVICE_UNREACHABLE', 'CHECKPOINT_UNAVAILABLE'))
+      return 'unavailable'
     // Any other BatonError (POISON_EVENT above all) is a verdict about the data already.
     return 'data'
   }

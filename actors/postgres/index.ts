@@ -1,4 +1,5 @@
 export { classifyPostgresError, type PostgresErrorClass } from './classify-error.ts'
+export { type PostgresClients, postgresClients } from './clients.ts'
 export {
   type DeadLetterPage,
   type DeadLetterQuery,
