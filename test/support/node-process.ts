@@ -1,0 +1,77 @@
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import { freeLoopbackPort } from '../../deploy/local/ports.ts'
+
+const root = join(import.meta.dir, '..', '..')
+
+export interface NodeProcess {
+  readonly url: string
+  readonly proc: Subprocess
+  /** Everything the node wrote to stderr and stdout so far (logs), for assertions and failure reports. */
+  output(): string
+  /** SIGKILL: the crash case. */
+  kill(): Promise<void>
+  /** SIGTERM and wait for the exit code (the graceful case). */
+  stop(timeoutMs?: number): Promise<number | null>
+}
+
+/**
+ * Runs `baton start` as a separate process, as users do, and waits until it answers /readyz (or
+ * throws with its output when it exits or does not get ready within `readyTimeoutMs`).
+ */
+export async function startNodeProcess(
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number; waitReady?: boolean } = {},
+): Promise<NodeProcess> {
+  const port = env.BATON_HTTP_PORT ? Number(env.BATON_HTTP_PORT) : await freeLoopbackPort()
+  const url = `http://127.0.0.1:${port}`
+  let output = ''
+  const proc = Bun.spawn([process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      BATON_LOG_LEVEL: 'info',
+      ...env,
+      BATON_HTTP_PORT: String(port),
+      BATON_HTTP_HOST: '127.0.0.1',
+    },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder()
+    for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
+  }
+  void collect(proc.stdout as ReadableStream<Uint8Array>)
+  void collect(proc.stderr as ReadableStream<Uint8Array>)
+  const node: NodeProcess = {
+    url,
+    proc,
+    output: () => output,
+    async kill() {
+      proc.kill('SIGKILL')
+      await proc.exited
+    },
+    async stop(timeoutMs = 30_000) {
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
+      const code = await proc.exited
+      clearTimeout(timer)
+      return code
+    },
+  }
+  if (options.waitReady === false) return node
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000)
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`baton start exited with ${proc.exitCode}:\n${output}`)
+    try {
+      const res = await fetch(`${url}/readyz`)
+      if (res.status === 200) return node
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(100)
+  }
+  proc.kill('SIGKILL')
+  throw new Error(`baton start did not get ready within ${options.readyTimeoutMs ?? 60_000} ms:\n${output}`)
+}
