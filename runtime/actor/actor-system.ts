@@ -23,7 +23,7 @@ export interface ActorSystemOptions {
 }
 
 export interface ShutdownResult {
-  /** Paths of the actors that had not stopped by their deadline and were abandoned, in the order found. */
+  /** Paths of the actors that had not stopped by their deadline and were abandoned, sorted. */
   notStopped: string[]
 }
 
@@ -137,7 +137,7 @@ export class ActorSystem {
   private async runShutdown(deadlineMs: number): Promise<ShutdownResult> {
     const killed = this.runtime.collectKilled()
     await this.root.stopWithin(deadlineMs)
-    const notStopped = [...new Set(killed.filter((path) => path !== this.path))]
+    const notStopped = [...new Set(killed.filter((path) => path !== this.path))].sort()
     const result: ShutdownResult = { notStopped }
     this.resolveTerminated(this.failure === undefined ? result : { ...result, failure: this.failure })
     return result

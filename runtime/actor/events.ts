@@ -9,8 +9,12 @@ import type { Termination } from './types.ts'
 export type ActorEvent =
   /** `receive` or a start hook failed; `directive` is what its supervisor decided. */
   | { type: 'actor-failed'; at: number; path: string; error: unknown; directive: Directive }
-  /** An actor is about to start again, after `delayMs` of backoff; `supervisor` made the decision. */
-  | { type: 'actor-restarting'; at: number; path: string; supervisor: string; delayMs: number }
+  /**
+   * `supervisor` decided to restart `path` (after `delayMs` of backoff) because `cause` failed or exited:
+   * the same actor, or a sibling under one-for-all / rest-for-one. One decision counts once towards the
+   * supervisor's intensity, however many children it restarts.
+   */
+  | { type: 'actor-restarting'; at: number; path: string; supervisor: string; cause: string; delayMs: number }
   /** `path` (a supervisor) restarted children more than `intensity` times within `periodMs` and gives up. */
   | {
       type: 'intensity-exceeded'

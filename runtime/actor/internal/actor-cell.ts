@@ -51,6 +51,8 @@ export class ActorCell<M> implements Runnable {
   failedStarting = false
   /** Its failure escalated: if its supervisor's owner is resumed, so is it. */
   escalated = false
+  /** It failed or exited while its supervisor's owner was suspended: decided once the owner resumes. */
+  awaitingOwner = false
   /** Restarts in a row, for backoff; reset when an instance ran `resetAfterMs` without failing. */
   backoffAttempt = 0
   startedAt = 0
@@ -220,6 +222,7 @@ export class ActorCell<M> implements Runnable {
     if (restart) this.restarts++
     this.phase = 'starting'
     this.escalated = false
+    this.awaitingOwner = false
     const ctx = new ActorContextImpl(this, incarnation)
     this.ctx = ctx
     this.startedAt = this.system.clock.now()
@@ -285,11 +288,15 @@ export class ActorCell<M> implements Runnable {
     else this.supervisor.childFailed(this as ActorCell<unknown>, this.incarnation, error)
   }
 
+  lastFailure(): unknown {
+    return this.lastError
+  }
+
   /** The supervisor's `resume`: the same instance goes on with its next message. */
   resume(incarnation: number): void {
     if (incarnation !== this.incarnation || this.phase !== 'failed' || this.stopRequested) return
     this.phase = 'running'
-    this.children?.resumeEscalated()
+    this.children?.ownerResumed()
     if (this.hasMail()) this.wake()
   }
 

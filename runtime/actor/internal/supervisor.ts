@@ -90,6 +90,10 @@ export class Supervisor {
     const system = this.owner.system
     system.report({ type: 'actor-failed', at: system.clock.now(), path: child.path, error, directive })
     if (this.closed || this.gaveUp) return // the owner is ending; its close stops the child
+    if (!this.ownerActive()) {
+      child.awaitingOwner = true // decided again if the owner is resumed; stopped with it otherwise
+      return
+    }
     switch (directive) {
       case 'resume':
         child.resume(incarnation)
@@ -118,6 +122,10 @@ export class Supervisor {
   /** Instance `incarnation` of `child` called `ctx.stop()` and is idle. */
   childExited(child: ActorCell<unknown>, incarnation: number): void {
     if (this.closed || this.gaveUp) return
+    if (!this.ownerActive()) {
+      child.awaitingOwner = true
+      return
+    }
     if (child.options.restart === 'permanent') {
       this.step(child, incarnation, 'exiting', () => this.restart(child, undefined))
     } else {
@@ -125,13 +133,21 @@ export class Supervisor {
     }
   }
 
-  /** The owner was resumed after escalating: so are the children whose failure it escalated. */
-  resumeEscalated(): void {
+  /**
+   * The owner was resumed after failing: the children whose failure it escalated resume with it; those
+   * that failed while it was suspended get their decision now.
+   */
+  ownerResumed(): void {
     this.gaveUp = false
-    for (const child of this.order) {
-      if (!child.escalated) continue
-      child.escalated = false
-      child.resume(child.incarnation)
+    for (const child of [...this.order]) {
+      if (child.escalated) {
+        child.escalated = false
+        child.resume(child.incarnation)
+      } else if (child.awaitingOwner) {
+        child.awaitingOwner = false
+        if (child.phase === 'failed') this.childFailed(child, child.incarnation, child.lastFailure())
+        else if (child.phase === 'exiting') this.childExited(child, child.incarnation)
+      }
     }
   }
 
@@ -183,6 +199,10 @@ export class Supervisor {
     const run = (): Promise<void> | undefined => {
       if (this.closed || this.gaveUp) return
       if (child.incarnation !== incarnation || child.phase !== phase || child.stopRequested) return
+      if (!this.ownerActive()) {
+        child.awaitingOwner = true
+        return
+      }
       return work()
     }
     const done = (serial ? this.chain : resolved).then(run).then(undefined, (error) => {
@@ -201,14 +221,28 @@ export class Supervisor {
   }
 
   private async restart(child: ActorCell<unknown>, error: unknown): Promise<void> {
-    const clock = this.owner.system.clock
+    const system = this.owner.system
+    const clock = system.clock
     const now = clock.now()
     this.restarts = addRestart(this.restarts, now, this.spec.periodMs)
     if (this.restarts.length > this.spec.intensity) return this.giveUp(child, error)
 
     const group = this.groupOf(child)
     const restarting = group.filter((c) => c === child || c.options.restart !== 'temporary')
-    for (const c of restarting) c.beginRestart()
+    const delayMs = this.backoffDelay(child, now)
+    const token = {}
+    for (const c of restarting) {
+      c.beginRestart()
+      c.pendingStart = token
+      system.report({
+        type: 'actor-restarting',
+        at: now,
+        path: c.path,
+        supervisor: this.owner.path,
+        cause: child.path,
+        delayMs,
+      })
+    }
     const reason: StopReason = { kind: 'restart', error }
     for (let i = group.length - 1; i >= 0; i--) {
       const c = group[i] as ActorCell<unknown>
@@ -217,15 +251,7 @@ export class Supervisor {
       if (this.closed) return
     }
 
-    const delayMs = this.backoffDelay(child, now)
-    const token = {}
-    const system = this.owner.system
-    for (const c of restarting) {
-      if (c.phase !== 'restarting' || c.stopRequested) continue
-      c.pendingStart = token
-      system.report({ type: 'actor-restarting', at: now, path: c.path, supervisor: this.owner.path, delayMs })
-    }
-    // Start in start order; a sibling stopped or re-restarted meanwhile no longer carries this token.
+    // Start in start order; a sibling stopped or restarted again meanwhile no longer carries this token.
     const startAll = () => {
       for (const c of restarting) {
         if (c.pendingStart !== token) continue
@@ -233,11 +259,12 @@ export class Supervisor {
         c.startInstance(true, error)
       }
     }
-    if (delayMs <= 0) {
+    const remainingMs = delayMs - (clock.now() - now)
+    if (remainingMs <= 0) {
       startAll()
       return
     }
-    const timer = clock.schedule(delayMs, () => {
+    const timer = clock.schedule(remainingMs, () => {
       this.startTimers.delete(timer)
       startAll()
     })
@@ -301,6 +328,11 @@ export class Supervisor {
 
   private async stopAll(): Promise<void> {
     for (const child of [...this.order].reverse()) await child.stop()
+  }
+
+  /** A failed, exiting or ending owner makes no decisions: its own fate decides its children's. */
+  private ownerActive(): boolean {
+    return this.owner.phase === 'running' || this.owner.phase === 'starting'
   }
 
   private cancelStartTimers(): void {
