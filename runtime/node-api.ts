@@ -26,20 +26,35 @@ export interface NodeApi {
   /** Every node and who owns which partition (GET /v1/cluster). */
   cluster(): Promise<unknown>
   /** Appends (embedded) or produces (cluster) events; answers only once they are durable. */
-  ingest(topic: string, events: readonly IngestEvent[]): Promise<readonly { partition: number; offset: number }[]>
+  ingest(
+    topic: string,
+    events: readonly IngestEvent[],
+  ): Promise<readonly { partition: number; offset: number }[]>
   pause(topic: string, partition: number): Promise<PartitionView>
   resume(topic: string, partition: number): Promise<PartitionView>
-  seek(topic: string, partition: number, to: { offset: number } | { timestamp: number }): Promise<PartitionView>
+  seek(
+    topic: string,
+    partition: number,
+    to: { offset: number } | { timestamp: number },
+  ): Promise<PartitionView>
   restart(topic: string, partition: number): Promise<PartitionView>
-  deadLetters(query: { topic?: string; partition?: number; limit: number; after?: number }): Promise<DeadLetterPage>
-  replay(selection: { ids: readonly number[] } | { topic: string; partition?: number }): Promise<{ replayed: number }>
+  deadLetters(query: {
+    topic?: string
+    partition?: number
+    limit: number
+    after?: number
+  }): Promise<DeadLetterPage>
+  replay(
+    selection: { ids: readonly number[] } | { topic: string; partition?: number },
+  ): Promise<{ replayed: number }>
   /** Prometheus text exposition of this node's metrics. */
   metrics(): Promise<{ contentType: string; body: string }>
 }
 
 export interface IngestEvent {
   readonly key?: string | null
-  readonly value: unknown
+  /** The value as it is stored: the JSON text of the request's `value`, or its `rawValue` as given. */
+  readonly value: string
   readonly headers?: Readonly<Record<string, string>>
   /** Event time, milliseconds since the epoch; defaults to the time of ingest. */
   readonly time?: number
@@ -65,7 +80,9 @@ export interface PartitionView {
   readonly restarts: number
   readonly fencedCommits: number
   readonly lastError: { message: string; code: string; at: string } | null
-  readonly latencyMs: Readonly<Record<'fetchWait' | 'handle' | 'commit' | 'checkpoint', { p50: number | null; p99: number | null }>>
+  readonly latencyMs: Readonly<
+    Record<'fetchWait' | 'handle' | 'commit' | 'checkpoint', { p50: number | null; p99: number | null }>
+  >
 }
 
 export interface DeadLetterEntry {

@@ -43,16 +43,9 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
       handlers = null
     },
     async ingest(topic, events) {
-      // Values arrive parsed; the log stores bytes, so each goes back to JSON text (a JSON string value
-      // stays a JSON string, instead of becoming its bare characters).
       return log.append(
         topic,
-        events.map((e) => ({
-          key: e.key ?? null,
-          value: JSON.stringify(e.value),
-          headers: e.headers ?? null,
-          time: e.time,
-        })),
+        events.map((e) => ({ key: e.key ?? null, value: e.value, headers: e.headers ?? null, time: e.time })),
       )
     },
     async offsetForTime(tp, time) {

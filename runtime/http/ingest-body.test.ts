@@ -34,16 +34,22 @@ describe('parseIngestBody', () => {
       { value: 'x' },
     ])
     expect(parseIngestBody(body, 'json-array', limits)).toEqual([
-      { key: 'k', value: { a: 1 }, headers: { h: 'v' }, time: 1000 },
-      { key: null, value: null, time: 5 },
-      { value: 'x' },
+      { key: 'k', value: '{"a":1}', headers: { h: 'v' }, time: 1000 },
+      { key: null, value: 'null', time: 5 },
+      { value: '"x"' },
     ])
+  })
+
+  test('rawValue is stored as given; value and rawValue together, or a non-string rawValue, are refused', () => {
+    expect(parseIngestBody('{"rawValue":"not json {"}', 'ndjson', limits)).toEqual([{ value: 'not json {' }])
+    expect(failure('{"value":1,"rawValue":"x"}', 'ndjson').message).toContain('rawValue')
+    expect(failure('{"rawValue":5}', 'ndjson').message).toContain('"rawValue" must be a string')
   })
 
   test('NDJSON skips blank lines and accepts CRLF', () => {
     expect(parseIngestBody('{"value":1}\r\n\n  \n{"key":"b","value":2}\n', 'ndjson', limits)).toEqual([
-      { value: 1 },
-      { key: 'b', value: 2 },
+      { value: '1' },
+      { key: 'b', value: '2' },
     ])
   })
 
@@ -122,6 +128,7 @@ describe('parseIngestBody', () => {
     const ndjson = parseIngestBody(events.map((e) => JSON.stringify(e)).join('\n'), 'ndjson', big)
     expect(array).toEqual(ndjson)
     expect(array).toHaveLength(1000)
-    expect(array[999]).toEqual(events[999] as (typeof array)[number])
+    const last = events[999] as (typeof events)[number]
+    expect(array[999]).toEqual({ ...last, value: JSON.stringify(last.value) })
   })
 })

@@ -12,7 +12,7 @@ export interface IngestLimits {
 /** Which body format a request uses. */
 export type IngestFormat = 'json-array' | 'ndjson'
 
-const FIELDS = new Set(['key', 'value', 'headers', 'time'])
+const FIELDS = new Set(['key', 'value', 'rawValue', 'headers', 'time'])
 const SHAPE =
   '{"key"?: string | null, "value": <any JSON>, "headers"?: {string: string}, "time"?: ms | ISO string}'
 
@@ -94,11 +94,22 @@ function toEvent(raw: unknown, at: number, unit: 'index' | 'line', limits: Inges
   const fields = raw as Record<string, unknown>
   for (const name in fields) {
     if (!FIELDS.has(name))
-      throw fail(`unknown field "${clip(name)}"; an event has only key, value, headers and time`)
+      throw fail(
+        `unknown field "${clip(name)}"; an event has only key, value (or rawValue), headers and time`,
+      )
   }
-  if (!('value' in fields)) throw fail('"value" is missing; it is required and may be any JSON')
-  const { key, value, headers, time } = fields
-  let bytes = byteLength(JSON.stringify(value))
+  const { key, value, rawValue, headers, time } = fields
+  if ('value' in fields === 'rawValue' in fields) {
+    throw fail(
+      '"value" is missing; it is required and may be any JSON (or give "rawValue", a string stored as it is, instead)',
+    )
+  }
+  if (rawValue !== undefined && typeof rawValue !== 'string') {
+    throw fail(`"rawValue" must be a string (stored as its UTF-8 bytes), got ${describe(rawValue)}`)
+  }
+  // The value is serialized once, here: the log stores these bytes as they are.
+  const stored = rawValue !== undefined ? rawValue : JSON.stringify(value)
+  let bytes = byteLength(stored)
 
   if (key !== undefined && key !== null) {
     if (typeof key !== 'string') throw fail(`"key" must be a string or null, got ${describe(key)}`)
@@ -126,8 +137,8 @@ function toEvent(raw: unknown, at: number, unit: 'index' | 'line', limits: Inges
       `${unit === 'index' ? `event at index ${at}` : `event on line ${at}`} is ${bytes} bytes; the limit per event is ${limits.maxEventBytes} bytes`,
     )
   }
-  const event: { key?: string | null; value: unknown; headers?: Record<string, string>; time?: number } = {
-    value,
+  const event: { key?: string | null; value: string; headers?: Record<string, string>; time?: number } = {
+    value: stored,
   }
   if (key !== undefined) event.key = key as string | null
   if (headers !== undefined) event.headers = headers as Record<string, string>

@@ -33,7 +33,7 @@ describe('POST /v1/topics/:topic/events', () => {
         method: 'ingest',
         args: [
           'events',
-          [{ key: 'a', value: { n: 1 }, headers: { h: 'v' }, time: 1_714_564_800_000 }, { value: 2 }],
+          [{ key: 'a', value: '{"n":1}', headers: { h: 'v' }, time: 1_714_564_800_000 }, { value: '2' }],
         ],
       },
     ])
@@ -49,8 +49,8 @@ describe('POST /v1/topics/:topic/events', () => {
     expect(ingested(node)[0]?.args).toEqual([
       'events',
       [
-        { key: 'a', value: 1 },
-        { key: null, value: [2] },
+        { key: 'a', value: '1' },
+        { key: null, value: '[2]' },
       ],
     ])
   })
