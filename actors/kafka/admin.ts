@@ -1,7 +1,7 @@
 import { Admin } from '@platformatic/kafka'
 import { BatonError } from '../../runtime/errors.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
-import { describeKafkaError, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
+import { describeKafkaError, errorResponse, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
 
 /** The dead-letter topic of `topic`: same partition numbers, `<topic>.dlq`. */
 export function deadLetterTopic(topic: string): string {
@@ -54,10 +54,10 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<Ensure
     const create = async (wanted: { topic: string; partitions: number }[]) => {
       const missing = wanted.filter(({ topic }) => !counts.has(topic))
       if (missing.length === 0) return
-      await createTopics(admin, brokers, missing, replicationFactor)
+      const fresh = await createTopics(admin, brokers, missing, replicationFactor)
       for (const { topic, partitions } of missing) {
         counts.set(topic, partitions)
-        created.push(topic)
+        if (fresh.has(topic)) created.push(topic)
       }
     }
     await create(topics.map((topic) => ({ topic, partitions })))
@@ -116,20 +116,25 @@ async function partitionCounts(
   return counts
 }
 
+/** Creates the topics; returns those this request created (not those someone else created meanwhile). */
 async function createTopics(
   admin: Admin,
   brokers: readonly string[],
   wanted: { topic: string; partitions: number }[],
   replicas: number,
-): Promise<void> {
+): Promise<Set<string>> {
   try {
     await admin.createTopics({
       topics: wanted.map(({ topic, partitions }) => ({ topic, partitions, replicas })),
     })
+    return new Set(wanted.map(({ topic }) => topic))
   } catch (err) {
     // Another node created some of them between our listing and this request: that is what we wanted.
     const ids = kafkaErrorIds(err)
-    if (ids.size > 0 && [...ids].every((id) => id === 'TOPIC_ALREADY_EXISTS')) return
+    if (ids.size > 0 && [...ids].every((id) => id === 'TOPIC_ALREADY_EXISTS')) {
+      const response = errorResponse<{ topics?: { name: string; errorCode: number }[] }>(err)
+      return new Set((response?.topics ?? []).filter((t) => t.errorCode === 0).map((t) => t.name))
+    }
     if (isUnreachable(err)) throw unreachable(brokers, 'creating topics', err)
     throw err
   }

@@ -17,9 +17,19 @@ export function isUnreachable(err: unknown): boolean {
   return findErrorBy(err as Error, 'code', 'PLT_KFK_NETWORK') !== null
 }
 
-/** The partial response a ResponseError carries when only some partitions (or coordinators) failed. */
-export function errorResponse<T>(err: unknown): T | undefined {
-  return (err as GenericError | undefined)?.response as T | undefined
+/**
+ * The partial response a ResponseError carries when only some partitions (or topics, or coordinators)
+ * failed, also when the client wrapped that error in another one.
+ */
+export function errorResponse<T>(err: unknown, depth = 0): T | undefined {
+  if (!err || typeof err !== 'object' || depth > 8) return undefined
+  const response = (err as GenericError).response
+  if (response) return response as T
+  for (const inner of (err as { errors?: unknown[] }).errors ?? []) {
+    const found = errorResponse<T>(inner, depth + 1)
+    if (found) return found
+  }
+  return errorResponse<T>((err as { cause?: unknown }).cause, depth + 1)
 }
 
 /** The protocol error ids inside a client error (a ResponseError holds one per failed partition). */
