@@ -53,7 +53,9 @@ async function caughtUp(url: string, timeoutMs: number): Promise<void> {
   while (Date.now() < deadline) {
     const views = await Promise.all(
       Array.from({ length: partitions }, (_, p) =>
-        fetch(`${url}/v1/actors/events/${p}`).then((r) => r.json()),
+        fetch(`${url}/v1/actors/events/${p}`).then(
+          (r) => r.json() as Promise<{ lag: number; inFlight: number }>,
+        ),
       ),
     )
     if (views.every((v) => v.lag === 0 && v.inFlight === 0)) return
