@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs'
 import { kafkaService } from './kafka.ts'
 import { postgresService } from './postgres.ts'
-import { isRunning, stopProcessTree } from './processes.ts'
+import { isRunning, processIdentity, stopProcessTree } from './processes.ts'
 import { waitUntilReady } from './readiness.ts'
 import { redisService } from './redis.ts'
 import type { ServicesState } from './state.ts'
@@ -20,9 +20,7 @@ const readyTimeoutMs: Record<ServiceName, number> = { kafka: 120_000, postgres: 
 
 /** The pid of a recorded service whose process still runs, or null. */
 export function livePid(record: ServiceRecord): number | null {
-  return record.pid !== null && isRunning(record.pid, drivers[record.name].markers(record))
-    ? record.pid
-    : null
+  return record.pid !== null && isRunning(record.pid, record.pidIdentity) ? record.pid : null
 }
 
 /**
@@ -32,6 +30,7 @@ export function livePid(record: ServiceRecord): number | null {
 export async function launchAndWait(dir: string, state: ServicesState, record: ServiceRecord): Promise<void> {
   const driver = drivers[record.name]
   record.pid = await driver.launch(record)
+  record.pidIdentity = processIdentity(record.pid)
   state.services[record.name] = record
   writeState(dir, state)
   await waitUntilReady(driver, record, readyTimeoutMs[record.name])
@@ -50,6 +49,7 @@ export async function stopRecord(
   const killed = pid !== null && (await stopProcessTree(pid, driver.signalFor(mode), deadlineMs))
   await driver.afterStop?.(record, pid !== null && mode === 'graceful' && !killed)
   record.pid = null
+  record.pidIdentity = null
   state.services[record.name] = record
   writeState(dir, state)
 }

@@ -128,6 +128,7 @@ export const kafkaService: ServiceDriver = {
     return {
       name: 'kafka',
       pid: null,
+      pidIdentity: null,
       ports: [brokerPort, controllerPort],
       home,
       dataDir,
@@ -177,9 +178,5 @@ export const kafkaService: ServiceDriver = {
 
   signalFor(mode) {
     return mode === 'graceful' ? 'SIGTERM' : 'SIGKILL'
-  },
-
-  markers(record) {
-    return [join(record.home, 'server.properties')]
   },
 }

@@ -118,6 +118,7 @@ export const postgresService: ServiceDriver = {
     return {
       name: 'postgres',
       pid: null,
+      pidIdentity: null,
       ports: [port],
       home,
       dataDir,
@@ -154,9 +155,5 @@ export const postgresService: ServiceDriver = {
     // SIGINT is PostgreSQL's "fast" shutdown: SIGTERM ("smart") would wait for every client to leave.
     if (mode === 'graceful') return 'SIGINT'
     return mode === 'immediate' ? 'SIGQUIT' : 'SIGKILL'
-  },
-
-  markers(record) {
-    return [record.dataDir]
   },
 }

@@ -72,6 +72,8 @@ interface ProcStat {
   state: string
   ppid: number
   pgrp: number
+  /** Clock ticks after boot at which the process started. */
+  startTime: string
 }
 
 /** Linux's view of a process; null when it does not exist or /proc is unavailable. */
@@ -80,7 +82,12 @@ function procStat(pid: number): ProcStat | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name in parentheses may itself contain spaces and parentheses.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]) }
+    return {
+      state: fields[0] ?? '',
+      ppid: Number(fields[1]),
+      pgrp: Number(fields[2]),
+      startTime: fields[19] ?? '',
+    }
   } catch {
     return null
   }
@@ -101,19 +108,26 @@ function alive(pid: number): boolean {
   return stat !== null && stat.state !== 'Z'
 }
 
+let bootId: string | undefined
+
 /**
- * True when `pid` is a live (not zombie) process whose command line contains one of `markers` (none
- * given: any), so a pid recycled by the kernel for some other program is never taken for a service.
+ * What tells process `pid` apart from any later process the kernel gives the same pid: the boot and its
+ * start time. Null where /proc is unavailable (then a pid alone has to do).
  */
-export function isRunning(pid: number, markers: readonly string[] = []): boolean {
+export function processIdentity(pid: number): string | null {
+  const stat = hasProc ? procStat(pid) : null
+  if (!stat) return null
+  bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  return `${bootId}/${stat.startTime}`
+}
+
+/**
+ * True when `pid` is a live (not zombie) process and, given its `identity` from `processIdentity`, still
+ * the same process, so a pid recycled by the kernel (after a reboot, say) is never taken for a service.
+ */
+export function isRunning(pid: number, identity: string | null = null): boolean {
   if (!alive(pid)) return false
-  if (!hasProc || markers.length === 0) return true
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-    return markers.some((marker) => cmdline.includes(marker))
-  } catch {
-    return false
-  }
+  return identity === null || processIdentity(pid) === identity
 }
 
 /**

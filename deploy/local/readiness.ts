@@ -37,7 +37,7 @@ export async function waitUntilReady(
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   for (;;) {
-    if (record.pid === null || !isRunning(record.pid, driver.markers(record))) {
+    if (record.pid === null || !isRunning(record.pid, record.pidIdentity)) {
       throw new BatonError(
         'SERVICE_START_FAILED',
         `${driver.name} exited during start-up. Its log, ${record.logFile}, ends with:\n${logTail(record.logFile)}`,

@@ -40,6 +40,7 @@ export const redisService: ServiceDriver = {
     return {
       name: 'redis',
       pid: null,
+      pidIdentity: null,
       ports: [port],
       home,
       dataDir,
@@ -80,10 +81,5 @@ export const redisService: ServiceDriver = {
 
   signalFor(mode) {
     return mode === 'graceful' ? 'SIGTERM' : 'SIGKILL'
-  },
-
-  markers(record) {
-    // Started with its config file; once up, redis-server rewrites its command line to show its address.
-    return [configFile(record), `127.0.0.1:${record.ports[0]}`]
   },
 }

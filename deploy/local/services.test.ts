@@ -23,11 +23,19 @@ import {
   stopService,
 } from './services.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'baton-services-test-'))
+const dirs: string[] = []
+
+function privateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-services-test-'))
+  dirs.push(dir)
+  return dir
+}
 
 afterAll(async () => {
-  await servicesDown({ dir })
-  rmSync(dir, { recursive: true, force: true })
+  for (const dir of dirs) {
+    await servicesDown({ dir })
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 function portIsFree(port: number): Promise<boolean> {
@@ -62,6 +70,7 @@ async function topicEnd(brokers: string, topic: string): Promise<bigint> {
 
 describe('services API', () => {
   test('up, reuse, crash and restart on the same ports and data, then down without leftovers', async () => {
+    const dir = privateDir()
     const { env, started } = await servicesUp({ dir, useEnv: false })
     expect([...started].sort()).toEqual(['kafka', 'postgres', 'redis'])
     const { KAFKA_BROKERS = '', DATABASE_URL = '', REDIS_URL = '' } = env
@@ -123,6 +132,7 @@ describe('services API', () => {
   }, 120_000)
 
   test('an env var pointing at nothing is an error that names it, not a reason to start another', async () => {
+    const dir = privateDir()
     const saved = process.env.REDIS_URL
     process.env.REDIS_URL = 'redis://127.0.0.1:1'
     try {

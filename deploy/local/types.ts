@@ -31,6 +31,8 @@ export interface ServiceRecord {
   name: ServiceName
   /** The running process (also its process group), or null while stopped by `stopService`/`killService`. */
   pid: number | null
+  /** `processIdentity(pid)` when it was started: a recycled pid does not match. */
+  pidIdentity: string | null
   /** The client port first; Kafka's controller port second. */
   ports: number[]
   /** The service's folder: its config, `data/` and log. */
@@ -57,6 +59,4 @@ export interface ServiceDriver {
   /** Tidying once the process is gone; `exitedCleanly` is false after a crash or a kill. */
   afterStop?(record: ServiceRecord, exitedCleanly: boolean): Promise<void>
   signalFor(mode: StopMode): NodeJS.Signals
-  /** Texts of which the process's command line contains one, identifying this instance against pid reuse. */
-  markers(record: ServiceRecord): string[]
 }
