@@ -14,6 +14,9 @@ import type { FeedRequest, KafkaPartitionFeed } from './partition-feed.ts'
 import { decodePartition } from './record-decoder.ts'
 import { nextTurn, Wakeup } from './wakeup.ts'
 
+/** The longest a fetch may wait at the broker while a partition with records left is being delivered. */
+const BACKLOG_WAIT_MS = 20
+
 /** A broker the fetcher cannot currently fetch from (or cannot find partitions' leaders on). */
 export interface FetchOutage {
   readonly node: number | null
@@ -96,6 +99,8 @@ export class Fetcher {
     }
     this.#routing = this.#routeUntilDone().finally(() => {
       this.#routing = null
+      // A request that came in while the last round was finishing must not be lost.
+      if (this.#routeAgain) this.#route()
     })
   }
 
@@ -159,9 +164,11 @@ export class Fetcher {
       const ready: FeedRequest[] = []
       let nextRetry = Number.POSITIVE_INFINITY
       let led = 0
+      let backlogged = false
       for (const feed of this.#feeds.values()) {
         if (feed.node !== node) continue
         led++
+        backlogged ||= feed.backlogged
         const at = feed.readyAt(now)
         if (at === 0) ready.push(feed.request())
         else nextRetry = Math.min(nextRetry, at)
@@ -175,8 +182,13 @@ export class Fetcher {
       // A partition whose next batch exceeds its share of the response only gets it when it comes first.
       rotation = (rotation + 1) % ready.length
       const requests = [...ready.slice(rotation), ...ready.slice(0, rotation)]
+      // A long poll on caught-up partitions would keep a backlogged one (whose delivery is about to
+      // settle) out of the next request for the whole wait.
+      const maxWaitMs = backlogged
+        ? Math.min(this.#tuning.maxWaitMs, BACKLOG_WAIT_MS)
+        : this.#tuning.maxWaitMs
       try {
-        const response = await this.#fetch(node, requests)
+        const response = await this.#fetch(node, requests, maxWaitMs)
         backoff.reset()
         this.#recovered(node)
         this.#take(response, requests)
@@ -195,7 +207,7 @@ export class Fetcher {
     }
   }
 
-  #fetch(node: number, requests: readonly FeedRequest[]): Promise<FetchResponse> {
+  #fetch(node: number, requests: readonly FeedRequest[], maxWaitMs: number): Promise<FetchResponse> {
     const broker = this.#brokers.get(node)
     if (!broker) return Promise.reject(new Error(`broker ${node} is not in the cluster metadata`))
     const partitions = requests.map(({ feed, offset }) => ({
@@ -203,7 +215,7 @@ export class Fetcher {
       partition: feed.tp.partition,
       offset,
     }))
-    return sendFetch(this.#pool, broker, partitions, this.#tuning)
+    return sendFetch(this.#pool, broker, partitions, { ...this.#tuning, maxWaitMs })
   }
 
   #take(response: FetchResponse, requests: readonly FeedRequest[]): void {

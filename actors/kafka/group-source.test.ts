@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Admin } from '@platformatic/kafka'
+import { isBatonError } from '../../runtime/errors.ts'
 import { kafkaBrokers } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import { type SourceRecord, type TopicPartition, tpString } from '../ports.ts'
@@ -266,6 +267,47 @@ describe('KafkaGroupSource', () => {
     }
   }, 90_000)
 
+  test('a static member that restarts under its node id gets its partitions back, nobody else does', async () => {
+    const groupId = uniqueName('g')
+    const events: string[] = []
+    const note = (who: string, what: string) => (tps: TopicPartition[]) => {
+      events.push(
+        `${who} ${what} ${tps
+          .map((tp) => tp.partition)
+          .sort()
+          .join(',')}`,
+      )
+    }
+    const a = collectingSource(new Map(), {
+      groupId,
+      nodeId: 'node-a',
+      onAssigned: note('a', 'assigned'),
+      onRevoked: note('a', 'revoked'),
+    })
+    const b = collectingSource(new Map(), { groupId, nodeId: 'node-b' })
+    let b2: KafkaGroupSource | null = null
+    try {
+      await a.start()
+      await b.start()
+      await waitFor('an even split', () => a.assignment().length === 4 && b.assignment().length === 4)
+      const ofB = b.assignment().map(tpString).sort()
+      const eventsOfA = events.length
+      await b.close({ rejoinSoon: true })
+      await Bun.sleep(2_000)
+      expect(a.assignment()).toHaveLength(4)
+
+      b2 = collectingSource(new Map(), { groupId, nodeId: 'node-b' })
+      await b2.start()
+      await waitFor('the restarted member to own its partitions', () => b2?.assignment().length === 4)
+      expect(b2.assignment().map(tpString).sort()).toEqual(ofB)
+      expect(events.slice(eventsOfA)).toEqual([])
+    } finally {
+      await a.close()
+      await b.close()
+      await b2?.close()
+    }
+  }, 60_000)
+
   test('commit reaches the group offsets that lag tooling reads', async () => {
     const groupId = uniqueName('g')
     const seen = new Map<string, SourceRecord[]>()
@@ -292,6 +334,71 @@ describe('KafkaGroupSource', () => {
       await admin.close()
     }
   }, 60_000)
+
+  test('an offset out of range (records deleted, or past the end) continues from the earliest offset', async () => {
+    const small = uniqueName('t')
+    await ensureTopics({ brokers, topics: [small], partitions: 1, dlq: false, log: () => {} })
+    const producer = new KafkaEventProducer({ brokers })
+    const admin = new Admin({ clientId: 'baton-test', bootstrapBrokers: brokers })
+    const warnings: string[] = []
+    const groupId = uniqueName('g')
+    groups.push(groupId)
+    const received: SourceRecord[] = []
+    const source: KafkaGroupSource = new KafkaGroupSource({
+      brokers,
+      groupId,
+      topics: [small],
+      nodeId: 'node-a',
+      log: (level, message) => {
+        if (level === 'warn') warnings.push(message)
+      },
+      onAssigned: () => {},
+      onRevoked: () => {},
+    })
+    try {
+      await producer.produce(
+        small,
+        range(0, 200).map((i) => ({ key: null, value: String(i) })),
+      )
+      await admin.deleteRecords({ topics: [{ name: small, partitions: [{ partition: 0, offset: 100n }] }] })
+      await source.start()
+      await waitFor('the partition', () => source.assignment().length === 1)
+      const feed = source.feed({ topic: small, partition: 0 })
+      expect(await feed.initialOffset()).toBe(100)
+      feed.start(5, (records) => {
+        received.push(...records)
+      })
+      await waitFor('the retained records', () => received.length === 100)
+      expect(received.map((r) => r.offset)).toEqual(range(100, 200))
+      expect(warnings.some((w) => w.includes('offset 5') && w.includes('out of range'))).toBe(true)
+
+      received.length = 0
+      feed.seek(10_000)
+      await waitFor('the records again', () => received.length === 100)
+      expect(received[0]?.offset).toBe(100)
+    } finally {
+      await source.close()
+      await producer.close()
+      await admin.close()
+      await deleteTopics(brokers, [small])
+    }
+  }, 60_000)
+
+  test('an unreachable Kafka fails start with SERVICE_UNREACHABLE naming the brokers', async () => {
+    const source = new KafkaGroupSource({
+      brokers: ['127.0.0.1:1'],
+      groupId: 'never',
+      topics: ['never'],
+      nodeId: 'node-a',
+      log: () => {},
+      onAssigned: () => {},
+      onRevoked: () => {},
+    })
+    const error = await source.start().catch((e) => e)
+    await source.close()
+    expect(isBatonError(error, 'SERVICE_UNREACHABLE')).toBe(true)
+    expect(error.message).toContain('127.0.0.1:1')
+  }, 30_000)
 })
 
 async function endOffsets(): Promise<number[]> {

@@ -140,6 +140,11 @@ export class KafkaPartitionFeed implements PartitionFeed {
     return this.#stopped
   }
 
+  /** A delivery is pending while the broker holds more records for this partition (it will be ready soon). */
+  get backlogged(): boolean {
+    return this.#delivering && this.#endOffset !== undefined && this.#endOffset > this.#position
+  }
+
   /** What went wrong with this partition's last fetch (null when it went fine), for the source's status. */
   get problem(): string | null {
     return this.#problem
