@@ -372,6 +372,12 @@ describe('KafkaGroupSource', () => {
       expect(received.map((r) => r.offset)).toEqual(range(100, 200))
       expect(warnings.some((w) => w.includes('offset 5') && w.includes('out of range'))).toBe(true)
 
+      const times = received.map((r) => r.timestamp)
+      expect(
+        await source.offsetForTime({ topic: small, partition: 0 }, times[50] as number),
+      ).toBeLessThanOrEqual(150)
+      expect(await source.offsetForTime({ topic: small, partition: 0 }, Date.now() + 60_000)).toBe(200)
+
       received.length = 0
       feed.seek(10_000)
       await waitFor('the records again', () => received.length === 100)

@@ -191,6 +191,32 @@ export class KafkaGroupSource {
     return feed
   }
 
+  /**
+   * The first offset of `tp` whose record time is at or after `time` (ms since the epoch), or the end
+   * offset when every record is older: where a seek to a point in time goes. Throws SOURCE_UNAVAILABLE.
+   */
+  async offsetForTime(tp: TopicPartition, time: number): Promise<number> {
+    const { topic, partition } = tp
+    const ask = async (timestamp: bigint) => {
+      const offsets = await this.#client.listOffsets({
+        topics: [topic],
+        partitions: { [topic]: [partition] },
+        timestamp,
+      })
+      return offsets.get(topic)?.[partition] ?? -1n
+    }
+    try {
+      const offset = await ask(BigInt(Math.trunc(time)))
+      return Number(offset >= 0n ? offset : await ask(ListOffsetTimestamps.LATEST))
+    } catch (err) {
+      throw new BatonError(
+        'SOURCE_UNAVAILABLE',
+        `Could not look up the offset of ${tpString(tp)} at ${new Date(time).toISOString()}: ${describeKafkaError(err)}.`,
+        { cause: err },
+      )
+    }
+  }
+
   /** The partitions this node owns now. */
   assignment(): TopicPartition[] {
     return [...this.#feeds.values()].map((feed) => feed.tp)
