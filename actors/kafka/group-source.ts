@@ -26,6 +26,12 @@ import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
  *   Defaults to `onRevoked` (safe in baton: a late commit of a lost partition is fenced by its epoch).
  *
  * Do not call `close()` from inside a callback: close waits for the callbacks to finish.
+ *
+ * What the protocol allows: under KIP-848 the coordinator hands a partition to its next owner only after
+ * the current owner's heartbeat reports it released, and it waits up to the rebalance timeout for that;
+ * so `onRevoked` really is awaited before the partition moves. An assignment needs no acknowledgement
+ * (the coordinator never assigns a partition someone still owns), so awaiting `onAssigned` only delays
+ * this node's own start on those partitions.
  */
 export interface AssignmentListener {
   onAssigned(partitions: TopicPartition[]): Promise<void> | void
@@ -83,8 +89,20 @@ const requiredApis: readonly [number, number, string][] = [
  *
  * Group protocol: KIP-848 (see GroupMembership). The brokers assign partitions incrementally and a
  * rebalance stops only the partitions that move; a revoked partition is released only after `onRevoked`
- * settled. With static membership, a node that restarts under the same id within the group's session
- * timeout (`close({ rejoinSoon: true })` before) gets the same partitions back without a rebalance.
+ * settled. What happens when:
+ * - a node joins (scale up): the owners of the partitions that move to it get `onRevoked` for those only;
+ *   once they released them, the new node gets `onAssigned` at its next heartbeat. The rest keep flowing.
+ * - a node stops (`close()`, scale down or SIGTERM): `onRevoked` for all its partitions, offsets flushed,
+ *   it leaves the group, and the others get its partitions at their next heartbeat.
+ * - a node restarts under the same id (rolling restart) after `close({ rejoinSoon: true })`: its
+ *   assignment stays reserved for the group's session timeout and comes back to it unchanged; nobody else
+ *   is disturbed. After a plain `close()` it rejoins as a new member and gets a fair share.
+ * - a node crashes (kill -9): its partitions stay assigned to it until the group's session timeout
+ *   (brokers' `group.consumer.session.timeout.ms`, 45 s by default), then move. A restart under the same id
+ *   before that waits (UNRELEASED_INSTANCE_ID) until the old member has timed out.
+ * - this node is cut off from the coordinator longer than the session timeout: the others get its
+ *   partitions; when it reaches the coordinator again it learns so, gets `onLost` (or `onRevoked`) and
+ *   joins again. Meanwhile it still believes it owns them: baton's epochs fence what it commits.
  *
  * @example
  * const source = new KafkaGroupSource({
