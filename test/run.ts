@@ -25,7 +25,7 @@ async function timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-let running: Subprocess | null = null
+const running = new Set<Subprocess>()
 let interruptedBy: NodeJS.Signals | null = null
 
 // The services run in sessions of their own, so a Ctrl-C reaches only this process and `bun test`;
@@ -33,7 +33,7 @@ let interruptedBy: NodeJS.Signals | null = null
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     interruptedBy ??= signal
-    running?.kill(signal)
+    for (const child of running) child.kill(signal)
   })
 }
 
@@ -43,13 +43,13 @@ async function run(cmd: string[], opts: { env?: Record<string, string | undefine
     env: opts.env ?? process.env,
     stdio: ['inherit', opts.quiet ? 'pipe' : 'inherit', opts.quiet ? 'pipe' : 'inherit'],
   })
-  running = child
+  running.add(child)
   const [code, out, err] = await Promise.all([
     child.exited,
     child.stdout instanceof ReadableStream ? new Response(child.stdout).text() : '',
     child.stderr instanceof ReadableStream ? new Response(child.stderr).text() : '',
   ])
-  running = null
+  running.delete(child)
   return { code, output: `${out}${err}` }
 }
 
