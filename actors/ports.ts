@@ -78,6 +78,33 @@ export interface DeadLetter {
   readonly attempts: number
 }
 
+/** A dead letter as a sink's `baton_dead_letters` table keeps it: the letter, its row id and its fate. */
+export interface StoredDeadLetter extends DeadLetter {
+  readonly id: number
+  readonly group: string
+  readonly failedAt: Date
+  /** When it was produced to the dead-letter topic; null while it waits in the outbox (always, embedded). */
+  readonly publishedAt: Date | null
+  /** When an operator last replayed it (POST /v1/dlq/replay); null when never. */
+  readonly replayedAt: Date | null
+}
+
+/** Which dead letters a sink's `list` returns: all of the group's, or one topic's, or one partition's. */
+export interface DeadLetterQuery {
+  readonly topic?: string
+  readonly partition?: number
+  /** The `next` of the previous page; omit for the first page. */
+  readonly after?: number
+  /** Page size, 1 to 1000 (default 100). */
+  readonly limit?: number
+}
+
+export interface DeadLetterPage {
+  readonly letters: readonly StoredDeadLetter[]
+  /** Pass as `after` for the next page; null on the last page. */
+  readonly next: number | null
+}
+
 /** One unit of progress for one partition: records [fromOffset, toOffset) as seen by the sink. */
 export interface BatchCommit {
   readonly key: PartitionKey

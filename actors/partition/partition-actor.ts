@@ -1,5 +1,5 @@
 import type { ActorContext, Behavior } from '../../runtime/actor/index.ts'
-import { errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type {
   Checkpoints,
@@ -332,6 +332,18 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   }
 }
 
+/** Waits `ms` on the actor's clock; gives up (rejects) when the actor instance ends first. */
 function sleep(ctx: ActorContext<PartitionMsg>, ms: number): Promise<void> {
-  return new Promise((resolve) => ctx.clock.schedule(ms, resolve))
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      timer.cancel()
+      reject(new BatonError('ACTOR_STOPPED', `${ctx.path} stopped while waiting to retry.`))
+    }
+    const timer = ctx.clock.schedule(ms, () => {
+      ctx.signal.removeEventListener('abort', onAbort)
+      resolve()
+    })
+    if (ctx.signal.aborted) onAbort()
+    else ctx.signal.addEventListener('abort', onAbort, { once: true })
+  })
 }

@@ -1,35 +1,11 @@
 import type { Sql } from 'postgres'
-import type { DeadLetter, PartitionKey } from '../ports.ts'
+import type { DeadLetter, DeadLetterPage, DeadLetterQuery, PartitionKey, StoredDeadLetter } from '../ports.ts'
+
+export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
+
 import { toSinkError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
 import type { PostgresTarget } from './target.ts'
-
-/** A dead letter as `baton_dead_letters` keeps it: the letter, its row id and where it is on its way out. */
-export interface StoredDeadLetter extends DeadLetter {
-  readonly id: number
-  readonly group: string
-  readonly failedAt: Date
-  /** When the publisher produced it to the dead-letter topic; null while it waits in the outbox. */
-  readonly publishedAt: Date | null
-  /** When an operator last replayed it (POST /v1/dlq/replay); null when never. */
-  readonly replayedAt: Date | null
-}
-
-/** Which dead letters `list` returns: all of the group's, or one topic's, or one partition's. */
-export interface DeadLetterQuery {
-  readonly topic?: string
-  readonly partition?: number
-  /** The `next` of the previous page; omit for the first page. */
-  readonly after?: number
-  /** Page size, 1 to 1000 (default 100). */
-  readonly limit?: number
-}
-
-export interface DeadLetterPage {
-  readonly letters: readonly StoredDeadLetter[]
-  /** Pass as `after` for the next page; null on the last page. */
-  readonly next: number | null
-}
 
 /**
  * The dead-letter table of one consumer group, as the DLQ publisher and the HTTP API use it. Letters get
@@ -43,6 +19,8 @@ export interface PostgresDeadLetters {
   markPublished(ids: readonly number[]): Promise<number>
   /** One page of letters in the order they were stored, optionally of one topic or partition only. */
   list(query?: DeadLetterQuery): Promise<DeadLetterPage>
+  /** The letters with these ids (those that exist), in id order, for a replay. */
+  get(ids: readonly number[]): Promise<StoredDeadLetter[]>
   /** Records that letters were replayed (sent back to their topic). Returns how many it updated. */
   markReplayed(ids: readonly number[]): Promise<number>
 }
@@ -118,6 +96,16 @@ export function postgresDeadLetters(
       )
       const letters = rows.slice(0, limit).map(toStored)
       return { letters, next: rows.length > limit ? (letters.at(-1)?.id ?? null) : null }
+    },
+    async get(ids) {
+      const rows = await run(
+        'reading dead letters',
+        (sql) => sql<DeadLetterRow[]>`
+          select * from baton_dead_letters
+          where group_id = ${group} and id = any(${ids.map(String)}::bigint[])
+          order by id`,
+      )
+      return rows.map(toStored)
     },
     async markReplayed(ids) {
       const result = await run(

@@ -1,33 +1,15 @@
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
-import { type DeadLetter, NO_HEADERS } from '../ports.ts'
+import {
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetterQuery,
+  NO_HEADERS,
+  type StoredDeadLetter,
+} from '../ports.ts'
+
+export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
+
 import type { SqliteStore } from './store.ts'
-
-/** A dead letter as `baton_dead_letters` keeps it (the same shape as the PostgreSQL adapter's). */
-export interface StoredDeadLetter extends DeadLetter {
-  readonly id: number
-  readonly group: string
-  readonly failedAt: Date
-  /** Always null in embedded mode: the table is where dead letters stay. */
-  readonly publishedAt: Date | null
-  /** When an operator last replayed it (POST /v1/dlq/replay); null when never. */
-  readonly replayedAt: Date | null
-}
-
-/** Which dead letters `list` returns: all of the group's, or one topic's, or one partition's. */
-export interface DeadLetterQuery {
-  readonly topic?: string
-  readonly partition?: number
-  /** The `next` of the previous page; omit for the first page. */
-  readonly after?: number
-  /** Page size, 1 to 1000 (default 100). */
-  readonly limit?: number
-}
-
-export interface DeadLetterPage {
-  readonly letters: readonly StoredDeadLetter[]
-  /** Pass as `after` for the next page; null on the last page. */
-  readonly next: number | null
-}
 
 /** The embedded dead-letter table of one consumer group, as the HTTP API reads and replays it. */
 export interface SqliteDeadLetters {

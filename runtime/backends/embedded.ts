@@ -1,10 +1,10 @@
 import type { Pipeline } from '../../actors/pipeline.ts'
-import type { TopicPartition } from '../../actors/ports.ts'
-import { openEmbedded, type StoredDeadLetter } from '../../actors/sqlite/index.ts'
+import type { StoredDeadLetter, TopicPartition } from '../../actors/ports.ts'
+import { openEmbedded } from '../../actors/sqlite/index.ts'
 import type { Config } from '../config.ts'
 import { BatonError } from '../errors.ts'
-import type { DeadLetterEntry } from '../node-api.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
+import { toEntry } from './dead-letter-entry.ts'
 
 /**
  * Embedded mode: the event log, sink, checkpoints and dead-letter table in bun:sqlite under
@@ -97,23 +97,5 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
       if (page.next === null) return out
       after = page.next
     }
-  }
-}
-
-/** A stored dead letter as the HTTP API shows it. */
-export function toEntry(letter: StoredDeadLetter): DeadLetterEntry {
-  return {
-    id: letter.id,
-    topic: letter.record.topic,
-    partition: letter.record.partition,
-    offset: letter.record.offset,
-    key: letter.record.key?.toString('utf8') ?? null,
-    value: letter.record.value?.toString('utf8') ?? null,
-    headers: letter.record.headers,
-    error: letter.error,
-    errorCode: letter.code,
-    attempts: letter.attempts,
-    failedAt: letter.failedAt.toISOString(),
-    replayedAt: letter.replayedAt?.toISOString() ?? null,
   }
 }

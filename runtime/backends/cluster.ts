@@ -1,0 +1,160 @@
+import { ensureTopics } from '../../actors/kafka/admin.ts'
+import { KafkaDeadLetterPublisher } from '../../actors/kafka/dead-letter-publisher.ts'
+import { KafkaGroupSource } from '../../actors/kafka/group-source.ts'
+import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
+import type { Pipeline } from '../../actors/pipeline.ts'
+import type { DeadLetterPublisher, PartitionKey, StoredDeadLetter } from '../../actors/ports.ts'
+import { createPostgresSink } from '../../actors/postgres/index.ts'
+import { createRedisCheckpoints } from '../../actors/redis/checkpoints.ts'
+import type { Config } from '../config.ts'
+import { BatonError } from '../errors.ts'
+import type { AssignmentHandlers, Backend } from './backend.ts'
+import { toEntry } from './dead-letter-entry.ts'
+
+/**
+ * Cluster mode: Kafka topics as the source (one member of BATON_GROUP_ID per node), PostgreSQL as the
+ * sink and dead-letter outbox, Redis for epochs and checkpoints, `<topic>.dlq` topics for dead letters.
+ * Every service is checked at start, so a node that cannot reach one stops with a message naming it
+ * instead of starting half-way.
+ */
+export async function clusterBackend(config: Config, pipeline: Pipeline): Promise<Backend> {
+  const brokers = config.kafkaBrokers
+  const closers: (() => Promise<unknown>)[] = []
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {})
+  }
+  try {
+    const counts = new Map<string, number>()
+    if (config.createTopics) {
+      const ensured = await ensureTopics({
+        brokers,
+        topics: config.topics,
+        partitions: config.partitions,
+        dlq: true,
+      })
+      for (const topic of config.topics) counts.set(topic, ensured.partitions[topic] ?? config.partitions)
+    }
+    const sink = await createPostgresSink({
+      url: config.databaseUrl as string,
+      pipeline,
+      group: config.groupId,
+    })
+    closers.push(() => sink.close())
+    const checkpoints = await createRedisCheckpoints({ url: config.redisUrl as string })
+    closers.push(() => checkpoints.close())
+    const producer = new KafkaEventProducer({ brokers, clientId: `baton-${config.nodeId}-ingest` })
+    closers.push(() => producer.close())
+    const kafkaDeadLetters = new KafkaDeadLetterPublisher({ brokers, nodeId: config.nodeId })
+    closers.push(() => kafkaDeadLetters.close())
+
+    // The sink's dead-letter table is the outbox: publish what it holds for the partition, then mark it.
+    const deadLetters: DeadLetterPublisher = {
+      async publish(key: PartitionKey) {
+        for (;;) {
+          const pending = await sink.deadLetters.unpublished(key, 500)
+          if (pending.length === 0) return
+          await kafkaDeadLetters.publish(key, pending)
+          await sink.deadLetters.markPublished(pending.map((l) => l.id))
+          if (pending.length < 500) return
+        }
+      },
+      close: async () => {},
+    }
+
+    let handlers: AssignmentHandlers | null = null
+    const source = new KafkaGroupSource({
+      brokers,
+      groupId: config.groupId,
+      topics: config.topics,
+      nodeId: config.nodeId,
+      rebalanceTimeoutMs: config.drainTimeoutMs + 15_000,
+      onAssigned: async (partitions) => {
+        for (const tp of partitions)
+          counts.set(tp.topic, Math.max(counts.get(tp.topic) ?? 0, tp.partition + 1))
+        await handlers?.assign(partitions)
+      },
+      onRevoked: async (partitions) => {
+        await handlers?.revoke(partitions)
+      },
+    })
+    closers.push(() => source.close())
+
+    return {
+      sinkKind: 'postgres',
+      sink,
+      checkpoints,
+      deadLetters,
+      openFeed: (tp) => source.feed(tp),
+      partitionCount: (topic) =>
+        config.topics.includes(topic) ? (counts.get(topic) ?? config.partitions) : undefined,
+      async startAssignments(h) {
+        handlers = h
+        await source.start()
+      },
+      async stopAssignments() {
+        await source.close()
+      },
+      async ingest(topic, events) {
+        return producer.produce(
+          topic,
+          events.map((e) => ({ key: e.key ?? null, value: e.value, headers: e.headers, time: e.time })),
+        )
+      },
+      async offsetForTime(tp, time) {
+        return source.offsetForTime(tp, time)
+      },
+      async listDeadLetters(query) {
+        const page = await sink.deadLetters.list(query)
+        return { entries: page.letters.map(toEntry), next: page.next }
+      },
+      async replayDeadLetters(selection) {
+        const letters =
+          'ids' in selection
+            ? await sink.deadLetters.get(selection.ids)
+            : await unreplayed(selection.topic, selection.partition)
+        for (const letter of letters) {
+          if (!config.topics.includes(letter.record.topic)) {
+            throw new BatonError(
+              'BAD_REQUEST',
+              `Dead letter ${letter.id} belongs to topic '${letter.record.topic}', which this node does not serve.`,
+            )
+          }
+        }
+        for (const topic of new Set(letters.map((l) => l.record.topic))) {
+          await producer.produce(
+            topic,
+            letters
+              .filter((l) => l.record.topic === topic)
+              .map((l) => ({
+                key: l.record.key,
+                value: l.record.value,
+                headers: l.record.headers,
+                time: l.record.timestamp,
+              })),
+          )
+        }
+        await sink.deadLetters.markReplayed(letters.map((l) => l.id))
+        return letters.length
+      },
+      problems() {
+        const status = source.status()
+        return status.error ? [`Kafka: ${status.error.message}`] : []
+      },
+      close: closeAll,
+    }
+
+    async function unreplayed(topic: string, partition: number | undefined): Promise<StoredDeadLetter[]> {
+      const out: StoredDeadLetter[] = []
+      let after: number | undefined
+      for (;;) {
+        const page = await sink.deadLetters.list({ topic, partition, after, limit: 1000 })
+        out.push(...page.letters.filter((l) => l.replayedAt === null))
+        if (page.next === null) return out
+        after = page.next
+      }
+    }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}
