@@ -16,7 +16,7 @@ import {
   serviceNames,
 } from './types.ts'
 
-export type { ServiceEnv, ServiceName, StopMode } from './types.ts'
+export type { Owner, ServiceEnv, ServiceName, StopMode } from './types.ts'
 export { serviceNames } from './types.ts'
 
 /** Every function works on one services folder: `dir`, or `BATON_SERVICES_DIR`, or `<repo>/.baton/services`. */
