@@ -97,11 +97,18 @@ export class Fetcher {
       this.#routeAgain = true
       return
     }
-    this.#routing = this.#routeUntilDone().finally(() => {
-      this.#routing = null
-      // A request that came in while the last round was finishing must not be lost.
-      if (this.#routeAgain) this.#route()
-    })
+    let failed = false
+    this.#routing = this.#routeUntilDone()
+      .catch((err) => {
+        this.#log('error', 'finding partition leaders failed', { error: describeKafkaError(err) })
+        failed = true
+      })
+      .finally(() => {
+        this.#routing = null
+        // A request that came in while the last round was finishing must not be lost; a failed round retries.
+        if (failed) setTimeout(() => this.#route(true), 1_000)
+        else if (this.#routeAgain) this.#route()
+      })
   }
 
   async #routeUntilDone(): Promise<void> {
@@ -150,7 +157,14 @@ export class Fetcher {
     let loop = this.#loops.get(node)
     if (!loop) {
       const wakeup = new Wakeup()
-      loop = { wakeup, done: this.#fetchLoop(node, wakeup) }
+      const done = this.#fetchLoop(node, wakeup).catch((err) => {
+        // A bug, not a broker problem: let the next routing start a fresh loop for this broker.
+        this.#log('error', `the fetch loop of broker ${node} failed`, { error: describeKafkaError(err) })
+        this.#loops.delete(node)
+        for (const feed of this.#feeds.values()) if (feed.node === node) feed.node = undefined
+        this.#route(true)
+      })
+      loop = { wakeup, done }
       this.#loops.set(node, loop)
     }
     return loop

@@ -75,8 +75,10 @@ export interface MembershipStatus {
  * One member of a consumer group under the KIP-848 protocol (ConsumerGroupHeartbeat, Kafka 4.0+): the
  * brokers compute the assignment and hand it out incrementally, so a rebalance only stops the partitions
  * that move. The client library joins this protocol only inside its `consume()` stream (which cannot
- * pause or seek one partition) and acknowledges revocations without waiting for the application, so
- * baton speaks the protocol itself with the library's request encoders.
+ * pause or seek one partition) and acknowledges revocations without waiting for the application; its
+ * classic-protocol `joinGroup` has no such wait either (cooperative-sticky revokes inside the client, and
+ * the eager assignors revoke everything on every rebalance). So baton speaks KIP-848 itself, with the
+ * library's request encoders (ConsumerGroupHeartbeat v1, OffsetCommit v9, FindCoordinator v6).
  *
  * Reconciliation follows the protocol: a partition leaving the target assignment is revoked first
  * (`onRevoked` is awaited, heartbeats keep reporting it as owned meanwhile), then reported released; a
@@ -116,7 +118,12 @@ export class GroupMembership {
     this.#startedAt = Date.now()
     return new Promise((resolve, reject) => {
       this.#joinWaiter = { resolve, reject }
-      this.#loop = this.#run()
+      this.#loop = this.#run().catch((err) => {
+        this.#o.log('error', `heartbeating to group '${this.#o.groupId}' stopped`, {
+          error: describeKafkaError(err),
+        })
+        this.#failJoin(err instanceof Error ? err : new Error(String(err)))
+      })
     })
   }
 
@@ -353,7 +360,15 @@ export class GroupMembership {
     this.#reconcileQueued = true
     void this.#enqueue(async () => {
       this.#reconcileQueued = false
-      await this.#reconcile()
+      try {
+        await this.#reconcile()
+      } catch (err) {
+        // Not expected (the listener's errors are caught where it is called): try again shortly.
+        this.#o.log('error', 'reconciling the assignment failed; retrying', {
+          error: describeKafkaError(err),
+        })
+        setTimeout(() => this.#scheduleReconcile(), 1_000)
+      }
     })
   }
 
