@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { isBatonError } from './errors.ts'
 import { loadConfig, printableConfig } from './config.ts'
+import { isBatonError } from './errors.ts'
 
 describe('loadConfig', () => {
   test('no services configured: embedded mode with the documented defaults', () => {
@@ -36,9 +36,9 @@ describe('loadConfig', () => {
 
   test('malformed values name their variable', () => {
     expect(() => loadConfig({ BATON_TOPICS: 'ok,bad topic' })).toThrow(/BATON_TOPICS/)
-    expect(() => loadConfig({ KAFKA_BROKERS: 'nohost', DATABASE_URL: 'x', REDIS_URL: 'redis://h:1' })).toThrow(
-      /KAFKA_BROKERS[\s\S]*DATABASE_URL/,
-    )
+    expect(() =>
+      loadConfig({ KAFKA_BROKERS: 'nohost', DATABASE_URL: 'x', REDIS_URL: 'redis://h:1' }),
+    ).toThrow(/KAFKA_BROKERS[\s\S]*DATABASE_URL/)
   })
 
   test('printable config masks passwords and tokens', () => {

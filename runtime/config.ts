@@ -62,13 +62,16 @@ const url = (protocols: string[]) =>
   z
     .string()
     .trim()
-    .refine((s) => {
-      try {
-        return protocols.includes(new URL(s).protocol)
-      } catch {
-        return false
-      }
-    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+    .refine(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol)
+        } catch {
+          return false
+        }
+      },
+      `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    )
 
 const schema = z.object({
   KAFKA_BROKERS: list
@@ -114,11 +117,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const cluster = present.KAFKA_BROKERS !== undefined
   if (cluster) {
-    if (!present.DATABASE_URL) problems.push('DATABASE_URL: required when KAFKA_BROKERS is set (cluster mode)')
+    if (!present.DATABASE_URL)
+      problems.push('DATABASE_URL: required when KAFKA_BROKERS is set (cluster mode)')
     if (!present.REDIS_URL) problems.push('REDIS_URL: required when KAFKA_BROKERS is set (cluster mode)')
   } else {
     for (const name of ['DATABASE_URL', 'REDIS_URL']) {
-      if (present[name]) problems.push(`${name}: only used in cluster mode; set KAFKA_BROKERS too, or unset it`)
+      if (present[name])
+        problems.push(`${name}: only used in cluster mode; set KAFKA_BROKERS too, or unset it`)
     }
   }
   if (problems.length > 0 || !parsed.success) {

@@ -1,11 +1,5 @@
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
-import {
-  type DeadLetter,
-  type DeadLetterPage,
-  type DeadLetterQuery,
-  NO_HEADERS,
-  type StoredDeadLetter,
-} from '../ports.ts'
+import { type DeadLetterPage, type DeadLetterQuery, NO_HEADERS, type StoredDeadLetter } from '../ports.ts'
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
 

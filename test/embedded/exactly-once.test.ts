@@ -42,7 +42,7 @@ async function post(
       })
       if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${await res.text()}`)
       const { results } = (await res.json()) as { results: Acked[] }
-      results.forEach((r, i) => acked.set(seqs[i] as number, r))
+      for (const [i, r] of results.entries()) acked.set(seqs[i] as number, r)
     }
   }
   await Promise.all([worker(), worker()])
@@ -105,7 +105,7 @@ test('100,000 events posted, the node killed with SIGKILL during ingest and proc
   // Order per partition: offsets contiguous from 0, committed in offset order.
   for (let p = 0; p < partitions; p++) {
     const mine = rows.filter((r) => r.partition === p)
-    mine.forEach((r, i) => expect(r.offset).toBe(i))
+    for (const [i, r] of mine.entries()) expect(r.offset).toBe(i)
     for (let i = 1; i < mine.length; i++) {
       expect((mine[i] as (typeof mine)[number]).stored_at).toBeGreaterThanOrEqual(
         (mine[i - 1] as (typeof mine)[number]).stored_at,
