@@ -22,9 +22,4 @@ export class Backoff {
   reset(): void {
     this.#attempt = 0
   }
-
-  /** How many delays were handed out since the last success. */
-  get attempts(): number {
-    return this.#attempt
-  }
 }

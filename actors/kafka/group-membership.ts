@@ -138,11 +138,6 @@ export class GroupMembership {
     }
   }
 
-  /** The partitions this member owns now (assigned and not yet revoked). */
-  owned(): AssignedPartition[] {
-    return [...this.#owned.values()]
-  }
-
   /**
    * Leaves the group: revokes every owned partition through the listener (while still a member, so its
    * last commits count), stops heartbeating and tells the coordinator. `temporary` (static members only)

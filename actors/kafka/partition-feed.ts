@@ -132,10 +132,6 @@ export class KafkaPartitionFeed implements PartitionFeed {
     return generation === this.#generation && !this.#stopped
   }
 
-  get position(): number {
-    return this.#position
-  }
-
   get stopped(): boolean {
     return this.#stopped
   }
