@@ -83,7 +83,7 @@ test('100,000 events posted, the node killed with SIGKILL during ingest and proc
   expect(await node.stop()).toBe(0)
   node = undefined
 
-  const db = new Database(join(dataDir, 'sink.db'), { readonly: true })
+  const db = new Database(join(dataDir, 'sink.db'))
   const rows = db
     .query<{ partition: number; offset: number; seq: number; stored_at: number }, []>(
       `select partition, "offset", json_extract(value, '$.seq') as seq, stored_at from baton_events

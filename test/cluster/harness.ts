@@ -1,0 +1,162 @@
+import { Consumer } from '@platformatic/kafka'
+import postgres from 'postgres'
+import { deleteTopics, ensureTopics } from '../../actors/kafka/admin.ts'
+import { clientOptions } from '../../actors/kafka/kafka-client.ts'
+import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
+import { type SyntheticOptions, syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
+import { kafkaBrokers, serviceEnv } from '../support/env.ts'
+import { uniqueName } from '../support/names.ts'
+import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
+
+/**
+ * One cluster-mode scenario: its own topic (8 partitions, plus .dlq) and consumer group on the shared
+ * services, nodes started as processes, and the exactly-once check against PostgreSQL and Kafka.
+ */
+export class ClusterScenario {
+  readonly topic = uniqueName('t')
+  readonly group = uniqueName('g')
+  readonly partitions = 8
+  readonly sql = postgres(serviceEnv().DATABASE_URL, { max: 2, onnotice: () => {} })
+  readonly nodes: NodeProcess[] = []
+  readonly poisonSeqs = new Set<number>()
+  produced = 0
+  #producer: KafkaEventProducer | null = null
+
+  constructor(readonly events: SyntheticOptions = { keys: 1000, valueBytes: 100, poison: 0 }) {}
+
+  async createTopics(): Promise<void> {
+    await ensureTopics({
+      brokers: kafkaBrokers(),
+      topics: [this.topic],
+      partitions: this.partitions,
+      dlq: true,
+    })
+  }
+
+  /** Produces the next `count` synthetic events (seq continues across calls). */
+  async produce(count: number): Promise<void> {
+    this.#producer ??= new KafkaEventProducer({ brokers: kafkaBrokers(), clientId: `${this.topic}-producer` })
+    for (let from = this.produced; from < this.produced + count; from += 1000) {
+      const events = []
+      for (let seq = from; seq < Math.min(this.produced + count, from + 1000); seq++) {
+        const e = syntheticEvent(seq, this.events)
+        if (e.poison) this.poisonSeqs.add(seq)
+        events.push({ key: e.key, value: e.value })
+      }
+      await this.#producer.produce(this.topic, events)
+    }
+    this.produced += count
+  }
+
+  async startNode(nodeId: string, env: Record<string, string> = {}): Promise<NodeProcess> {
+    const node = await startNodeProcess({
+      ...serviceEnv(),
+      BATON_NODE_ID: nodeId,
+      BATON_TOPICS: this.topic,
+      BATON_GROUP_ID: this.group,
+      BATON_PARTITIONS: String(this.partitions),
+      BATON_DRAIN_TIMEOUT_MS: '5000',
+      ...env,
+    })
+    this.nodes.push(node)
+    return node
+  }
+
+  /** Events committed so far (the sum of the partitions' watermarks), read from PostgreSQL. */
+  async committed(): Promise<number> {
+    const [row] = await this.sql<{ n: string | null }[]>`
+      select sum(next_offset)::text as n from baton_watermarks where group_id = ${this.group} and topic = ${this.topic}`
+    return Number(row?.n ?? 0)
+  }
+
+  /** Waits until every produced event is committed (watermarks add up to the number produced). */
+  async caughtUp(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if ((await this.committed()) >= this.produced) return
+      await Bun.sleep(250)
+    }
+    throw new Error(
+      `only ${await this.committed()} of ${this.produced} events committed after ${timeoutMs} ms`,
+    )
+  }
+
+  /**
+   * The invariants: every produced event is stored exactly once or dead-lettered exactly once (poison),
+   * stored offsets per partition are contiguous apart from dead-lettered ones and in offset order, and
+   * the dead letters carry their metadata.
+   */
+  async check(): Promise<{ stored: number; deadLettered: number }> {
+    const rows = await this.sql<{ partition: number; offset: number; seq: number }[]>`
+      select partition, "offset"::int as "offset", (value->>'seq')::int as seq from baton_events
+      where topic = ${this.topic} order by partition, baton_events."offset"`
+    const letters = await this.sql<
+      {
+        partition: number
+        offset: string
+        error: string
+        error_code: string
+        attempts: number
+        value: Buffer
+      }[]
+    >`select partition, "offset"::text, error, error_code, attempts, value from baton_dead_letters
+      where group_id = ${this.group} and topic = ${this.topic}`
+    const storedSeqs = new Set(rows.map((r) => r.seq))
+    if (storedSeqs.size !== rows.length)
+      throw new Error(`${rows.length - storedSeqs.size} events stored twice`)
+    const letterSeqs = new Set(letters.map((l) => Number(/"seq":(\d+)/.exec(l.value.toString())?.[1])))
+    if (letterSeqs.size !== letters.length) throw new Error('a dead letter is recorded twice')
+    const lost: number[] = []
+    for (let seq = 0; seq < this.produced; seq++)
+      if (!storedSeqs.has(seq) && !letterSeqs.has(seq)) lost.push(seq)
+    if (lost.length > 0)
+      throw new Error(`${lost.length} events lost, e.g. seq ${lost.slice(0, 5).join(', ')}`)
+    for (const seq of storedSeqs)
+      if (this.poisonSeqs.has(seq)) throw new Error(`poison event ${seq} was stored`)
+    const dead = new Set(letters.map((l) => `${l.partition}/${l.offset}`))
+    for (let p = 0; p < this.partitions; p++) {
+      const offsets = rows.filter((r) => r.partition === p).map((r) => r.offset)
+      let expected = 0
+      for (const offset of offsets) {
+        while (dead.has(`${p}/${expected}`)) expected++
+        if (offset !== expected)
+          throw new Error(`partition ${p}: offset ${offset} stored where ${expected} was due`)
+        expected++
+      }
+    }
+    for (const l of letters) {
+      if (!l.error || !l.error_code || l.attempts < 1)
+        throw new Error(`dead letter ${l.offset} lacks its metadata`)
+    }
+    return { stored: rows.length, deadLettered: letters.length }
+  }
+
+  /** The group's committed Kafka offsets and the partitions' end offsets. */
+  async kafkaOffsets(): Promise<{ committed: number[]; end: number[] }> {
+    const consumer = new Consumer({
+      ...clientOptions(`${this.group}-check`, kafkaBrokers()),
+      groupId: this.group,
+    })
+    try {
+      const partitions = Array.from({ length: this.partitions }, (_, p) => p)
+      const committed = await consumer.listCommittedOffsets({ topics: [{ topic: this.topic, partitions }] })
+      const end = await consumer.listOffsets({ topics: [this.topic], timestamp: -1n })
+      return {
+        committed: partitions.map((p) => Number(committed.get(this.topic)?.[p] ?? -1n)),
+        end: partitions.map((p) => Number(end.get(this.topic)?.[p] ?? -1n)),
+      }
+    } finally {
+      await consumer.close()
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.kill()))
+    await this.#producer?.close()
+    await this.sql`delete from baton_events where topic = ${this.topic}`
+    await this.sql`delete from baton_dead_letters where group_id = ${this.group}`
+    await this.sql`delete from baton_watermarks where group_id = ${this.group}`
+    await this.sql.end()
+    await deleteTopics(kafkaBrokers(), [this.topic, `${this.topic}.dlq`]).catch(() => {})
+  }
+}
