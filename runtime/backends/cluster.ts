@@ -24,6 +24,17 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
     for (const close of closers.reverse()) await close().catch(() => {})
   }
   try {
+    // Cheapest checks first, writes last: Redis only answers a PING, PostgreSQL then runs its (idempotent)
+    // migrations, and only then are Kafka topics created, so a node that cannot reach a service has
+    // created nothing in the services it reached before.
+    const checkpoints = await createRedisCheckpoints({ url: config.redisUrl as string })
+    closers.push(() => checkpoints.close())
+    const sink = await createPostgresSink({
+      url: config.databaseUrl as string,
+      pipeline,
+      group: config.groupId,
+    })
+    closers.push(() => sink.close())
     const counts = new Map<string, number>()
     if (config.createTopics) {
       const ensured = await ensureTopics({
@@ -34,14 +45,6 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       })
       for (const topic of config.topics) counts.set(topic, ensured.partitions[topic] ?? config.partitions)
     }
-    const sink = await createPostgresSink({
-      url: config.databaseUrl as string,
-      pipeline,
-      group: config.groupId,
-    })
-    closers.push(() => sink.close())
-    const checkpoints = await createRedisCheckpoints({ url: config.redisUrl as string })
-    closers.push(() => checkpoints.close())
     const producer = new KafkaEventProducer({ brokers, clientId: `baton-${config.nodeId}-ingest` })
     closers.push(() => producer.close())
     const kafkaDeadLetters = new KafkaDeadLetterPublisher({ brokers, nodeId: config.nodeId })

@@ -78,7 +78,7 @@ export const start: Command = {
       'node started',
     )
     const topic = config.topics[0]
-    const base = node.url.replace(/\/$/, '')
+    const base = node.url.replace(/\/$/, '').replace('//0.0.0.0:', '//127.0.0.1:')
     process.stderr.write(
       `\nbaton ${config.mode} node ${config.nodeId} is up at ${node.url}\n` +
         `Try it:\n  curl -s -X POST ${base}/v1/topics/${topic}/events -H 'content-type: application/json' \\\n` +
