@@ -13,6 +13,7 @@ import type { Backend } from './backends/backend.ts'
 import type { Config } from './config.ts'
 import { BatonError } from './errors.ts'
 import { createApi, type Server, serve } from './http/index.ts'
+import { startLagSampler } from './lag-sampler.ts'
 import { type Logger, logFunction, withContext } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { NodeApi, PartitionView } from './node-api.ts'
@@ -233,12 +234,22 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     },
   })
 
+  // Lag and mailbox depth are only known by asking each actor; this keeps their gauges current.
+  const sampler = startLagSampler({
+    partitions: () => [...owned.values()].filter((o) => o.ended === null).map((o) => o.tp),
+    status: (tp) => askStatus(partitionRef(tp), tp),
+    mailboxDepth: (tp) => partitionRef(tp)?.mailboxDepth,
+    owns: (tp) => owned.has(tpString(tp)),
+    metrics,
+  })
+
   return {
     url: server.url,
     api,
     failed: system.whenTerminated.then((t) => t.failure),
     async stop() {
       draining = true
+      await sampler.stop()
       let clean = true
       try {
         await backend.stopAssignments()

@@ -1,0 +1,96 @@
+import type { PartitionStatus } from '../actors/partition/partition-actor.ts'
+import type { TopicPartition } from '../actors/ports.ts'
+import { type Cancellable, type Clock, realClock } from './actor/clock.ts'
+
+/** The gauges the sampler sets; the node's Metrics are one. */
+export interface SampledMetrics {
+  lag(tp: TopicPartition, events: number, seconds: number): void
+  mailboxDepth(tp: TopicPartition, depth: number): void
+}
+
+export interface LagSamplerOptions {
+  /** The partitions whose actors run on this node now; read at the start of every round. */
+  readonly partitions: () => Iterable<TopicPartition>
+  /** Asks the partition's actor for its state; rejects when it does not answer (stopped, timed out). */
+  readonly status: (tp: TopicPartition) => Promise<Pick<PartitionStatus, 'lag' | 'lagSeconds'>>
+  /** Messages queued in the partition's mailbox now, read without asking the actor; undefined: no actor. */
+  readonly mailboxDepth: (tp: TopicPartition) => number | undefined
+  /**
+   * Whether the node still owns the partition, checked after its answer arrived: a partition revoked
+   * meanwhile has had its series dropped (`forget`), and setting a gauge would bring them back.
+   */
+  readonly owns: (tp: TopicPartition) => boolean
+  readonly metrics: SampledMetrics
+  /** Default 5 s: a fraction of a Prometheus scrape interval (15-30 s), so every scrape sees fresh values. */
+  readonly intervalMs?: number
+  readonly clock?: Clock
+}
+
+export interface LagSampler {
+  /** One round now: every owned partition's lag and mailbox depth. Rounds never overlap. */
+  sample(): Promise<void>
+  /** No more rounds; resolves when the one running (if any) is done. */
+  stop(): Promise<void>
+}
+
+/**
+ * Keeps `baton_consumer_lag_events`, `baton_consumer_lag_seconds` and `baton_mailbox_depth` current.
+ * The partition actor only knows its lag when asked (the source's end offset moves without it), and it
+ * reports its mailbox depth only after handling records, so an idle or blocked actor would leave both
+ * gauges at a stale value. Every `intervalMs` this asks each owned partition for its status, after the
+ * previous round finished: a slow actor (a sink outage holds its turn) delays the next round instead of
+ * piling up asks. A partition that does not answer keeps its last lag; its mailbox depth, read without
+ * asking, is still set, which is what shows the actor is stuck.
+ *
+ * @example
+ * const sampler = startLagSampler({ partitions, status, mailboxDepth, owns, metrics })
+ * await sampler.stop() // before draining, so no ask races the partitions' shutdown
+ */
+export function startLagSampler(options: LagSamplerOptions): LagSampler {
+  const clock = options.clock ?? realClock
+  const intervalMs = options.intervalMs ?? 5_000
+  let timer: Cancellable | null = null
+  let running: Promise<void> | null = null
+  let stopped = false
+
+  async function round(): Promise<void> {
+    await Promise.all(
+      [...options.partitions()].map(async (tp) => {
+        const depth = options.mailboxDepth(tp)
+        if (depth !== undefined) options.metrics.mailboxDepth(tp, depth)
+        let status: Pick<PartitionStatus, 'lag' | 'lagSeconds'>
+        try {
+          status = await options.status(tp)
+        } catch {
+          return
+        }
+        if (status.lag === null || !options.owns(tp)) return
+        options.metrics.lag(tp, status.lag, status.lagSeconds ?? 0)
+      }),
+    )
+  }
+
+  function sample(): Promise<void> {
+    running ??= round().finally(() => {
+      running = null
+    })
+    return running
+  }
+
+  function schedule(): void {
+    if (stopped) return
+    timer = clock.schedule(intervalMs, () => {
+      void sample().then(schedule)
+    })
+  }
+
+  schedule()
+  return {
+    sample,
+    async stop() {
+      stopped = true
+      timer?.cancel()
+      await running
+    },
+  }
+}
