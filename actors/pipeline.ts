@@ -14,31 +14,79 @@ export interface Batch<E> {
   readonly events: readonly PipelineEvent<E>[]
 }
 
+/** Which partition a hook or a state loader is called for, and the epoch its actor took it with. */
+export interface PartitionInfo {
+  readonly topic: string
+  readonly partition: number
+  readonly epoch: number
+}
+
+/**
+ * A validating schema in the Standard Schema form (https://standardschema.dev), which zod, valibot and
+ * arktype schemas all are: `schema: z.object({...})` works as it is.
+ */
+export interface StandardSchema<Output> {
+  readonly '~standard': {
+    readonly version: 1
+    readonly vendor: string
+    validate(value: unknown):
+      | { readonly value: Output; readonly issues?: undefined }
+      | { readonly issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[] }
+      | Promise<unknown>
+  }
+}
+
+/**
+ * Per-partition state a pipeline keeps in memory between batches. `load` builds it from the sink (never
+ * from memory) when the partition's actor starts, restarts or takes the partition over from another
+ * node, in a transaction of its own. `handle` may change it as it writes a batch; if that batch's
+ * transaction does not commit, baton throws the state away and calls `load` again before it retries,
+ * so the state always matches what the sink holds.
+ */
+export interface PipelineState<S> {
+  load(partition: PartitionInfo, tx: SinkTx): Promise<S> | S
+}
+
+/** A stateless pipeline's `handle(batch, tx)` needs no third argument; a stateful one gets its state. */
+export type StateArgument<S> = undefined extends S ? [state?: S] : [state: S]
+
 /**
  * What a pipeline module exports (through `definePipeline`).
  *
- * - `decode(record)` runs once per record, outside any transaction, before batching. It validates and
- *   maps the record; throwing makes the record a poison event: it goes to the dead-letter topic at once
- *   (decoding is deterministic, so retrying it would only repeat the failure).
- * - `handle(batch, tx)` writes the batch's effects through `tx`, inside the transaction that also moves
- *   the partition's watermark: the effects of a batch commit exactly once or not at all. It may run more
- *   than once for the same events (after a rollback, or on a smaller split of the batch while baton
- *   isolates a failing event), so it must not have effects outside `tx`. Throwing `PoisonEventError`
- *   dead-letters the events at once; any other error is retried with backoff, `BATON_MAX_RETRIES` times,
- *   then dead-letters the one event that keeps failing while the rest of the batch is stored.
+ * - `schema` validates each record's value, parsed as JSON; a value that is not JSON or fails the
+ *   schema is a poison event, dead-lettered with the schema's message. `decode(record)` does the same
+ *   job by hand (it wins over `schema`). Either runs once per record, outside any transaction, before
+ *   batching, and is deterministic: a failure is not retried.
+ * - `handle(batch, tx, state)` writes the batch's effects through `tx`, inside the transaction that also
+ *   moves the partition's watermark: the effects of a batch commit exactly once or not at all. It may
+ *   run more than once for the same events (after a rollback, or on a smaller split of the batch while
+ *   baton isolates a failing event), so it must not have effects outside `tx`. Throwing
+ *   `PoisonEventError` dead-letters the events at once; any other error is retried with backoff,
+ *   `BATON_MAX_RETRIES` times, then dead-letters the one event that keeps failing while the rest of the
+ *   batch is stored.
+ * - `state` (see PipelineState): in-memory per-partition state, rebuilt from the sink.
+ * - `onAssign(partition, state)` runs when this node's actor has taken the partition (epoch claimed, state
+ *   loaded), before its first batch. `onRevoke(partition, state)` runs when the partition leaves the
+ *   actor in an orderly way (revoke, node stop), after its last batch committed; it does not run when the
+ *   actor crashes or is fenced, so it must not be needed for correctness. Both run on the partition
+ *   actor's turn: while they run, the partition's batches wait. Neither gets a transaction.
  * - `migrations[kind]` are idempotent DDL statements run at start-up, before any partition is taken.
  * - `sinks` lists the sinks the pipeline's SQL supports (default: both); baton refuses to start a
  *   pipeline on a sink it does not list, and says so.
  */
-export interface PipelineDefinition<E> {
+export interface PipelineDefinition<E, S = undefined> {
   readonly name: string
   readonly sinks?: readonly SinkKind[]
   readonly migrations?: Partial<Record<SinkKind, readonly string[]>>
+  readonly schema?: StandardSchema<E>
   decode?(record: SourceRecord): E
-  handle(batch: Batch<E>, tx: SinkTx): Promise<void> | void
+  readonly state?: PipelineState<S>
+  handle(batch: Batch<E>, tx: SinkTx, ...state: StateArgument<S>): Promise<void> | void
+  onAssign?(partition: PartitionInfo, state: S): Promise<void> | void
+  onRevoke?(partition: PartitionInfo, state: S): Promise<void> | void
 }
 
-export interface Pipeline<E = unknown> extends PipelineDefinition<E> {
+export interface Pipeline<E = unknown, S = unknown> extends PipelineDefinition<E, S> {
   readonly sinks: readonly SinkKind[]
   readonly decode: (record: SourceRecord) => E
 }
@@ -49,32 +97,53 @@ export interface Pipeline<E = unknown> extends PipelineDefinition<E> {
  * @example
  * export default definePipeline({
  *   name: 'orders',
+ *   schema: z.object({ id: z.string(), total: z.number() }),
  *   migrations: { postgres: ['create table if not exists orders (id text primary key, total numeric)'] },
- *   decode: (record) => JSON.parse(record.value?.toString() ?? 'null') as { id: string; total: number },
  *   async handle(batch, tx) {
  *     if (tx.kind !== 'postgres') throw new Error('orders needs PostgreSQL')
  *     const ids = batch.events.map((e) => e.value.id)
  *     const totals = batch.events.map((e) => e.value.total)
  *     await tx.sql`insert into orders select * from unnest(${ids}::text[], ${totals}::numeric[])
- *                  on conflict (id) do nothing`
+ *                  on conflict (id) do update set total = excluded.total`
  *   },
  * })
  */
-export function definePipeline<E>(definition: PipelineDefinition<E>): Pipeline<E> {
+export function definePipeline<E, S = undefined>(definition: PipelineDefinition<E, S>): Pipeline<E, S> {
   if (typeof definition?.name !== 'string' || definition.name.length === 0) {
     throw new BatonError('PIPELINE_INVALID', 'definePipeline needs a non-empty `name`.')
   }
   if (typeof definition.handle !== 'function') {
-    throw new BatonError(
-      'PIPELINE_INVALID',
-      `Pipeline '${definition.name}' has no \`handle(batch, tx)\` function.`,
-    )
+    throw new BatonError('PIPELINE_INVALID', `Pipeline '${definition.name}' has no \`handle(batch, tx)\` function.`)
   }
-  return {
-    ...definition,
-    sinks: definition.sinks ?? ['postgres', 'sqlite'],
-    decode: definition.decode ?? ((record) => record as unknown as E),
+  const { schema } = definition
+  const decode =
+    definition.decode?.bind(definition) ??
+    (schema ? (record: SourceRecord) => validate(schema, record) : (record: SourceRecord) => record as unknown as E)
+  return { ...definition, sinks: definition.sinks ?? ['postgres', 'sqlite'], decode }
+}
+
+function validate<E>(schema: StandardSchema<E>, record: SourceRecord): E {
+  let json: unknown
+  try {
+    json = JSON.parse(record.value?.toString('utf8') ?? 'null')
+  } catch (err) {
+    throw new PoisonEventError(`The value at offset ${record.offset} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
+  const result = schema['~standard'].validate(json)
+  if (result instanceof Promise) {
+    throw new BatonError('PIPELINE_INVALID', 'The pipeline schema validates asynchronously; baton needs a synchronous schema.')
+  }
+  const { issues } = result as { issues?: readonly { message: string; path?: readonly unknown[] }[] }
+  if (issues) {
+    const first = issues
+      .slice(0, 3)
+      .map((i) => (i.path?.length ? `${i.path.map((p) => (typeof p === 'object' && p ? (p as { key: unknown }).key : p)).join('.')}: ${i.message}` : i.message))
+      .join('; ')
+    throw new PoisonEventError(`The value at offset ${record.offset} fails the schema: ${first}`)
+  }
+  return (result as { value: E }).value
 }
 
 /**

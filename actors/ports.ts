@@ -135,6 +135,11 @@ export interface Sink {
   claim(key: PartitionKey, epoch: number): Promise<number | null>
   /** Commits one batch: moves the watermark from `fromOffset` to `toOffset` only if epoch and offset match. */
   commit(batch: BatchCommit): Promise<void>
+  /**
+   * Runs `fn` in a transaction of its own that moves no watermark: how a pipeline loads its per-partition
+   * state when an actor starts. Whatever `fn` writes commits too; pipelines should only read here.
+   */
+  read<T>(fn: (tx: SinkTx) => Promise<T> | T): Promise<T>
   close(): Promise<void>
 }
 

@@ -15,6 +15,13 @@ export interface CommitContext<E> {
   readonly retryDelay: (attempt: number) => Promise<void>
   /** Called after every transaction that committed, in offset order, with the new watermark. */
   readonly onCommitted: (progress: Committed) => void
+  /** The pipeline's per-partition state, handed to `handle`. */
+  readonly state: () => unknown
+  /**
+   * Called after a transaction failed, before anything is retried: the pipeline's state may hold
+   * changes of the batch that did not commit, so it is rebuilt from the sink.
+   */
+  readonly afterFailure: () => Promise<void>
 }
 
 export interface Committed {
@@ -49,6 +56,7 @@ export async function commitItems<E>(
   } catch (err) {
     const kind = classifyFailure(err)
     if (kind === 'fenced' || kind === 'unavailable') throw err
+    await ctx.afterFailure()
     if (items.length > 1) {
       const mid = items.length >>> 1
       const left = await commitItems(ctx, from, items.slice(0, mid))
@@ -69,6 +77,7 @@ async function isolate<E>(ctx: CommitContext<E>, from: number | null, item: Batc
     } catch (err) {
       const kind = classifyFailure(err)
       if (kind === 'fenced' || kind === 'unavailable') throw err
+      await ctx.afterFailure()
       error = err
     }
   }
@@ -109,7 +118,7 @@ async function commitOnce<E>(
       ? null
       : async (tx: SinkTx) => {
           const started = performance.now()
-          await ctx.pipeline.handle({ topic: ctx.key.topic, partition: ctx.key.partition, events }, tx)
+          await ctx.pipeline.handle({ topic: ctx.key.topic, partition: ctx.key.partition, events }, tx, ctx.state())
           handleMs = performance.now() - started
         }
   const started = performance.now()

@@ -102,6 +102,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #batchNo = 0
   #timer: { cancel(): void } | null = null
   #feed: PartitionFeed | null = null
+  /** The pipeline's per-partition state (see PipelineState): loaded from the sink, never carried over. */
+  #pipelineState: unknown
+  /** Set when a transaction failed after `handle` may have changed the state: reload before going on. */
+  #stateDirty = false
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
@@ -124,7 +128,9 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       const checkpoint = await checkpoints.read(key)
       this.#position = checkpoint?.nextOffset ?? (await feed.initialOffset())
     }
+    await this.#loadState()
     await this.#publishOutbox()
+    await this.#d.pipeline.onAssign?.(this.#info(), this.#pipelineState)
     this.#state = 'running'
     const self = ctx.self
     feed.start(this.#position, (records) => self.send({ type: 'records', records }))
@@ -157,6 +163,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         this.#state = 'draining'
         this.#feed?.stop()
         if (this.#batcher.size > 0) await this.#flush(ctx)
+        await this.#d.pipeline.onRevoke?.(this.#info(), this.#pipelineState)
         this.#state = 'drained'
         msg.reply({ watermark: this.#watermark })
         return
@@ -213,10 +220,12 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     const downSince = ctx.clock.now()
     for (let attempt = 1; items.length > 0; attempt++) {
       try {
+        if (this.#stateDirty) await this.#loadState()
         await this.#commit(items, ctx)
         if (this.#state === 'sink-down') this.#state = 'running'
         return
       } catch (err) {
+        this.#stateDirty = this.#d.pipeline.state !== undefined
         const kind = classifyFailure(err)
         stats.recordError(err, failureCode(err), ctx.clock.now())
         if (kind === 'fenced') {
@@ -248,6 +257,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         pipeline,
         maxRetries,
         retryDelay: (attempt) => sleep(ctx, retryDelay(attempt)),
+        state: () => this.#pipelineState,
+        afterFailure: () => this.#loadState(),
         onCommitted: (c) => {
           const now = ctx.clock.now()
           this.#watermark = c.toOffset
@@ -272,6 +283,17 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     await this.#checkpoint(watermark)
     if (letters.length > 0) await this.#publish(letters)
     void this.#feed?.commit(watermark).catch(() => {})
+  }
+
+  #info() {
+    return { topic: this.#d.key.topic, partition: this.#d.key.partition, epoch: this.#epoch }
+  }
+
+  async #loadState(): Promise<void> {
+    const { state } = this.#d.pipeline
+    if (!state) return
+    this.#pipelineState = await this.#d.sink.read((tx) => state.load(this.#info(), tx))
+    this.#stateDirty = false
   }
 
   async #checkpoint(watermark: number): Promise<void> {

@@ -113,6 +113,14 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
       }
     },
 
+    async read(fn) {
+      try {
+        return await clients.transaction((tx) => Promise.resolve(fn({ kind: 'postgres', sql: tx })))
+      } catch (err) {
+        throw toSinkError(err, target, 'reading pipeline state')
+      }
+    },
+
     async close() {
       await clients.end(5)
     },

@@ -201,6 +201,11 @@ export class SqliteSink implements Sink {
     return new BatonError('FENCED', message)
   }
 
+  /** Runs `fn` in a transaction of its own, with no watermark moved (a pipeline loading its state). */
+  read<T>(fn: (tx: SinkTx) => Promise<T> | T): Promise<T> {
+    return this.#transaction('read pipeline state', (db) => fn({ kind: 'sqlite', db }))
+  }
+
   #transaction<T>(what: string, fn: (db: Database) => T | Promise<T>): Promise<T> {
     if (this.#closed) {
       return Promise.reject(
