@@ -33,6 +33,9 @@ export const errorCodes = [
   'DEAD_LETTER_FAILED',
   'PARTITION_NOT_ASSIGNED',
   'PRODUCE_FAILED',
+  // cluster: membership registry and requests forwarded to a partition's owner
+  'REGISTRY_UNAVAILABLE',
+  'FORWARD_TIMEOUT',
   // HTTP
   'BAD_REQUEST',
   'PAYLOAD_TOO_LARGE',

@@ -27,8 +27,11 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   SINK_UNAVAILABLE: 503,
   SOURCE_UNAVAILABLE: 503,
   CHECKPOINT_UNAVAILABLE: 503,
+  REGISTRY_UNAVAILABLE: 503,
   SHUTDOWN_TIMEOUT: 503,
   ASK_TIMEOUT: 504,
+  // the owner got the request but did not answer in time: the action may still take effect
+  FORWARD_TIMEOUT: 504,
 }
 
 /** The HTTP status the API answers with for an error code. */
