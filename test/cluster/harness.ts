@@ -2,7 +2,7 @@ import { Consumer } from '@platformatic/kafka'
 import postgres from 'postgres'
 import { deleteTopics, ensureTopics } from '../../actors/kafka/admin.ts'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
-import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
+import { type EventToProduce, KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import { type SyntheticOptions, syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
@@ -16,13 +16,21 @@ export class ClusterScenario {
   readonly topic = uniqueName('t')
   readonly group = uniqueName('g')
   readonly partitions = 8
-  readonly sql = postgres(serviceEnv().DATABASE_URL, { max: 2, onnotice: () => {} })
+  readonly databaseUrl: string
+  readonly sql: postgres.Sql
   readonly nodes: NodeProcess[] = []
   readonly poisonSeqs = new Set<number>()
   produced = 0
   #producer: KafkaEventProducer | null = null
 
-  constructor(readonly events: SyntheticOptions = { keys: 1000, valueBytes: 100, poison: 0 }) {}
+  /** `databaseUrl`: a PostgreSQL of the test's own (to restart it), instead of the shared one. */
+  constructor(
+    readonly events: SyntheticOptions = { keys: 1000, valueBytes: 100, poison: 0 },
+    options: { databaseUrl?: string } = {},
+  ) {
+    this.databaseUrl = options.databaseUrl ?? serviceEnv().DATABASE_URL
+    this.sql = postgres(this.databaseUrl, { max: 2, onnotice: () => {} })
+  }
 
   async createTopics(): Promise<void> {
     await ensureTopics({
@@ -35,22 +43,28 @@ export class ClusterScenario {
 
   /** Produces the next `count` synthetic events (seq continues across calls). */
   async produce(count: number): Promise<void> {
-    this.#producer ??= new KafkaEventProducer({ brokers: kafkaBrokers(), clientId: `${this.topic}-producer` })
-    for (let from = this.produced; from < this.produced + count; from += 1000) {
-      const events = []
-      for (let seq = from; seq < Math.min(this.produced + count, from + 1000); seq++) {
-        const e = syntheticEvent(seq, this.events)
-        if (e.poison) this.poisonSeqs.add(seq)
-        events.push({ key: e.key, value: e.value })
-      }
-      await this.#producer.produce(this.topic, events)
+    const events: EventToProduce[] = []
+    for (let seq = this.produced; seq < this.produced + count; seq++) {
+      const e = syntheticEvent(seq, this.events)
+      if (e.poison) this.poisonSeqs.add(seq)
+      events.push({ key: e.key, value: e.value })
     }
-    this.produced += count
+    await this.produceEvents(events)
+  }
+
+  /** Produces events as they are, in requests of 1,000; they count towards `produced`. */
+  async produceEvents(events: readonly EventToProduce[]): Promise<void> {
+    this.#producer ??= new KafkaEventProducer({ brokers: kafkaBrokers(), clientId: `${this.topic}-producer` })
+    for (let from = 0; from < events.length; from += 1000) {
+      await this.#producer.produce(this.topic, events.slice(from, from + 1000))
+    }
+    this.produced += events.length
   }
 
   async startNode(nodeId: string, env: Record<string, string> = {}): Promise<NodeProcess> {
     const node = await startNodeProcess({
       ...serviceEnv(),
+      DATABASE_URL: this.databaseUrl,
       BATON_NODE_ID: nodeId,
       BATON_TOPICS: this.topic,
       BATON_GROUP_ID: this.group,
@@ -153,7 +167,10 @@ export class ClusterScenario {
   async cleanup(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.kill()))
     await this.#producer?.close()
-    await this.sql`delete from baton_events where topic = ${this.topic}`
+    const [events] = await this.sql<
+      { exists: boolean }[]
+    >`select to_regclass('baton_events') is not null as exists`
+    if (events?.exists) await this.sql`delete from baton_events where topic = ${this.topic}`
     await this.sql`delete from baton_dead_letters where group_id = ${this.group}`
     await this.sql`delete from baton_watermarks where group_id = ${this.group}`
     await this.sql.end()
