@@ -15,6 +15,8 @@ export interface Config {
   readonly nodeId: string
   readonly httpHost: string
   readonly httpPort: number
+  /** BATON_ADVERTISE_URL: where other nodes reach this node's API; unset: derived (cluster/advertise-url.ts). */
+  readonly advertiseUrl: string | undefined
   readonly groupId: string
   readonly topics: readonly string[]
   readonly partitions: number
@@ -86,6 +88,12 @@ const schema = z.object({
     .optional(),
   BATON_HTTP_HOST: z.string().trim().min(1).optional(),
   BATON_HTTP_PORT: int(0, 65535).default(8080),
+  BATON_ADVERTISE_URL: url(['http:', 'https:'])
+    .refine(
+      (s) => URL.parse(s)?.origin === s.replace(/\/$/, ''),
+      'must be a bare origin like http://baton-0.baton:8080 (no path, query or credentials)',
+    )
+    .optional(),
   BATON_GROUP_ID: z.string().trim().min(1).max(200).default('baton'),
   BATON_TOPICS: list
     .pipe(z.array(z.string().regex(TOPIC, 'topic names may hold only letters, digits, ".", "_" and "-"')))
@@ -142,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Embedded mode serves ingest without tokens, so it listens on loopback unless told otherwise.
     httpHost: v.BATON_HTTP_HOST ?? (cluster ? '0.0.0.0' : '127.0.0.1'),
     httpPort: v.BATON_HTTP_PORT,
+    advertiseUrl: v.BATON_ADVERTISE_URL,
     groupId: v.BATON_GROUP_ID,
     topics: v.BATON_TOPICS,
     partitions: v.BATON_PARTITIONS,

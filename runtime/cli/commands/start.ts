@@ -26,6 +26,8 @@ Environment (defaults in brackets):
   BATON_NODE_ID            [hostname]
   BATON_HTTP_HOST          [127.0.0.1 embedded, 0.0.0.0 cluster]
   BATON_HTTP_PORT          [8080]
+  BATON_ADVERTISE_URL      where other nodes reach this node's API, e.g. http://baton-0.baton:8080
+                           [the listening address; with 0.0.0.0 this host's first non-loopback IP]
   BATON_GROUP_ID           [baton]
   BATON_TOPICS             [events]
   BATON_PARTITIONS         [8] partitions of topics baton creates
