@@ -19,10 +19,20 @@ export interface NodeApi {
   /** The actor tree of this node (GET /v1/actors). */
   actors(): unknown
   /**
-   * The state of one partition's actor, from the node that owns it (forwarded when that is another
-   * node). Throws NO_OWNER when nobody owns it right now, NOT_FOUND for an unknown topic/partition.
+   * The state of one partition's actor on this node. Throws NO_OWNER when this node does not run it right
+   * now, NOT_FOUND for an unknown topic/partition. Requests for a partition another node owns go there
+   * through `forward` first.
    */
   partition(topic: string, partition: number): Promise<PartitionView>
+  /**
+   * Hands a partition request (GET state, or an admin action) to the partition's owner when that is
+   * another node. Resolves null when the request is to be answered here: this node owns the partition,
+   * runs alone (embedded mode), or another node forwarded the request here already (a request travels
+   * once). Otherwise resolves with the owner's answer. Throws NO_OWNER when no live node claims the
+   * partition or no claimant answers, FORWARD_TIMEOUT when the owner took an admin request but did not
+   * answer in time, REGISTRY_UNAVAILABLE when the registry cannot say who owns it.
+   */
+  forward(topic: string, partition: number, request: OwnerRequest): Promise<OwnerAnswer | null>
   /** Every node and who owns which partition (GET /v1/cluster). */
   cluster(): Promise<unknown>
   /** Appends (embedded) or produces (cluster) events; answers only once they are durable. */
@@ -60,11 +70,36 @@ export interface IngestEvent {
   readonly time?: number
 }
 
+/** The header naming the node that forwarded a request; a request carrying it is answered where it arrives. */
+export const FORWARDED_BY_HEADER = 'X-Baton-Forwarded-By'
+
+/** A partition request as the HTTP layer hands it on to the partition's owner. */
+export interface OwnerRequest {
+  readonly method: 'GET' | 'POST'
+  /** Path and query as received, e.g. `/v1/actors/orders/3/seek`. */
+  readonly path: string
+  /** The JSON body, as text. */
+  readonly body?: string
+  /** The caller's Authorization header, passed on as it came: the owner checks the token again. */
+  readonly authorization?: string
+  /** The node that forwarded this request here, when one did (header `X-Baton-Forwarded-By`). */
+  readonly forwardedBy?: string
+}
+
+/** The owner's answer to a forwarded request: its status and JSON body, as it sent them. */
+export interface OwnerAnswer {
+  /** The node that answered. */
+  readonly node: string
+  readonly status: number
+  readonly body: unknown
+}
+
 export interface PartitionView {
   readonly topic: string
   readonly partition: number
+  /** The node that owns the partition and whose memory this state comes from. */
   readonly node: string
-  /** The node that answered this request (differs from `node` only if the owner could not be asked). */
+  /** The node that answered the HTTP request: `node` itself, or the node that forwarded it to `node`. */
   readonly answeredBy: string
   readonly status: PartitionState | 'failed' | 'stopped'
   readonly epoch: number

@@ -1,6 +1,7 @@
 import type { PartitionMsg, PartitionStatus } from '../actors/partition/partition-actor.ts'
 import type { Pipeline } from '../actors/pipeline.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
+import { advertiseUrl } from '../cluster/advertise-url.ts'
 import {
   askStatus,
   type CoordinatorMsg,
@@ -8,6 +9,7 @@ import {
   noOwner,
   type OwnedPartition,
 } from '../cluster/coordinator.ts'
+import { createPeers } from '../cluster/peers.ts'
 import { ActorSystem } from './actor/index.ts'
 import type { Backend } from './backends/backend.ts'
 import type { Config } from './config.ts'
@@ -49,6 +51,14 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   const owned = new Map<string, OwnedPartition>()
   let draining = false
   let assigned = false
+  const peers = createPeers({
+    nodeId: config.nodeId,
+    startedAt: started,
+    registry: backend.membership ?? null,
+    owned,
+    topics: config.topics,
+    partitionCount: (topic) => backend.partitionCount(topic),
+  })
 
   const coordinatorRef = system.spawn<CoordinatorMsg>(
     'coordinator',
@@ -61,6 +71,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
           for (const topic of config.topics) {
             metrics.ownedPartitions(topic, [...map.values()].filter((o) => o.tp.topic === topic).length)
           }
+          peers.ownedChanged()
         },
         log: logFunction(withContext(logger, { actor: '/node/coordinator' })),
         partitionDeps: (tp, stats) => ({
@@ -154,7 +165,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     partitionCount: (topic) => backend.partitionCount(topic),
     health: () => ({ ok: true, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
     readiness() {
-      const reasons = [...backend.problems()]
+      const reasons = [...backend.problems(), ...peers.problems()]
       if (draining) reasons.push('draining: the node is stopping')
       if (!assigned) reasons.push('not yet assigned any partitions')
       for (const entry of owned.values()) {
@@ -164,20 +175,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     },
     actors: () => system.tree(),
     partition: (topic, partition) => view(checkPartition(topic, partition)),
-    async cluster() {
-      return {
-        nodes: [
-          {
-            id: config.nodeId,
-            httpUrl: server.url,
-            startedAt: new Date(started).toISOString(),
-            partitions: [...owned.values()].map((o) => ({ ...o.tp, epoch: o.stats.epoch })),
-          },
-        ],
-        unowned: [],
-        claimedTwice: [],
-      }
-    },
+    forward: (topic, partition, request) => peers.forward({ topic, partition }, request),
+    cluster: () => peers.cluster(),
     ingest: (topic, events) => {
       if (backend.partitionCount(topic) === undefined) {
         throw new BatonError(
@@ -216,6 +215,9 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     host: config.httpHost,
     port: config.httpPort,
   })
+
+  // Published before the first assignment, so other nodes can forward to this one as soon as it owns something.
+  peers.join(advertiseUrl(config.advertiseUrl, server.url))
 
   await backend.startAssignments({
     assign: async (partitions) => {
@@ -257,6 +259,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
         clean = false
         logger.error({ err }, 'draining the partitions failed')
       }
+      await peers.leave()
       const { notStopped } = await system.shutdown(config.drainTimeoutMs)
       if (notStopped.length > 0) {
         clean = false

@@ -6,6 +6,7 @@ import type {
   SinkKind,
   TopicPartition,
 } from '../../actors/ports.ts'
+import type { MembershipRegistry } from '../../cluster/membership.ts'
 import type { DeadLetterPage, IngestEvent } from '../node-api.ts'
 
 /**
@@ -18,6 +19,8 @@ export interface Backend {
   readonly checkpoints: Checkpoints
   /** null when the sink's dead-letter table is the dead-letter queue (embedded mode). */
   readonly deadLetters: DeadLetterPublisher | null
+  /** The group's membership registry; absent in embedded mode, where the node is alone. */
+  readonly membership?: MembershipRegistry
   /** A new feed for a partition this node was assigned. */
   openFeed(tp: TopicPartition): PartitionFeed
   /** Partitions of a served topic, undefined for a topic this node does not serve. */

@@ -6,10 +6,12 @@ import type { Pipeline } from '../../actors/pipeline.ts'
 import type { DeadLetterPublisher, PartitionKey, StoredDeadLetter } from '../../actors/ports.ts'
 import { createPostgresSink } from '../../actors/postgres/index.ts'
 import { createRedisCheckpoints } from '../../actors/redis/checkpoints.ts'
+import { createMembershipRegistry } from '../../cluster/membership.ts'
 import type { Config } from '../config.ts'
 import { BatonError } from '../errors.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
 import { toEntry } from './dead-letter-entry.ts'
+import { serviceProbe } from './service-probe.ts'
 
 /**
  * Cluster mode: Kafka topics as the source (one member of BATON_GROUP_ID per node), PostgreSQL as the
@@ -29,12 +31,24 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
     // created nothing in the services it reached before.
     const checkpoints = await createRedisCheckpoints({ url: config.redisUrl as string })
     closers.push(() => checkpoints.close())
+    const membership = await createMembershipRegistry({
+      url: config.redisUrl as string,
+      group: config.groupId,
+    })
+    closers.push(() => membership.close())
     const sink = await createPostgresSink({
       url: config.databaseUrl as string,
       pipeline,
       group: config.groupId,
     })
     closers.push(() => sink.close())
+    // Readiness asks no service itself: it reads what this probe last found.
+    const postgresProbe = serviceProbe('PostgreSQL', () =>
+      sink.read(async (tx) => {
+        if (tx.kind === 'postgres') await tx.sql`select 1`
+      }),
+    )
+    closers.push(async () => postgresProbe.stop())
     const counts = new Map<string, number>()
     if (config.createTopics) {
       const ensured = await ensureTopics({
@@ -87,6 +101,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       sink,
       checkpoints,
       deadLetters,
+      membership,
       openFeed: (tp) => source.feed(tp),
       partitionCount: (topic) =>
         config.topics.includes(topic) ? (counts.get(topic) ?? config.partitions) : undefined,
@@ -141,7 +156,9 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       },
       problems() {
         const status = source.status()
-        return status.error ? [`Kafka: ${status.error.message}`] : []
+        const problems = status.error ? [`Kafka: ${status.error.message}`] : []
+        const postgres = postgresProbe.problem()
+        return postgres ? [...problems, postgres] : problems
       },
       close: closeAll,
     }

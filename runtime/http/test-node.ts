@@ -57,6 +57,7 @@ export function testNode(overrides: Partial<NodeApi> = {}): TestNode {
     readiness: () => ({ ready: true, reasons: [] }),
     actors: () => ({ name: 'root', children: [] }),
     partition: async (topic, partition) => view(topic, partition),
+    forward: async () => null,
     cluster: async () => ({ nodes: [{ id: 'baton-0' }] }),
     ingest: async (_topic, events: readonly IngestEvent[]) =>
       events.map((_, i) => ({ partition: i % 8, offset: i })),

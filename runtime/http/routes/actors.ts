@@ -1,9 +1,12 @@
 import { Hono } from 'hono'
 import type { NodeApi } from '../../node-api.ts'
-import { askOwner } from '../owner.ts'
+import { answerFromOwner } from '../owner.ts'
 import { partitionOf, servedTopic } from '../params.ts'
 
-/** `GET /v1/cluster`, `GET /v1/actors` and `GET /v1/actors/:topic/:partition` (answered by the owner). */
+/**
+ * `GET /v1/cluster`, `GET /v1/actors` (this node's actor tree) and `GET /v1/actors/:topic/:partition`
+ * (answered by the partition's owner, through whichever node was asked).
+ */
 export function actorRoutes(node: NodeApi): Hono {
   return new Hono()
     .get('/v1/cluster', async (c) => c.json(await node.cluster()))
@@ -11,6 +14,6 @@ export function actorRoutes(node: NodeApi): Hono {
     .get('/v1/actors/:topic/:partition', async (c) => {
       const topic = servedTopic(node, c.req.param('topic'))
       const partition = partitionOf(node, topic, c.req.param('partition'))
-      return c.json(await askOwner(topic, partition, () => node.partition(topic, partition)))
+      return answerFromOwner(c, node, topic, partition, undefined, () => node.partition(topic, partition))
     })
 }

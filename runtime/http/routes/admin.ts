@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { NodeApi, PartitionView } from '../../node-api.ts'
 import { adminOnly } from '../auth.ts'
 import { TIME_HINT, toMillis } from '../event-time.ts'
-import { askOwner } from '../owner.ts'
+import { answerFromOwner } from '../owner.ts'
 import { partitionOf, servedTopic } from '../params.ts'
 import { readJson } from '../read-body.ts'
 
@@ -26,6 +26,8 @@ const SEEK_EXAMPLE = '{"offset": 1000} or {"timestamp": "2024-05-01T12:00:00Z"}'
 /**
  * Admin routes that steer one partition actor, each behind the admin token and answered by the owner:
  * `POST /v1/actors/:topic/:partition/{pause,resume,seek,restart}`. Each answers the partition's new state.
+ * A request is checked here (token, partition, body) and then, when another node owns the partition,
+ * forwarded to it with the caller's token, which the owner checks again.
  */
 export function adminRoutes(
   node: NodeApi,
@@ -33,23 +35,31 @@ export function adminRoutes(
 ): Hono {
   const admin = adminOnly(options.apiToken)
   const app = new Hono()
-  const steer = (
+  const steer = <B>(
     action: string,
-    act: (topic: string, partition: number, request: Request) => Promise<PartitionView>,
+    readBody: (request: Request) => Promise<{ value: B; json?: string }>,
+    act: (topic: string, partition: number, body: B) => Promise<PartitionView>,
   ) =>
     app.post(`/v1/actors/:topic/:partition/${action}`, admin, async (c) => {
       const topic = servedTopic(node, c.req.param('topic'))
       const partition = partitionOf(node, topic, c.req.param('partition'))
-      return c.json(await askOwner(topic, partition, () => act(topic, partition, c.req.raw)))
+      const body = await readBody(c.req.raw)
+      return answerFromOwner(c, node, topic, partition, body.json, () => act(topic, partition, body.value))
     })
+  const noBody = async () => ({ value: undefined })
 
-  steer('pause', (topic, partition) => node.pause(topic, partition))
-  steer('resume', (topic, partition) => node.resume(topic, partition))
-  steer('restart', (topic, partition) => node.restart(topic, partition))
-  steer('seek', async (topic, partition, request) => {
-    const body = seekBody.parse(await readJson(request, options.maxBodyBytes, SEEK_EXAMPLE))
-    const to = body.offset !== undefined ? { offset: body.offset } : { timestamp: body.timestamp as number }
-    return node.seek(topic, partition, to)
-  })
+  steer('pause', noBody, (topic, partition) => node.pause(topic, partition))
+  steer('resume', noBody, (topic, partition) => node.resume(topic, partition))
+  steer('restart', noBody, (topic, partition) => node.restart(topic, partition))
+  steer(
+    'seek',
+    async (request) => {
+      const raw = await readJson(request, options.maxBodyBytes, SEEK_EXAMPLE)
+      const body = seekBody.parse(raw)
+      const to = body.offset !== undefined ? { offset: body.offset } : { timestamp: body.timestamp as number }
+      return { value: to, json: JSON.stringify(raw) }
+    },
+    (topic, partition, to) => node.seek(topic, partition, to),
+  )
   return app
 }
