@@ -31,6 +31,10 @@ export interface Config {
   readonly drainTimeoutMs: number
   readonly mailboxCapacity: number
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error'
+  /** Embedded log: events kept per partition once every consumer has passed them. */
+  readonly retainEvents: number
+  /** Embedded log: and for at least this long by event time (0: no time limit). */
+  readonly retainMs: number
 }
 
 const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
@@ -110,6 +114,8 @@ const schema = z.object({
   BATON_DRAIN_TIMEOUT_MS: int(100, 600_000).default(15_000),
   BATON_MAILBOX_CAPACITY: int(1, 10_000).default(16),
   BATON_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  BATON_RETAIN_EVENTS: int(0, 1e12).default(10_000),
+  BATON_RETAIN_MS: int(0, 1e13).default(0),
 })
 
 /**
@@ -165,6 +171,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainTimeoutMs: v.BATON_DRAIN_TIMEOUT_MS,
     mailboxCapacity: v.BATON_MAILBOX_CAPACITY,
     logLevel: v.BATON_LOG_LEVEL,
+    retainEvents: v.BATON_RETAIN_EVENTS,
+    retainMs: v.BATON_RETAIN_MS,
   })
 }
 

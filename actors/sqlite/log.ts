@@ -130,6 +130,8 @@ export class SqliteLog {
   /** Committed position of each consumer group, by partition row id; only live consumers hold retention. */
   readonly #consumers = new Map<number, Map<string, number>>()
   readonly #lastRetention = new Map<number, number>()
+  /** Retention runs put off by `intervalMs`, so the last commit of a burst still gets its run. */
+  readonly #deferredRetention = new Map<number, ReturnType<typeof setTimeout>>()
   readonly #sql: {
     insert: Statement
     nextOffset: Statement<{ next_offset: number }>
@@ -366,7 +368,26 @@ export class SqliteLog {
     positions.set(group, nextOffset)
     const now = this.#now()
     const last = this.#lastRetention.get(pid)
-    if (last !== undefined && now - last < this.#retention.intervalMs) return 0
+    if (last !== undefined && now - last < this.#retention.intervalMs) {
+      if (!this.#deferredRetention.has(pid)) {
+        const timer = setTimeout(
+          () => {
+            this.#deferredRetention.delete(pid)
+            this.#lastRetention.set(pid, this.#now())
+            const current = this.#consumers.get(pid)
+            try {
+              if (current) this.truncateBefore(topic, partition, Math.min(...current.values()))
+            } catch {
+              // Retention is housekeeping: a failed run (a full disk) is retried on the next commit.
+            }
+          },
+          this.#retention.intervalMs - (now - last),
+        )
+        timer.unref?.()
+        this.#deferredRetention.set(pid, timer)
+      }
+      return 0
+    }
     this.#lastRetention.set(pid, now)
     return this.truncateBefore(topic, partition, Math.min(...positions.values()))
   }
@@ -391,6 +412,8 @@ export class SqliteLog {
 
   /** Closes the file. Appends and reads afterwards throw. */
   close(): void {
+    for (const timer of this.#deferredRetention.values()) clearTimeout(timer)
+    this.#deferredRetention.clear()
     this.#listeners.clear()
     this.#db.close()
   }

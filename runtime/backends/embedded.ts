@@ -17,6 +17,7 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
     partitions: config.partitions,
     group: config.groupId,
     pipeline,
+    retention: { keepEvents: config.retainEvents, keepMs: config.retainMs },
   })
   const { log, sink, checkpoints } = embedded
   const all: TopicPartition[] = config.topics.flatMap((topic) =>

@@ -42,6 +42,8 @@ Environment (defaults in brackets):
   BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
   BATON_LOG_LEVEL          [info] debug | info | warn | error
+  BATON_RETAIN_EVENTS      [10000] embedded log: events kept per partition after every consumer passed them
+  BATON_RETAIN_MS          [0] embedded log: and kept at least this long by event time (0: no limit)
 
 SIGTERM or SIGINT stops the node gracefully: fetching stops, in-flight batches commit, the node leaves
 the group; exit 0, or 1 when the drain deadline passed.`
