@@ -29,6 +29,16 @@ export const benchmarks: readonly BenchmarkEntry[] = [
     summary: 'actor core: tell and ask throughput, memory per idle actor',
     load: async () => (await import('./actors.ts')).actorsBenchmark,
   },
+  {
+    name: 'embedded',
+    summary: 'embedded node: HTTP ingest + processing into bun:sqlite, ack-to-commit latency, RSS',
+    load: async () => (await import('./embedded.ts')).embeddedBenchmark,
+  },
+  {
+    name: 'e2e',
+    summary: 'Kafka -> baton -> PostgreSQL against the raw limits and KafkaJS peers, same run, same data',
+    load: async () => (await import('./e2e.ts')).e2eBenchmark,
+  },
 ]
 
 export interface MachineInfo {

@@ -1,0 +1,182 @@
+import { loadavg } from 'node:os'
+import { syntheticEvent } from '../runtime/cli/synthetic-events.ts'
+import { forgetGroups } from './e2e/cleanup.ts'
+import { type Dataset, datasetEvents, deleteDataset, produceDataset } from './e2e/dataset.ts'
+import { type DrainRun, drainRun } from './e2e/drain.ts'
+import { latencyRun } from './e2e/latency.ts'
+import { type CheckpointLimit, checkpointLimit } from './e2e/limit-checkpoints.ts'
+import { type ConsumeLimit, consumeLimit } from './e2e/limit-consume.ts'
+import { type CopyLimit, copyLimit } from './e2e/limit-copy.ts'
+import { type PeerName, type PeerRun, peerRun } from './e2e/peers.ts'
+import { buildE2eResult, type E2eConfig, e2eTable } from './e2e/report.ts'
+import { benchServices } from './e2e/services.ts'
+import {
+  type Benchmark,
+  countOption,
+  defaultResultPath,
+  humanNumber,
+  machineInfo,
+  option,
+  progress,
+  writeResult,
+} from './index.ts'
+import { median } from './stats.ts'
+
+const help = `Usage: baton bench e2e [options]
+
+Kafka -> baton -> PostgreSQL on this machine, against the limits and peers measured in the same run on
+the same data. Produces N keyed events (100-byte JSON values, 1,000 keys) to a new 8-partition topic
+first, then, in each of --runs rounds:
+
+  baton            one node (a process, cluster mode, the built-in event store or --pipeline) drains
+                   the topic into PostgreSQL: events/s from its first commit to its last, CPU seconds
+                   of its process per million events (/proc/<pid>/stat), peak RSS (VmHWM)
+  limit: consume   kafka-consumer-perf-test over the same topic (fetch.nMsg.sec)
+  limit: COPY      COPY FROM STDIN of the same rows into a table shaped like baton_events, 8 connections
+  limit: Redis     baton's fenced checkpoint script, one writer per partition (round trips/s)
+  peer: eachMessage  KafkaJS + node-postgres under Node.js, one INSERT per event (time-capped)
+  peer: eachBatch    KafkaJS + node-postgres under Node.js, one multi-row INSERT per 1,000 events
+
+and then a latency phase: a fresh node, events produced at half the median baton rate for
+--latency-seconds, end-to-end latency (event time -> commit: stored_at - event_time) p50/p99/p999.
+
+Each figure is the median of the rounds; ratios are baton / the slower of the consume and COPY limits
+and baton / each peer. Uses the services of KAFKA_BROKERS, DATABASE_URL and REDIS_URL, or those of
+'baton services up', or starts them (and stops what it started). Everything runs in a database of its
+own (dropped at the end) and topics and groups of its own (deleted). Progress goes to stderr, the table
+to stdout, the figures to bench/results/e2e.json.
+
+Options:
+  --events <n>               events to produce (default 1000000)
+  --runs <n>                 rounds, the median is reported (default 3)
+  --latency-seconds <n>      length of the latency phase (default 60)
+  --each-message-seconds <n> time cap of the eachMessage peer, from its first insert (default 30)
+  --pipeline <path>          BATON_PIPELINE of the baton runs (default: the built-in event store)
+  --out <path>               where to write the JSON (default bench/results/e2e.json)
+  --quick                    100,000 events, 1 round, a 20 s latency phase, a 10 s cap: under 3 minutes`
+
+/** What shares the machine: services this run did not start, and the load before it began. */
+function sharedWith(reused: readonly string[], load: number): string {
+  const services = reused.length > 0 ? `${reused.join(', ')} already running (shared with other users)` : ''
+  return [services, `load average ${load.toFixed(2)} when the run began`].filter(Boolean).join('; ')
+}
+
+export const e2eBenchmark: Benchmark = {
+  name: 'e2e',
+  summary: 'Kafka -> baton -> PostgreSQL: events/s, CPU, RSS, latency, against limits and KafkaJS peers',
+  help,
+  async run(args) {
+    const quick = args.includes('--quick')
+    const config: E2eConfig = {
+      events: countOption(args, '--events', quick ? 100_000 : 1_000_000),
+      partitions: 8,
+      valueBytes: datasetEvents.valueBytes,
+      keys: datasetEvents.keys,
+      runs: countOption(args, '--runs', quick ? 1 : 3),
+      quick,
+      latencySeconds: countOption(args, '--latency-seconds', quick ? 20 : 60),
+      eachMessageMaxSeconds: countOption(args, '--each-message-seconds', quick ? 10 : 30),
+      pipeline: option(args, '--pipeline') ?? null,
+    }
+    const out = option(args, '--out') ?? defaultResultPath('e2e')
+    const load = loadavg()[0] ?? 0
+    const at = new Date().toISOString()
+    const stamp = `bench-e2e-${Date.now().toString(36)}`
+    const dataset: Dataset = {
+      topic: stamp,
+      partitions: config.partitions,
+      events: config.events,
+      synthetic: datasetEvents,
+    }
+    // The value size is a property of the dataset: say it, as produced.
+    progress(
+      `e2e: ${humanNumber(config.events)} events of ${syntheticEvent(0, datasetEvents).value.length} bytes`,
+    )
+    progress('services:')
+    const services = await benchServices(progress)
+    const groups: string[] = []
+    const group = (name: string) => {
+      const id = `${stamp}-${name}`
+      groups.push(id)
+      return id
+    }
+    const pipeline = config.pipeline ?? undefined
+    try {
+      await produceDataset(services.brokers, dataset)
+      const drains: DrainRun[] = []
+      const consume: ConsumeLimit[] = []
+      const copy: CopyLimit[] = []
+      const checkpoints: CheckpointLimit[] = []
+      const peers: Record<PeerName, PeerRun[]> = { kafkajsEachMessage: [], kafkajsEachBatch: [] }
+      // Rounds rather than figure after figure: whatever else loads the machine meanwhile, it weighs on
+      // every figure alike.
+      for (let run = 1; run <= config.runs; run++) {
+        progress(`round ${run}/${config.runs}`)
+        const drain = await drainRun(services, dataset, group(`baton-${run}`), pipeline)
+        drains.push(drain)
+        progress(
+          `  baton: ${humanNumber(drain.eventsPerSec)} ev/s, ${drain.cpuSecondsPerMillion.toFixed(1)} CPU s/M, ${drain.peakRssMb} MB`,
+        )
+        const c = await consumeLimit(services.brokers, dataset, group(`perf-${run}`))
+        consume.push(c)
+        progress(`  limit consume: ${humanNumber(c.consumePerSec)} msg/s`)
+        const p = await copyLimit(services, dataset)
+        copy.push(p)
+        progress(`  limit COPY: ${humanNumber(p.copyRowsPerSec)} rows/s`)
+        const k = await checkpointLimit(
+          services.redisUrl,
+          config.partitions,
+          `${stamp}-checkpoints`,
+          quick ? 2 : 3,
+        )
+        checkpoints.push(k)
+        progress(`  limit Redis checkpoints: ${humanNumber(k.checkpointsPerSec)}/s`)
+        for (const [peer, maxSeconds] of [
+          ['kafkajsEachMessage', config.eachMessageMaxSeconds],
+          ['kafkajsEachBatch', 600],
+        ] as const) {
+          const r = await peerRun(services, dataset, peer, group(`${peer}-${run}`), maxSeconds)
+          peers[peer].push(r)
+          progress(`  peer ${peer}: ${humanNumber(r.eventsPerSec)} ev/s over ${humanNumber(r.events)} events`)
+        }
+      }
+      const rate = median(drains.map((d) => d.eventsPerSec)) / 2
+      progress(`latency: ${humanNumber(rate)} ev/s (half the e2e rate) for ${config.latencySeconds} s`)
+      const latency = await latencyRun(services, {
+        dataset: { ...dataset, topic: `${stamp}-latency`, events: Math.round(rate * config.latencySeconds) },
+        group: group('latency'),
+        pipeline,
+        ratePerSec: rate,
+        seconds: config.latencySeconds,
+      })
+      progress(
+        `  p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms, p999 ${latency.p999Ms.toFixed(1)} ms`,
+      )
+      const result = buildE2eResult({
+        at,
+        config,
+        drains,
+        latency,
+        consume,
+        copy,
+        checkpoints,
+        peers,
+        machine: machineInfo(),
+        sharedWith: sharedWith(services.reused, load),
+      })
+      await writeResult(out, result)
+      process.stdout.write(`${e2eTable(result)}\n`)
+      progress(`wrote ${out}`)
+      return 0
+    } finally {
+      progress('cleaning up: topics, groups, checkpoints, the database')
+      await deleteDataset(services.brokers, dataset).catch(() => {})
+      await forgetGroups(services.brokers, services.redisUrl, groups, dataset.topic, config.partitions).catch(
+        () => {},
+      )
+      await services.close()
+    }
+  },
+}
+
+if (import.meta.main) process.exitCode = await e2eBenchmark.run(process.argv.slice(2))

@@ -1,0 +1,37 @@
+import { resolve } from 'node:path'
+import { type NodeProcess, startNodeProcess } from '../../test/support/node-process.ts'
+import type { BenchServices } from './services.ts'
+
+/** How the e2e benchmark starts baton: one cluster-mode node, as a process of its own. */
+export interface BatonNodeOptions {
+  readonly topic: string
+  readonly group: string
+  /** BATON_PIPELINE (a module path); the built-in event store when undefined. */
+  readonly pipeline: string | undefined
+}
+
+/** Starts a node that consumes `topic` as group `group` into the run's database; resolves once it is ready. */
+export function startBatonNode(services: BenchServices, options: BatonNodeOptions): Promise<NodeProcess> {
+  return startNodeProcess({
+    KAFKA_BROKERS: services.brokers.join(','),
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    BATON_TOPICS: options.topic,
+    BATON_GROUP_ID: options.group,
+    BATON_NODE_ID: options.group,
+    // Logs cost CPU too; the benchmark wants only what goes wrong.
+    BATON_LOG_LEVEL: 'warn',
+    ...(options.pipeline ? { BATON_PIPELINE: resolve(options.pipeline) } : {}),
+  })
+}
+
+/** Events committed so far by `group` on `topic`: the sum of the partitions' watermarks. */
+export async function committedEvents(
+  services: BenchServices,
+  group: string,
+  topic: string,
+): Promise<number> {
+  const [row] = await services.sql<{ n: string | null }[]>`
+    select sum(next_offset) as n from baton_watermarks where group_id = ${group} and topic = ${topic}`
+  return Number(row?.n ?? 0)
+}

@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'bun:test'
+import type { MachineInfo } from '../index.ts'
+import { buildE2eResult, type E2eMeasurements, e2eTable } from './report.ts'
+
+const machine: MachineInfo = {
+  cores: 2,
+  cpuModel: 'test cpu',
+  memoryBytes: 1,
+  platform: 'linux',
+  arch: 'x64',
+  runtime: 'bun test',
+}
+
+const drain = (eventsPerSec: number, peakRssMb: number) => ({
+  eventsPerSec,
+  seconds: 10,
+  startupSeconds: 1,
+  cpuSecondsPerMillion: 5,
+  peakRssMb,
+})
+const peer = (eventsPerSec: number, events: number) => ({
+  eventsPerSec,
+  events,
+  seconds: 10,
+  cpuSecondsPerMillion: 8,
+  peakRssMb: 100,
+})
+
+const measurements: E2eMeasurements = {
+  at: '2025-01-01T00:00:00.000Z',
+  config: {
+    events: 100_000,
+    partitions: 8,
+    valueBytes: 100,
+    keys: 1000,
+    runs: 3,
+    quick: false,
+    latencySeconds: 20,
+    eachMessageMaxSeconds: 10,
+    pipeline: null,
+  },
+  drains: [drain(90_000, 200), drain(100_000, 250), drain(110_000, 220)],
+  latency: {
+    targetRatePerSec: 50_000,
+    ratePerSec: 49_900,
+    seconds: 20,
+    events: 998_000,
+    p50Ms: 40,
+    p99Ms: 120,
+    p999Ms: 180,
+    maxMs: 200,
+    peakRssMb: 260,
+    measuredBy: 'stored_at',
+  },
+  consume: [{ consumePerSec: 400_000, fetchSeconds: 1 }],
+  copy: [
+    { copyRowsPerSec: 150_000, seconds: 1 },
+    { copyRowsPerSec: 250_000, seconds: 1 },
+  ],
+  checkpoints: [{ checkpointsPerSec: 50_000 }],
+  peers: {
+    kafkajsEachMessage: [peer(4_000, 40_000)],
+    kafkajsEachBatch: [peer(50_000, 100_000), peer(70_000, 100_000), peer(60_000, 100_000)],
+  },
+  machine,
+  sharedWith: 'nothing',
+}
+
+// Not a benchmark: the report builder's shape from fixed inputs, which bench/results/e2e.json promises.
+describe('buildE2eResult', () => {
+  const r = buildE2eResult(measurements)
+
+  test('reports the medians and the fields the contract names', () => {
+    expect(r).toMatchObject({
+      benchmark: 'e2e',
+      eventsPerSec: 100_000,
+      cpuSecondsPerMillion: 5,
+      peakRssMb: 260,
+      p50Ms: 40,
+      p99Ms: 120,
+      p999Ms: 180,
+      limits: { consumePerSec: 400_000, copyRowsPerSec: 200_000, checkpointsPerSec: 50_000 },
+      peers: { kafkajsEachMessage: 4_000, kafkajsEachBatch: 60_000 },
+      machine: { cores: 2, cpuModel: 'test cpu' },
+    })
+  })
+
+  test('divides baton by the slower limit and by each peer, and judges the targets', () => {
+    expect(r.ratios).toEqual({
+      slowerLimit: 'copy',
+      batonToSlowerLimit: 0.5,
+      batonToKafkajsEachMessage: 25,
+      batonToKafkajsEachBatch: 1.67,
+    })
+    expect(Object.values(r.targets).map((t) => t.met)).toEqual([true, true, true, true, true])
+  })
+
+  test('prints every figure in the table', () => {
+    const table = e2eTable(r)
+    for (const text of ['100.0 k ev/s', '40 / 120 / 180 ms', '200.0 k rows/s', '(capped)', '25x'])
+      expect(table).toContain(text)
+  })
+})

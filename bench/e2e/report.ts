@@ -1,0 +1,211 @@
+import { formatTable, humanNumber, type MachineInfo } from '../index.ts'
+import { median, significant } from '../stats.ts'
+import type { DrainRun } from './drain.ts'
+import type { LatencyRun } from './latency.ts'
+import type { CheckpointLimit } from './limit-checkpoints.ts'
+import type { ConsumeLimit } from './limit-consume.ts'
+import type { CopyLimit } from './limit-copy.ts'
+import type { PeerName, PeerRun } from './peers.ts'
+
+export interface E2eConfig {
+  readonly events: number
+  readonly partitions: number
+  readonly valueBytes: number
+  readonly keys: number
+  readonly runs: number
+  readonly quick: boolean
+  readonly latencySeconds: number
+  /** The eachMessage peer's time cap, in seconds from its first stored event. */
+  readonly eachMessageMaxSeconds: number
+  /** BATON_PIPELINE of the baton runs; null for the built-in event store. */
+  readonly pipeline: string | null
+}
+
+/** Everything one `baton bench e2e` measured, every run of every figure. */
+export interface E2eMeasurements {
+  readonly at: string
+  readonly config: E2eConfig
+  readonly drains: readonly DrainRun[]
+  readonly latency: LatencyRun
+  readonly consume: readonly ConsumeLimit[]
+  readonly copy: readonly CopyLimit[]
+  readonly checkpoints: readonly CheckpointLimit[]
+  readonly peers: Readonly<Record<PeerName, readonly PeerRun[]>>
+  readonly machine: MachineInfo
+  /** What shared the machine besides baton, the limits and the peers (for the reader of the figures). */
+  readonly sharedWith: string
+}
+
+interface Target {
+  readonly target: string
+  readonly value: number
+  readonly met: boolean
+}
+
+/** bench/results/e2e.json: medians of the runs, the ratios, the targets of issue 8, and the runs themselves. */
+export interface E2eResult {
+  readonly benchmark: 'e2e'
+  readonly at: string
+  readonly quick: boolean
+  readonly pipeline: string
+  readonly eventsPerSec: number
+  readonly cpuSecondsPerMillion: number
+  /** The highest peak RSS of any baton process of the run (drains and latency phase). */
+  readonly peakRssMb: number
+  readonly startupSeconds: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly p999Ms: number
+  readonly latency: Omit<LatencyRun, 'p50Ms' | 'p99Ms' | 'p999Ms'>
+  readonly limits: { consumePerSec: number; copyRowsPerSec: number; checkpointsPerSec: number }
+  /** Events per second of each peer (median). */
+  readonly peers: Record<PeerName, number>
+  readonly peerDetails: Record<PeerName, PeerRun>
+  readonly ratios: {
+    readonly slowerLimit: 'consume' | 'copy'
+    readonly batonToSlowerLimit: number
+    readonly batonToKafkajsEachMessage: number
+    readonly batonToKafkajsEachBatch: number
+  }
+  readonly targets: {
+    readonly slowerLimitShare: Target
+    readonly vsEachMessage: Target
+    readonly vsEachBatch: Target
+    readonly p99Ms: Target
+    readonly peakRssMb: Target
+  }
+  readonly runs: {
+    readonly drains: readonly DrainRun[]
+    readonly consumePerSec: readonly number[]
+    readonly copyRowsPerSec: readonly number[]
+    readonly checkpointsPerSec: readonly number[]
+    readonly peers: Readonly<Record<PeerName, readonly PeerRun[]>>
+  }
+  readonly config: E2eConfig
+  readonly sharedWith: string
+  readonly machine: MachineInfo
+}
+
+/** The run whose events/s is the median (the lower middle one for an even count), with all its figures. */
+function medianRun<T extends { eventsPerSec: number }>(runs: readonly T[]): T {
+  const sorted = [...runs].sort((a, b) => a.eventsPerSec - b.eventsPerSec)
+  const run = sorted[(sorted.length - 1) >> 1]
+  if (!run) throw new Error('no runs to report')
+  return run
+}
+
+const round = (n: number) => Math.round(n)
+
+/** Builds the result from the measurements: no I/O, so it is tested with fixed inputs. */
+export function buildE2eResult(m: E2eMeasurements): E2eResult {
+  const baton = medianRun(m.drains)
+  const eventsPerSec = median(m.drains.map((d) => d.eventsPerSec))
+  const consumePerSec = median(m.consume.map((c) => c.consumePerSec))
+  const copyRowsPerSec = median(m.copy.map((c) => c.copyRowsPerSec))
+  const eachMessage = medianRun(m.peers.kafkajsEachMessage)
+  const eachBatch = medianRun(m.peers.kafkajsEachBatch)
+  const eachMessagePerSec = median(m.peers.kafkajsEachMessage.map((p) => p.eventsPerSec))
+  const eachBatchPerSec = median(m.peers.kafkajsEachBatch.map((p) => p.eventsPerSec))
+  const slowerLimit = consumePerSec <= copyRowsPerSec ? 'consume' : 'copy'
+  const peakRssMb = Math.max(m.latency.peakRssMb, ...m.drains.map((d) => d.peakRssMb))
+  const ratio = (n: number) => significant(eventsPerSec / n)
+  const ratios = {
+    slowerLimit,
+    batonToSlowerLimit: ratio(Math.min(consumePerSec, copyRowsPerSec)),
+    batonToKafkajsEachMessage: ratio(eachMessagePerSec),
+    batonToKafkajsEachBatch: ratio(eachBatchPerSec),
+  } as const
+  const { p50Ms, p99Ms, p999Ms, ...latency } = m.latency
+  const ms = (n: number) => significant(n)
+  return {
+    benchmark: 'e2e',
+    at: m.at,
+    quick: m.config.quick,
+    pipeline: m.config.pipeline ?? 'event-store (built in)',
+    eventsPerSec: round(eventsPerSec),
+    cpuSecondsPerMillion: significant(median(m.drains.map((d) => d.cpuSecondsPerMillion))),
+    peakRssMb,
+    startupSeconds: significant(baton.startupSeconds),
+    p50Ms: ms(p50Ms),
+    p99Ms: ms(p99Ms),
+    p999Ms: ms(p999Ms),
+    latency: {
+      ...latency,
+      targetRatePerSec: round(latency.targetRatePerSec),
+      ratePerSec: round(latency.ratePerSec),
+      seconds: significant(latency.seconds),
+      maxMs: ms(latency.maxMs),
+    },
+    limits: {
+      consumePerSec: round(consumePerSec),
+      copyRowsPerSec: round(copyRowsPerSec),
+      checkpointsPerSec: round(median(m.checkpoints.map((c) => c.checkpointsPerSec))),
+    },
+    peers: { kafkajsEachMessage: round(eachMessagePerSec), kafkajsEachBatch: round(eachBatchPerSec) },
+    peerDetails: { kafkajsEachMessage: eachMessage, kafkajsEachBatch: eachBatch },
+    ratios,
+    targets: {
+      slowerLimitShare: target('>= 0.5 of the slower limit', ratios.batonToSlowerLimit, (v) => v >= 0.5),
+      vsEachMessage: target('>= 5x KafkaJS eachMessage', ratios.batonToKafkajsEachMessage, (v) => v >= 5),
+      vsEachBatch: target('>= 1.5x KafkaJS eachBatch', ratios.batonToKafkajsEachBatch, (v) => v >= 1.5),
+      p99Ms: target('p99 <= 150 ms at half the e2e rate', ms(p99Ms), (v) => v <= 150),
+      peakRssMb: target('peak RSS <= 300 MB', peakRssMb, (v) => v <= 300),
+    },
+    runs: {
+      drains: m.drains,
+      consumePerSec: m.consume.map((c) => round(c.consumePerSec)),
+      copyRowsPerSec: m.copy.map((c) => round(c.copyRowsPerSec)),
+      checkpointsPerSec: m.checkpoints.map((c) => round(c.checkpointsPerSec)),
+      peers: m.peers,
+    },
+    config: m.config,
+    sharedWith: m.sharedWith,
+    machine: m.machine,
+  }
+}
+
+function target(text: string, value: number, test: (v: number) => boolean): Target {
+  return { target: text, value, met: test(value) }
+}
+
+/** The table `baton bench e2e` prints: figures, limits, peers, ratios and whether each target is met. */
+export function e2eTable(r: E2eResult): string {
+  const rate = (n: number, unit = 'ev/s') => `${humanNumber(n)} ${unit}`
+  const verdict = (t: Target) => [t.target, t.met ? 'met' : 'MISSED']
+  const times = (n: number) => `${n}x`
+  return formatTable([
+    ['MEASURE', 'RESULT', 'TARGET', ''],
+    [`baton e2e, ${r.pipeline}`, rate(r.eventsPerSec), '', ''],
+    ['  CPU per million events', `${r.cpuSecondsPerMillion} s`, '', ''],
+    ['  peak RSS', `${r.peakRssMb} MB`, ...verdict(r.targets.peakRssMb)],
+    [
+      `  latency p50/p99/p999 at ${humanNumber(r.latency.ratePerSec)}/s`,
+      `${r.p50Ms} / ${r.p99Ms} / ${r.p999Ms} ms`,
+      ...verdict(r.targets.p99Ms),
+    ],
+    ['limit: kafka-consumer-perf-test', rate(r.limits.consumePerSec, 'msg/s'), '', ''],
+    ['limit: COPY, 8 connections', rate(r.limits.copyRowsPerSec, 'rows/s'), '', ''],
+    ['limit: Redis checkpoints', rate(r.limits.checkpointsPerSec, '/s'), '', ''],
+    [
+      `peer: KafkaJS eachMessage${r.peerDetails.kafkajsEachMessage.events < r.config.events ? ' (capped)' : ''}`,
+      rate(r.peers.kafkajsEachMessage),
+      '',
+      '',
+    ],
+    ['peer: KafkaJS eachBatch', rate(r.peers.kafkajsEachBatch), '', ''],
+    [
+      `baton / slower limit (${r.ratios.slowerLimit})`,
+      String(r.ratios.batonToSlowerLimit),
+      ...verdict(r.targets.slowerLimitShare),
+    ],
+    ['baton / eachMessage', times(r.ratios.batonToKafkajsEachMessage), ...verdict(r.targets.vsEachMessage)],
+    ['baton / eachBatch', times(r.ratios.batonToKafkajsEachBatch), ...verdict(r.targets.vsEachBatch)],
+    [
+      'runs',
+      `${r.config.runs} x ${humanNumber(r.config.events)} events${r.quick ? ' (quick)' : ''}, median`,
+      '',
+      '',
+    ],
+    ['machine', `${r.machine.cores} cores, ${r.machine.cpuModel}, ${r.machine.runtime}`, '', ''],
+  ])
+}

@@ -1,0 +1,58 @@
+import postgres, { type Sql } from 'postgres'
+import { eventStore } from '../../actors/event-store.ts'
+import { servicesDown, servicesUp } from '../../deploy/local/services.ts'
+
+/** The services one e2e run measures against, with a PostgreSQL database of its own. */
+export interface BenchServices {
+  readonly brokers: string[]
+  readonly redisUrl: string
+  /** The run's own database (`baton_bench_<pid>`): baton, the peers and COPY all write there. */
+  readonly databaseUrl: string
+  /** A connection to that database, for setup, progress polls and result queries. */
+  readonly sql: Sql
+  /** What else the figures shared the machine with: services reused from the environment or baton's own. */
+  readonly reused: string[]
+  /** Drops the database and stops the services this run started (not the ones it found running). */
+  close(): Promise<void>
+}
+
+/**
+ * Uses the services that KAFKA_BROKERS, DATABASE_URL and REDIS_URL name, or those `baton services up`
+ * runs, or starts them. A private database keeps the run's tables (baton_events, the peers' tables,
+ * the COPY target) apart from whatever else uses the server, and is dropped, with all rows, at the end.
+ */
+export async function benchServices(progress: (line: string) => void): Promise<BenchServices> {
+  const up = await servicesUp({ onProgress: (line) => progress(`  ${line}`) })
+  const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL } = up.env
+  if (!KAFKA_BROKERS || !DATABASE_URL || !REDIS_URL) throw new Error('services up returned no URLs')
+  const stopStarted = () => (up.started.length > 0 ? servicesDown({ only: up.started }) : Promise.resolve())
+  const name = `baton_bench_${process.pid}`
+  const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
+  try {
+    await admin.unsafe(`drop database if exists ${name} with (force)`)
+    await admin.unsafe(`create database ${name}`)
+  } catch (err) {
+    await admin.end()
+    await stopStarted()
+    throw err
+  }
+  const url = new URL(DATABASE_URL)
+  url.pathname = `/${name}`
+  const databaseUrl = url.toString()
+  const sql = postgres(databaseUrl, { max: 4, onnotice: () => {} })
+  // The table every writer shares the shape of, created as the node itself would.
+  for (const statement of eventStore.migrations?.postgres ?? []) await sql.unsafe(statement)
+  return {
+    brokers: KAFKA_BROKERS.split(','),
+    redisUrl: REDIS_URL,
+    databaseUrl,
+    sql,
+    reused: (['kafka', 'postgres', 'redis'] as const).filter((s) => !up.started.includes(s)),
+    async close() {
+      await sql.end({ timeout: 5 })
+      await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {})
+      await admin.end()
+      await stopStarted()
+    },
+  }
+}
