@@ -9,6 +9,10 @@ export const errorCodes = [
   'PIPELINE_INVALID',
   'PREREQUISITE_MISSING',
   'SERVICE_UNREACHABLE',
+  // a service answered but refused baton's credentials (password, SASL user, ACL user)
+  'SERVICE_AUTH_FAILED',
+  // the TLS handshake with a service failed: its certificate is not trusted by the configured CA, or names another host
+  'SERVICE_TLS_FAILED',
   'SERVICE_START_FAILED',
   'MIGRATION_FAILED',
   'SERVICE_NOT_STARTED',
@@ -44,6 +48,8 @@ export const errorCodes = [
   'FORBIDDEN',
   'NO_OWNER',
   'METHOD_NOT_ALLOWED',
+  'RATE_LIMITED',
+  'REQUEST_TIMEOUT',
   // anything not raised on purpose, as the HTTP API reports it (the details stay in the node's log)
   'INTERNAL',
 ] as const

@@ -17,11 +17,14 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   // the partition changed hands while the request was being answered; asking again reaches the new owner
   FENCED: 409,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   NO_OWNER: 503,
   MAILBOX_FULL: 503,
   ACTOR_STOPPED: 503,
   ASK_ABORTED: 503,
   SERVICE_UNREACHABLE: 503,
+  SERVICE_AUTH_FAILED: 503,
+  SERVICE_TLS_FAILED: 503,
   SERVICE_NOT_STARTED: 503,
   SERVICES_BUSY: 503,
   SINK_UNAVAILABLE: 503,
@@ -29,6 +32,8 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   CHECKPOINT_UNAVAILABLE: 503,
   REGISTRY_UNAVAILABLE: 503,
   SHUTDOWN_TIMEOUT: 503,
+  // the node took too long; what was asked may still take effect, so check before repeating it
+  REQUEST_TIMEOUT: 503,
   ASK_TIMEOUT: 504,
   // the owner got the request but did not answer in time: the action may still take effect
   FORWARD_TIMEOUT: 504,
