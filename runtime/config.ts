@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import { BatonError } from './errors.ts'
+import { maskSecrets } from './log-redact.ts'
 
 /**
  * The node's configuration, read from the environment once, at start-up, and read-only afterwards.
@@ -12,6 +14,14 @@ export interface Config {
   readonly kafkaBrokers: readonly string[]
   readonly databaseUrl: string | undefined
   readonly redisUrl: string | undefined
+  /** DATABASE_MIGRATION_URL: the role that runs migrations (DDL); unset: DATABASE_URL's role runs them. */
+  readonly databaseMigrationUrl: string | undefined
+  /** REDIS_TLS_CA: PEM file of the CA that signed Redis's certificate (with a `rediss://` REDIS_URL). */
+  readonly redisTlsCa: string | undefined
+  /** KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD; unset: no SASL. */
+  readonly kafkaSasl: KafkaSaslConfig | undefined
+  /** KAFKA_TLS=true or KAFKA_TLS_CA set: TLS to the brokers, verified against `ca` (a PEM file) or the system CAs. */
+  readonly kafkaTls: { readonly ca: string | undefined } | undefined
   readonly nodeId: string
   readonly httpHost: string
   readonly httpPort: number
@@ -27,6 +37,21 @@ export interface Config {
   readonly dataDir: string
   readonly pipeline: string | undefined
   readonly apiToken: string | undefined
+  /** BATON_INGEST_TOKEN: bearer token of POST /v1/topics/:topic/events (the admin token passes too). */
+  readonly ingestToken: string | undefined
+  /** BATON_READ_TOKEN: bearer token of the actor, cluster and DLQ listing routes (the admin token passes too). */
+  readonly readToken: string | undefined
+  /** BATON_METRICS_AUTH: /metrics needs the read token. */
+  readonly metricsAuth: boolean
+  /**
+   * Routes whose token is unset answer everyone: true in embedded mode on a loopback address, or with
+   * BATON_INSECURE=true. Otherwise such routes accept only the admin token (or none, when it is unset too).
+   */
+  readonly openWithoutToken: boolean
+  /** BATON_INGEST_RATE: events per second each client may ingest (0: no limit). */
+  readonly ingestRate: number
+  /** BATON_REQUEST_TIMEOUT_MS: longest an HTTP request may take before the node answers 503. */
+  readonly requestTimeoutMs: number
   readonly createTopics: boolean
   readonly drainTimeoutMs: number
   readonly mailboxCapacity: number
@@ -35,6 +60,12 @@ export interface Config {
   readonly retainEvents: number
   /** Embedded log: and for at least this long by event time (0: no time limit). */
   readonly retainMs: number
+}
+
+export interface KafkaSaslConfig {
+  readonly mechanism: 'SCRAM-SHA-512' | 'SCRAM-SHA-256' | 'PLAIN'
+  readonly username: string
+  readonly password: string
 }
 
 const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
@@ -79,6 +110,21 @@ const url = (protocols: string[]) =>
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     )
 
+const token = z.string().min(16, 'must be at least 16 characters long').optional()
+
+// A CA file is read once here, so a typo in its path stops start-up with the other problems.
+const pemFile = z
+  .string()
+  .trim()
+  .refine((path) => {
+    try {
+      return readFileSync(path, 'utf8').includes('-----BEGIN CERTIFICATE-----')
+    } catch {
+      return false
+    }
+  }, 'must be the path of a readable PEM file holding a CA certificate')
+  .optional()
+
 const schema = z.object({
   KAFKA_BROKERS: list
     .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')))
@@ -109,7 +155,20 @@ const schema = z.object({
   BATON_MAX_RETRIES: int(0, 100).default(3),
   BATON_DATA_DIR: z.string().trim().min(1).default('./data'),
   BATON_PIPELINE: z.string().trim().min(1).optional(),
-  BATON_API_TOKEN: z.string().min(16, 'must be at least 16 characters long').optional(),
+  BATON_API_TOKEN: token,
+  BATON_INGEST_TOKEN: token,
+  BATON_READ_TOKEN: token,
+  BATON_METRICS_AUTH: bool.default(false),
+  BATON_INSECURE: bool.default(false),
+  BATON_INGEST_RATE: int(0, 1e9).default(50_000),
+  BATON_REQUEST_TIMEOUT_MS: int(1_000, 3_600_000).default(60_000),
+  DATABASE_MIGRATION_URL: url(['postgres:', 'postgresql:']).optional(),
+  REDIS_TLS_CA: pemFile,
+  KAFKA_SASL_MECHANISM: z.enum(['SCRAM-SHA-512', 'SCRAM-SHA-256', 'PLAIN']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_TLS: bool.optional(),
+  KAFKA_TLS_CA: pemFile,
   BATON_CREATE_TOPICS: bool.default(true),
   BATON_DRAIN_TIMEOUT_MS: int(100, 600_000).default(15_000),
   BATON_MAILBOX_CAPACITY: int(1, 10_000).default(16),
@@ -135,11 +194,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push('DATABASE_URL: required when KAFKA_BROKERS is set (cluster mode)')
     if (!present.REDIS_URL) problems.push('REDIS_URL: required when KAFKA_BROKERS is set (cluster mode)')
   } else {
-    for (const name of ['DATABASE_URL', 'REDIS_URL']) {
+    for (const name of clusterOnly) {
       if (present[name])
         problems.push(`${name}: only used in cluster mode; set KAFKA_BROKERS too, or unset it`)
     }
   }
+  problems.push(...securityProblems(present, cluster))
   if (problems.length > 0 || !parsed.success) {
     throw new BatonError(
       'CONFIG_INVALID',
@@ -147,14 +207,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     )
   }
   const v = parsed.data
+  const httpHost = v.BATON_HTTP_HOST ?? (cluster ? '0.0.0.0' : '127.0.0.1')
   return Object.freeze({
     mode: cluster ? 'cluster' : 'embedded',
     kafkaBrokers: v.KAFKA_BROKERS ?? [],
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
+    databaseMigrationUrl: v.DATABASE_MIGRATION_URL,
+    redisTlsCa: v.REDIS_TLS_CA,
+    kafkaSasl:
+      v.KAFKA_SASL_MECHANISM && v.KAFKA_SASL_USERNAME && v.KAFKA_SASL_PASSWORD
+        ? {
+            mechanism: v.KAFKA_SASL_MECHANISM,
+            username: v.KAFKA_SASL_USERNAME,
+            password: v.KAFKA_SASL_PASSWORD,
+          }
+        : undefined,
+    kafkaTls: v.KAFKA_TLS || v.KAFKA_TLS_CA ? { ca: v.KAFKA_TLS_CA } : undefined,
     nodeId: v.BATON_NODE_ID ?? hostname(),
     // Embedded mode serves ingest without tokens, so it listens on loopback unless told otherwise.
-    httpHost: v.BATON_HTTP_HOST ?? (cluster ? '0.0.0.0' : '127.0.0.1'),
+    httpHost,
     httpPort: v.BATON_HTTP_PORT,
     advertiseUrl: v.BATON_ADVERTISE_URL,
     groupId: v.BATON_GROUP_ID,
@@ -167,6 +239,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: v.BATON_DATA_DIR,
     pipeline: v.BATON_PIPELINE,
     apiToken: v.BATON_API_TOKEN,
+    ingestToken: v.BATON_INGEST_TOKEN,
+    readToken: v.BATON_READ_TOKEN,
+    metricsAuth: v.BATON_METRICS_AUTH,
+    openWithoutToken: v.BATON_INSECURE || !exposed(cluster, httpHost),
+    ingestRate: v.BATON_INGEST_RATE,
+    requestTimeoutMs: v.BATON_REQUEST_TIMEOUT_MS,
     createTopics: v.BATON_CREATE_TOPICS,
     drainTimeoutMs: v.BATON_DRAIN_TIMEOUT_MS,
     mailboxCapacity: v.BATON_MAILBOX_CAPACITY,
@@ -176,14 +254,71 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   })
 }
 
-/** Replaces the password of a URL with `***`; returns the input unchanged when it is not a URL. */
+const clusterOnly = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'DATABASE_MIGRATION_URL',
+  'REDIS_TLS_CA',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_TLS',
+  'KAFKA_TLS_CA',
+]
+
+const tokenVars = ['BATON_API_TOKEN', 'BATON_INGEST_TOKEN', 'BATON_READ_TOKEN'] as const
+
+/** True when the API can be reached from other machines: cluster mode, or a host other than loopback. */
+function exposed(cluster: boolean, httpHost: string): boolean {
+  return cluster || !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(httpHost)
+}
+
+/**
+ * The cross-field rules of the API tokens and the services' credentials and TLS settings. They read the
+ * raw values, so that they are reported together with the problems of single variables.
+ */
+function securityProblems(present: Record<string, string | undefined>, cluster: boolean): string[] {
+  const problems: string[] = []
+  const flag = (name: string) => bool.safeParse(present[name]).data
+  const httpHost = present.BATON_HTTP_HOST?.trim() || (cluster ? '0.0.0.0' : '127.0.0.1')
+  if (exposed(cluster, httpHost) && !flag('BATON_INSECURE') && tokenVars.every((name) => !present[name])) {
+    problems.push(
+      `${tokenVars.join(', ')}: none is set, and this node's API is reachable from other machines ` +
+        `(${cluster ? 'cluster mode' : `BATON_HTTP_HOST=${httpHost}`}). Set them (each at least 16 random ` +
+        'characters), or set BATON_INSECURE=true to serve every route without a token.',
+    )
+  }
+  for (const name of ['BATON_INGEST_TOKEN', 'BATON_READ_TOKEN'] as const) {
+    if (present[name] && present[name] === present.BATON_API_TOKEN)
+      problems.push(`${name}: must differ from BATON_API_TOKEN, or whoever holds it can administer the node`)
+  }
+  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const
+  const missing = sasl.filter((name) => !present[name])
+  if (missing.length > 0 && missing.length < sasl.length)
+    problems.push(
+      `${missing.join(', ')}: needed with ${sasl.filter((n) => present[n]).join(', ')} (Kafka SASL)`,
+    )
+  const tls = flag('KAFKA_TLS') ?? present.KAFKA_TLS_CA !== undefined
+  if (flag('KAFKA_TLS') === false && present.KAFKA_TLS_CA)
+    problems.push('KAFKA_TLS_CA: set, but KAFKA_TLS=false; unset one of them')
+  if (present.KAFKA_SASL_MECHANISM === 'PLAIN' && !tls)
+    problems.push('KAFKA_SASL_MECHANISM: PLAIN sends the password as it is; use it only with KAFKA_TLS=true')
+  if (present.REDIS_TLS_CA && present.REDIS_URL && !present.REDIS_URL.trim().startsWith('rediss:'))
+    problems.push(
+      'REDIS_TLS_CA: set, but REDIS_URL is not rediss:// (TLS); use rediss://, or unset REDIS_TLS_CA',
+    )
+  return problems
+}
+
+/** Replaces the password of a URL (and credentials in its query) with `***`. */
 export function maskUrl(value: string): string {
   try {
     const u = new URL(value)
     if (u.password) u.password = '***'
-    return u.toString()
+    // libpq also takes `?password=`; maskSecrets finds that, and anything URL could not parse.
+    return maskSecrets(u.toString())
   } catch {
-    return value
+    return maskSecrets(value)
   }
 }
 
@@ -193,6 +328,35 @@ export function printableConfig(config: Config): Record<string, unknown> {
     ...config,
     databaseUrl: config.databaseUrl && maskUrl(config.databaseUrl),
     redisUrl: config.redisUrl && maskUrl(config.redisUrl),
+    databaseMigrationUrl: config.databaseMigrationUrl && maskUrl(config.databaseMigrationUrl),
+    kafkaSasl: config.kafkaSasl && { ...config.kafkaSasl, password: '***' },
     apiToken: config.apiToken ? '(set)' : '(unset)',
+    ingestToken: config.ingestToken ? '(set)' : '(unset)',
+    readToken: config.readToken ? '(set)' : '(unset)',
   }
+}
+
+/**
+ * Every secret of the config, for the log's last line of defence (`createLogger({ secrets })`): tokens,
+ * the SASL password, and the URLs with their passwords, raw and percent-decoded.
+ */
+export function secretsOf(config: Config): string[] {
+  const urls = [config.databaseUrl, config.databaseMigrationUrl, config.redisUrl]
+  const passwords = urls.flatMap((u) => {
+    const raw = u ? /^[a-z][a-z0-9+.-]*:\/\/[^:@/]*:([^@/]*)@/i.exec(u)?.[1] : undefined
+    if (!raw) return []
+    try {
+      return [raw, decodeURIComponent(raw)]
+    } catch {
+      return [raw]
+    }
+  })
+  return [
+    config.apiToken,
+    config.ingestToken,
+    config.readToken,
+    config.kafkaSasl?.password,
+    ...urls,
+    ...passwords,
+  ].filter((s): s is string => !!s)
 }

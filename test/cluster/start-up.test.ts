@@ -14,7 +14,13 @@ const root = join(import.meta.dir, '..', '..')
 async function start(env: Record<string, string>): Promise<{ code: number; output: string }> {
   const proc = Bun.spawn([process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'], {
     cwd: root,
-    env: { ...process.env, ...serviceEnv(), BATON_HTTP_PORT: String(await freeLoopbackPort()), ...env },
+    env: {
+      ...process.env,
+      ...serviceEnv(),
+      BATON_HTTP_PORT: String(await freeLoopbackPort()),
+      BATON_INSECURE: 'true',
+      ...env,
+    },
     stdout: 'pipe',
     stderr: 'pipe',
   })

@@ -31,6 +31,8 @@ export async function startNodeProcess(
     env: {
       ...process.env,
       BATON_LOG_LEVEL: 'info',
+      // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
+      BATON_INSECURE: 'true',
       ...env,
       BATON_HTTP_PORT: String(port),
       BATON_HTTP_HOST: '127.0.0.1',
