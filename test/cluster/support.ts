@@ -88,14 +88,15 @@ export class EventLedger {
         this.topic,
         events.map((e) => ({ key: e.key, value: e.value })),
       )
-      where.forEach((w, i) =>
+      for (let i = 0; i < where.length; i++) {
+        const w = where[i] as (typeof where)[number]
         this.landed.push({
           seq: from + i,
           partition: w.partition,
           offset: w.offset,
           poison: (events[i] as SyntheticEvent).poison,
-        }),
-      )
+        })
+      }
       this.#next = to
     }
   }
@@ -129,21 +130,23 @@ export async function deleteTopic(topic: string): Promise<void> {
   await deleteTopics(kafkaBrokers(), [topic, deadLetterTopic(topic)])
 }
 
-/** GET /v1/actors/:topic/:partition; the status code and the body (a view, or an error). */
+/** GET /v1/actors/:topic/:partition (with `token` as bearer token when given); the status code and the body. */
 export async function partitionView(
   url: string,
   topic: string,
   partition: number,
+  token?: string,
   timeoutMs = 10_000,
 ): Promise<{ status: number; body: PartitionView & { error?: unknown } }> {
   const res = await fetch(`${url}/v1/actors/${topic}/${partition}`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
     signal: AbortSignal.timeout(timeoutMs),
   })
   return { status: res.status, body: (await res.json()) as PartitionView & { error?: unknown } }
 }
 
 /**
- * Polls every partition's view until each has committed up to the produced end offset with lag 0 and
+ * Polls every partition's view (sending `token` when given) until each has committed up to the produced end offset with lag 0 and
  * nothing in flight. Throws, with the last views, when that does not happen within `timeoutMs`.
  */
 export async function waitCaughtUp(
@@ -151,6 +154,7 @@ export async function waitCaughtUp(
   ledger: EventLedger,
   partitions: number,
   timeoutMs: number,
+  token?: string,
 ): Promise<PartitionView[]> {
   const ends = ledger.endOffsets()
   const deadline = Date.now() + timeoutMs
@@ -158,7 +162,10 @@ export async function waitCaughtUp(
   while (Date.now() < deadline) {
     const views = await Promise.all(
       Array.from({ length: partitions }, (_, p) =>
-        partitionView(url, ledger.topic, p).catch((err: unknown) => ({ status: 0, body: String(err) })),
+        partitionView(url, ledger.topic, p, token).catch((err: unknown) => ({
+          status: 0,
+          body: String(err),
+        })),
       ),
     )
     last = views.map((v) => v.body)
