@@ -34,7 +34,6 @@ export interface MembershipOptions {
   readonly ttlMs?: number
   /** How often the claims are compared with the last published ones (default 250 ms), to publish a new epoch soon. */
   readonly checkMs?: number
-  readonly log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void
 }
 
 export interface MembershipRegistry {
@@ -160,15 +159,9 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
         .then(throwFirstError)
       published = snapshot
       publishedAt = Date.now()
-      if (failure) options.log?.('info', 'membership registry writable again', { registry: where })
       failure = null
     } catch (err) {
-      if (!failure) {
-        options.log?.('warn', 'cannot write this node to the membership registry', {
-          registry: where,
-          error: errorMessage(err),
-        })
-      }
+      // Readiness reports it (problem()); the next check tries again.
       failure ??= { message: errorMessage(err), since: Date.now() }
     }
   }
