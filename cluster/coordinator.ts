@@ -1,14 +1,10 @@
-import type {
-  PartitionActorDeps,
-  PartitionMsg,
-  PartitionStatus,
-} from '../actors/partition/partition-actor.ts'
+import type { PartitionActorDeps, PartitionMsg } from '../actors/partition/partition-actor.ts'
 import { partitionActor } from '../actors/partition/partition-actor.ts'
 import { PartitionStats } from '../actors/partition/stats.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
 import { backoff } from '../runtime/actor/backoff.ts'
 import type { SupervisorSpec } from '../runtime/actor/supervision.ts'
-import type { ActorContext, ActorRef, Behavior, Termination } from '../runtime/actor/types.ts'
+import type { ActorContext, Behavior, Termination } from '../runtime/actor/types.ts'
 import { BatonError, errorMessage, isBatonError } from '../runtime/errors.ts'
 
 /** The closed protocol of the coordinator. Replies are how callers (the source, the HTTP API) wait. */
@@ -235,20 +231,6 @@ function withRestartHook<E>(
     onStarting: () => {
       if (starts++ > 0) options.onRestart?.(tp)
     },
-  }
-}
-
-/** Asks a partition actor for its state; throws NO_OWNER when it is not running. */
-export async function askStatus(
-  ref: ActorRef<PartitionMsg> | undefined,
-  tp: TopicPartition,
-): Promise<PartitionStatus> {
-  if (!ref) throw noOwner(tp)
-  try {
-    return await ref.ask<PartitionStatus>((reply) => ({ type: 'status', reply }), { timeoutMs: 5_000 })
-  } catch (err) {
-    if (isBatonError(err, 'ACTOR_STOPPED')) throw noOwner(tp)
-    throw err
   }
 }
 

@@ -101,7 +101,7 @@ export interface PartitionView {
   readonly node: string
   /** The node that answered the HTTP request: `node` itself, or the node that forwarded it to `node`. */
   readonly answeredBy: string
-  readonly status: PartitionState | 'failed' | 'stopped'
+  readonly status: PartitionState | 'restarting' | 'failed' | 'stopped'
   readonly epoch: number
   readonly committedOffset: number | null
   readonly highWatermark: number | null

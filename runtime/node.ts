@@ -1,14 +1,8 @@
-import type { PartitionMsg, PartitionStatus } from '../actors/partition/partition-actor.ts'
+import type { PartitionMsg } from '../actors/partition/partition-actor.ts'
 import type { Pipeline } from '../actors/pipeline.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
 import { advertiseUrl } from '../cluster/advertise-url.ts'
-import {
-  askStatus,
-  type CoordinatorMsg,
-  coordinator,
-  noOwner,
-  type OwnedPartition,
-} from '../cluster/coordinator.ts'
+import { type CoordinatorMsg, coordinator, noOwner, type OwnedPartition } from '../cluster/coordinator.ts'
 import { createPeers } from '../cluster/peers.ts'
 import { ActorSystem } from './actor/index.ts'
 import type { Backend } from './backends/backend.ts'
@@ -117,17 +111,20 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   async function view(tp: TopicPartition): Promise<PartitionView> {
     const entry = owned.get(tpString(tp))
     if (!entry) throw noOwner(tp)
-    const ref = partitionRef(tp)
-    const snapshot = ref?.snapshot()
-    let status: PartitionStatus | null = null
-    if (entry.ended === null) status = await askStatus(ref, tp)
+    const snapshot = partitionRef(tp)?.snapshot()
+    // Read from the stats, not by asking the actor: an actor retrying an unreachable sink holds its turn,
+    // and its state must show exactly then.
+    const status = entry.ended === null ? (entry.stats.current?.() ?? null) : null
     const s = entry.stats
     if (status) metrics.lag(tp, status.lag ?? 0, status.lagSeconds ?? 0)
     return {
       ...tp,
       node: config.nodeId,
       answeredBy: config.nodeId,
-      status: status?.state ?? (entry.ended ? 'failed' : 'stopped'),
+      status:
+        snapshot?.status === 'restarting'
+          ? 'restarting'
+          : (status?.state ?? (entry.ended ? 'failed' : 'stopped')),
       epoch: status?.epoch ?? s.epoch,
       committedOffset: status?.committedOffset ?? s.committedOffset,
       highWatermark: status?.endOffset ?? null,
@@ -170,6 +167,11 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       if (!assigned) reasons.push('not yet assigned any partitions')
       for (const entry of owned.values()) {
         if (entry.ended) reasons.push(`partition ${tpString(entry.tp)} stopped: ${entry.ended.error}`)
+        else if (entry.stats.current?.().state === 'sink-down') {
+          reasons.push(
+            `partition ${tpString(entry.tp)} cannot reach its sink: ${entry.stats.lastError?.message ?? ''}`,
+          )
+        }
       }
       return { ready: reasons.length === 0, reasons }
     },
@@ -239,7 +241,11 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   // Lag and mailbox depth are only known by asking each actor; this keeps their gauges current.
   const sampler = startLagSampler({
     partitions: () => [...owned.values()].filter((o) => o.ended === null).map((o) => o.tp),
-    status: (tp) => askStatus(partitionRef(tp), tp),
+    status: async (tp) => {
+      const status = owned.get(tpString(tp))?.stats.current?.()
+      if (!status) throw noOwner(tp)
+      return status
+    },
     mailboxDepth: (tp) => partitionRef(tp)?.mailboxDepth,
     owns: (tp) => owned.has(tpString(tp)),
     metrics,

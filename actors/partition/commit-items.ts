@@ -118,7 +118,11 @@ async function commitOnce<E>(
       ? null
       : async (tx: SinkTx) => {
           const started = performance.now()
-          await ctx.pipeline.handle({ topic: ctx.key.topic, partition: ctx.key.partition, events }, tx, ctx.state())
+          await ctx.pipeline.handle(
+            { topic: ctx.key.topic, partition: ctx.key.partition, events },
+            tx,
+            ctx.state(),
+          )
           handleMs = performance.now() - started
         }
   const started = performance.now()

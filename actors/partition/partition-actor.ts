@@ -110,6 +110,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
     this.#batcher = new Batcher(deps.limits)
+    deps.stats.current = () => this.#status()
   }
 
   async onStart(ctx: ActorContext<PartitionMsg>): Promise<void> {

@@ -1,8 +1,15 @@
+import type { PartitionStatus } from './partition-actor.ts'
+
 /**
  * What one partition has done, kept outside the partition actor's behaviour so that it survives the
  * actor's restarts (a restart resets the behaviour's state, not the partition's history).
  */
 export class PartitionStats {
+  /**
+   * The running actor's state, read without waiting for the actor's turn (which may be a long sink retry):
+   * set by each actor instance when it starts, so it always reads the current one.
+   */
+  current: (() => PartitionStatus) | null = null
   epoch = 0
   committedOffset: number | null = null
   lastEventTime = 0

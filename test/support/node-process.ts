@@ -16,7 +16,7 @@ export interface NodeProcess {
 }
 
 /**
- * Runs `baton start` as a separate process, as users do, and waits until it answers /readyz (or
+ * Runs `baton start` as a separate process, as users do (embedded unless `env` names the services), and waits until it answers /readyz (or
  * throws with its output when it exits or does not get ready within `readyTimeoutMs`).
  */
 export async function startNodeProcess(
