@@ -115,11 +115,15 @@ describe('the baton StatefulSet', () => {
     expect(governing.spec.clusterIP).toBe('None')
   })
 
-  test('BATON_NODE_ID is the pod’s name', () => {
+  test('BATON_NODE_ID is the pod’s name, and the advertised URL its DNS name', () => {
     expect(env('BATON_NODE_ID')).toEqual({
       name: 'BATON_NODE_ID',
       valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
     })
+    // Other nodes forward requests to the pod's own DNS name under the governing Service.
+    expect(env('BATON_ADVERTISE_URL').value).toBe(
+      `http://$(BATON_NODE_ID).${sts.spec.serviceName}:${config.BATON_HTTP_PORT}`,
+    )
   })
 
   test('startup, readiness (/readyz) and liveness (/healthz) probes on the API port', () => {
