@@ -213,10 +213,16 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     metrics: () => metrics.render(),
   }
 
-  const server: Server = serve(createApi(api, { apiToken: config.apiToken }), {
-    host: config.httpHost,
-    port: config.httpPort,
+  const http = createApi(api, {
+    apiToken: config.apiToken,
+    ingestToken: config.ingestToken,
+    readToken: config.readToken,
+    openWithoutToken: config.openWithoutToken,
+    metricsAuth: config.metricsAuth,
+    ingestRate: config.ingestRate,
+    requestTimeoutMs: config.requestTimeoutMs,
   })
+  const server: Server = serve(http, { host: config.httpHost, port: config.httpPort })
 
   // Published before the first assignment, so other nodes can forward to this one as soon as it owns something.
   peers.join(advertiseUrl(config.advertiseUrl, server.url))

@@ -2,35 +2,90 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import { BatonError } from '../errors.ts'
 
+/** Who may call a route: the admin token passes every role, the ingest and read tokens only their own. */
+export type Role = 'admin' | 'ingest' | 'read'
+
+/** The bearer tokens of a node, by role (BATON_API_TOKEN, BATON_INGEST_TOKEN, BATON_READ_TOKEN). */
+export interface ApiTokens {
+  readonly admin?: string
+  readonly ingest?: string
+  readonly read?: string
+}
+
+export interface AccessPolicy {
+  readonly tokens: ApiTokens
+  /**
+   * Routes whose own token is unset answer everyone (embedded mode on loopback, or BATON_INSECURE).
+   * Otherwise they accept only the admin token, and nobody when that is unset too.
+   */
+  readonly openWithoutToken: boolean
+}
+
+/** The variable that holds each role's token, for messages. */
+export const tokenVariable: Record<Role, string> = {
+  admin: 'BATON_API_TOKEN',
+  ingest: 'BATON_INGEST_TOKEN',
+  read: 'BATON_READ_TOKEN',
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Set by `requireRole`: the role of the token the request carried ('anonymous' on an open route). */
+    principal: Role | 'anonymous'
+  }
+}
+
 const BEARER = /^Bearer +(\S+) *$/i
 
 /**
- * Guards admin routes with the bearer token `apiToken` (BATON_API_TOKEN).
- * Without a configured token every admin request is refused (403) with a message saying how to enable
- * them; a missing or malformed `Authorization` header is 401, a wrong token 403.
+ * Guards routes of `role` with bearer tokens compared in constant time. A missing or malformed
+ * `Authorization` header is 401; a token that is not accepted here (wrong, or another role's) is 403;
+ * a route that no configured token can open is 403 with a message naming the variable to set. Sets the
+ * `principal` variable to the role of the token that passed, for the rate limit.
  *
- * @example app.use('/v1/dlq', adminOnly(config.apiToken))
+ * @example app.post('/v1/topics/:topic/events', requireRole('ingest', { tokens, openWithoutToken: false }))
  */
-export function adminOnly(apiToken: string | undefined): MiddlewareHandler {
-  const expected = apiToken ? digest(apiToken) : undefined
+export function requireRole(role: Role, policy: AccessPolicy): MiddlewareHandler {
+  const own = policy.tokens[role]
+  const accepted = (role === 'admin' ? (['admin'] as const) : ([role, 'admin'] as const)).flatMap((r) => {
+    const token = policy.tokens[r]
+    return token ? [{ role: r, digest: digest(token) }] : []
+  })
+  const variables =
+    role === 'admin' ? tokenVariable.admin : `${tokenVariable[role]} or ${tokenVariable.admin}`
   return async (c, next) => {
-    if (!expected) {
+    if (!own && policy.openWithoutToken) {
+      c.set('principal', 'anonymous')
+      return next()
+    }
+    if (accepted.length === 0) {
       throw new BatonError(
         'FORBIDDEN',
-        'admin routes are disabled on this node because it has no API token: start it with BATON_API_TOKEN set, then send "Authorization: Bearer <token>"',
+        `${role} routes are disabled on this node because it has no token for them: start it with ` +
+          `${tokenVariable[role]} set, then send "Authorization: Bearer <token>"`,
       )
     }
     const presented = BEARER.exec(c.req.header('authorization') ?? '')?.[1]
     if (!presented) {
       throw new BatonError(
         'UNAUTHORIZED',
-        'this route needs the admin token: send the header "Authorization: Bearer <BATON_API_TOKEN>"',
+        `this route needs the ${role} token: send the header "Authorization: Bearer <${variables}>"`,
       )
     }
-    // Digests have equal length whatever was sent, so the comparison time reveals nothing about the token.
-    if (!timingSafeEqual(digest(presented), expected)) {
-      throw new BatonError('FORBIDDEN', "the bearer token is not this node's admin token (BATON_API_TOKEN)")
+    // Digests have equal length whatever was sent, so the comparison time reveals nothing about a token;
+    // every accepted token is compared, so neither does the number of comparisons.
+    const sent = digest(presented)
+    let match: Role | undefined
+    for (const candidate of accepted) {
+      if (timingSafeEqual(sent, candidate.digest)) match ??= candidate.role
     }
+    if (!match) {
+      throw new BatonError(
+        'FORBIDDEN',
+        `the bearer token does not open ${role} routes on this node; they take ${variables}`,
+      )
+    }
+    c.set('principal', match)
     await next()
   }
 }

@@ -25,7 +25,8 @@ export function serve(
     hostname: options.host,
     port: options.port,
     idleTimeout: options.idleTimeoutSeconds ?? 30,
-    fetch: (request) => app.fetch(request),
+    // The remote address is the client of the ingest rate limit (rate-limit.ts).
+    fetch: (request, server) => app.fetch(request, { clientAddress: server.requestIP(request)?.address }),
   })
   return {
     url: server.url.href,

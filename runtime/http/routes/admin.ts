@@ -1,7 +1,6 @@
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { NodeApi, PartitionView } from '../../node-api.ts'
-import { adminOnly } from '../auth.ts'
 import { TIME_HINT, toMillis } from '../event-time.ts'
 import { answerFromOwner } from '../owner.ts'
 import { partitionOf, servedTopic } from '../params.ts'
@@ -29,18 +28,14 @@ const SEEK_EXAMPLE = '{"offset": 1000} or {"timestamp": "2024-05-01T12:00:00Z"}'
  * A request is checked here (token, partition, body) and then, when another node owns the partition,
  * forwarded to it with the caller's token, which the owner checks again.
  */
-export function adminRoutes(
-  node: NodeApi,
-  options: { apiToken: string | undefined; maxBodyBytes: number },
-): Hono {
-  const admin = adminOnly(options.apiToken)
+export function adminRoutes(node: NodeApi, options: { maxBodyBytes: number }): Hono {
   const app = new Hono()
   const steer = <B>(
     action: string,
     readBody: (request: Request) => Promise<{ value: B; json?: string }>,
     act: (topic: string, partition: number, body: B) => Promise<PartitionView>,
   ) =>
-    app.post(`/v1/actors/:topic/:partition/${action}`, admin, async (c) => {
+    app.post(`/v1/actors/:topic/:partition/${action}`, async (c) => {
       const topic = servedTopic(node, c.req.param('topic'))
       const partition = partitionOf(node, topic, c.req.param('partition'))
       const body = await readBody(c.req.raw)

@@ -1,7 +1,6 @@
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { NodeApi } from '../../node-api.ts'
-import { adminOnly } from '../auth.ts'
 import { TOPIC_NAME } from '../params.ts'
 import { readJson } from '../read-body.ts'
 
@@ -42,14 +41,10 @@ const REPLAY_EXAMPLE = '{"ids": [1, 2]} or {"topic": "events", "partition": 0}'
  * The dead-letter admin routes, behind the admin token: `GET /v1/dlq?topic&partition&limit&after` (a page
  * of entries and the `next` cursor) and `POST /v1/dlq/replay` (selected entries back to their topic).
  */
-export function dlqRoutes(
-  node: NodeApi,
-  options: { apiToken: string | undefined; maxBodyBytes: number },
-): Hono {
-  const admin = adminOnly(options.apiToken)
+export function dlqRoutes(node: NodeApi, options: { maxBodyBytes: number }): Hono {
   return new Hono()
-    .get('/v1/dlq', admin, async (c) => c.json(await node.deadLetters(listQuery.parse(c.req.query()))))
-    .post('/v1/dlq/replay', admin, async (c) => {
+    .get('/v1/dlq', async (c) => c.json(await node.deadLetters(listQuery.parse(c.req.query()))))
+    .post('/v1/dlq/replay', async (c) => {
       const body = replayBody.parse(await readJson(c.req.raw, options.maxBodyBytes, REPLAY_EXAMPLE))
       const selection = body.ids
         ? { ids: body.ids }

@@ -14,6 +14,8 @@ export function ingestRoutes(node: NodeApi, limits: IngestLimits & { maxBodyByte
     const topic = servedTopic(node, c.req.param('topic'))
     const body = await readText(c.req.raw, limits.maxBodyBytes)
     const events = parseIngestBody(body, ingestFormat(c.req.header('content-type'), body), limits)
+    // The client's rate limit charges these once the request is answered.
+    c.set('ingestedEvents', events.length)
     const results = await node.ingest(topic, events)
     return c.json({ accepted: events.length, results })
   })
