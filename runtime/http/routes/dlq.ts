@@ -38,8 +38,9 @@ const replayBody = z
 const REPLAY_EXAMPLE = '{"ids": [1, 2]} or {"topic": "events", "partition": 0}'
 
 /**
- * The dead-letter admin routes, behind the admin token: `GET /v1/dlq?topic&partition&limit&after` (a page
- * of entries and the `next` cursor) and `POST /v1/dlq/replay` (selected entries back to their topic).
+ * The dead-letter routes: `GET /v1/dlq?topic&partition&limit&after` (a page of entries and the `next`
+ * cursor; read token) and `POST /v1/dlq/replay` (selected entries back to their topic; admin token). The
+ * tokens are checked by access.ts before these run.
  */
 export function dlqRoutes(node: NodeApi, options: { maxBodyBytes: number }): Hono {
   return new Hono()
