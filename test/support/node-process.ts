@@ -26,10 +26,13 @@ export async function startNodeProcess(
   const port = env.BATON_HTTP_PORT ? Number(env.BATON_HTTP_PORT) : await freeLoopbackPort()
   const url = `http://127.0.0.1:${port}`
   let output = ''
+  // The services' variables `npm test` sets would turn every node into a cluster node: a test that wants
+  // one passes them in `env`.
+  const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...inherited } = process.env
   const proc = Bun.spawn([process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'], {
     cwd: root,
     env: {
-      ...process.env,
+      ...inherited,
       BATON_LOG_LEVEL: 'info',
       // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
       BATON_INSECURE: 'true',
