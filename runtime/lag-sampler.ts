@@ -11,12 +11,12 @@ export interface SampledMetrics {
 export interface LagSamplerOptions {
   /** The partitions whose actors run on this node now; read at the start of every round. */
   readonly partitions: () => Iterable<TopicPartition>
-  /** Asks the partition's actor for its state; rejects when it does not answer (stopped, timed out). */
+  /** The partition's current state (the node reads what its actor publishes); rejects when there is none. */
   readonly status: (tp: TopicPartition) => Promise<Pick<PartitionStatus, 'lag' | 'lagSeconds'>>
   /** Messages queued in the partition's mailbox now, read without asking the actor; undefined: no actor. */
   readonly mailboxDepth: (tp: TopicPartition) => number | undefined
   /**
-   * Whether the node still owns the partition, checked after its answer arrived: a partition revoked
+   * Whether the node still owns the partition, checked after its state arrived: a partition revoked
    * meanwhile has had its series dropped (`forget`), and setting a gauge would bring them back.
    */
   readonly owns: (tp: TopicPartition) => boolean
@@ -35,16 +35,16 @@ export interface LagSampler {
 
 /**
  * Keeps `baton_consumer_lag_events`, `baton_consumer_lag_seconds` and `baton_mailbox_depth` current.
- * The partition actor only knows its lag when asked (the source's end offset moves without it), and it
- * reports its mailbox depth only after handling records, so an idle or blocked actor would leave both
- * gauges at a stale value. Every `intervalMs` this asks each owned partition for its status, after the
- * previous round finished: a slow actor (a sink outage holds its turn) delays the next round instead of
- * piling up asks. A partition that does not answer keeps its last lag; its mailbox depth, read without
- * asking, is still set, which is what shows the actor is stuck.
+ * A partition's lag is only computed when its state is read (the source's end offset moves without the
+ * actor), and the actor reports its mailbox depth only after handling records, so an idle or blocked
+ * actor would leave both gauges at a stale value. Every `intervalMs` this reads each owned partition's
+ * state, starting the next round only after the previous one finished, so a slow `status` delays
+ * rounds instead of piling them up. A partition without a state keeps its last lag; its mailbox depth
+ * is still set, which is what shows an actor that is stuck.
  *
  * @example
  * const sampler = startLagSampler({ partitions, status, mailboxDepth, owns, metrics })
- * await sampler.stop() // before draining, so no ask races the partitions' shutdown
+ * await sampler.stop() // before draining, so no round races the partitions' shutdown
  */
 export function startLagSampler(options: LagSamplerOptions): LagSampler {
   const clock = options.clock ?? realClock

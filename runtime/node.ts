@@ -244,7 +244,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     },
   })
 
-  // Lag and mailbox depth are only known by asking each actor; this keeps their gauges current.
+  // Lag and mailbox depth are computed only when read; this keeps their gauges current.
   const sampler = startLagSampler({
     partitions: () => [...owned.values()].filter((o) => o.ended === null).map((o) => o.tp),
     status: async (tp) => {
