@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { type NodeProcess, startNodeProcess } from '../../test/support/node-process.ts'
 import type { BenchServices } from './services.ts'
@@ -21,6 +22,8 @@ export function startBatonNode(services: BenchServices, options: BatonNodeOption
     BATON_NODE_ID: options.group,
     // Logs cost CPU too; the benchmark wants only what goes wrong.
     BATON_LOG_LEVEL: 'warn',
+    // Cluster mode serves its API only with a token; the benchmark calls none of the guarded routes.
+    BATON_API_TOKEN: randomBytes(16).toString('hex'),
     ...(options.pipeline ? { BATON_PIPELINE: resolve(options.pipeline) } : {}),
   })
 }
