@@ -152,6 +152,9 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     const ref = partitionRef(tp)
     if (!ref) throw noOwner(tp)
     ref.tell(msg)
+    // The answer shows the state after the action: wait for the actor's turn that handled it (the view
+    // itself reads the state without waiting for a turn).
+    await ref.ask((reply) => ({ type: 'status', reply }), { timeoutMs: 30_000 })
     return view(tp)
   }
 
