@@ -3,14 +3,13 @@ import { KafkaDeadLetterPublisher } from '../../actors/kafka/dead-letter-publish
 import { KafkaGroupSource } from '../../actors/kafka/group-source.ts'
 import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import type { Pipeline } from '../../actors/pipeline.ts'
-import type { DeadLetterPublisher, PartitionKey, StoredDeadLetter } from '../../actors/ports.ts'
+import type { DeadLetterPublisher, PartitionKey } from '../../actors/ports.ts'
 import { createPostgresSink } from '../../actors/postgres/index.ts'
 import { createRedisCheckpoints } from '../../actors/redis/checkpoints.ts'
 import { createMembershipRegistry } from '../../cluster/membership.ts'
 import type { Config } from '../config.ts'
-import { BatonError } from '../errors.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
-import { toEntry } from './dead-letter-entry.ts'
+import { deadLetterApi } from './dead-letters.ts'
 import { serviceProbe } from './service-probe.ts'
 
 /**
@@ -121,39 +120,17 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       async offsetForTime(tp, time) {
         return source.offsetForTime(tp, time)
       },
-      async listDeadLetters(query) {
-        const page = await sink.deadLetters.list(query)
-        return { entries: page.letters.map(toEntry), next: page.next }
-      },
-      async replayDeadLetters(selection) {
-        const letters =
-          'ids' in selection
-            ? await sink.deadLetters.get(selection.ids)
-            : await unreplayed(selection.topic, selection.partition)
-        for (const letter of letters) {
-          if (!config.topics.includes(letter.record.topic)) {
-            throw new BatonError(
-              'BAD_REQUEST',
-              `Dead letter ${letter.id} belongs to topic '${letter.record.topic}', which this node does not serve.`,
-            )
-          }
-        }
-        for (const topic of new Set(letters.map((l) => l.record.topic))) {
-          await producer.produce(
-            topic,
-            letters
-              .filter((l) => l.record.topic === topic)
-              .map((l) => ({
-                key: l.record.key,
-                value: l.record.value,
-                headers: l.record.headers,
-                time: l.record.timestamp,
-              })),
-          )
-        }
-        await sink.deadLetters.markReplayed(letters.map((l) => l.id))
-        return letters.length
-      },
+      ...deadLetterApi(sink.deadLetters, config.topics, (topic, letters) =>
+        producer.produce(
+          topic,
+          letters.map((l) => ({
+            key: l.record.key,
+            value: l.record.value,
+            headers: l.record.headers,
+            time: l.record.timestamp,
+          })),
+        ),
+      ),
       problems() {
         const status = source.status()
         const problems = status.error ? [`Kafka: ${status.error.message}`] : []
@@ -161,17 +138,6 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
         return postgres ? [...problems, postgres] : problems
       },
       close: closeAll,
-    }
-
-    async function unreplayed(topic: string, partition: number | undefined): Promise<StoredDeadLetter[]> {
-      const out: StoredDeadLetter[] = []
-      let after: number | undefined
-      for (;;) {
-        const page = await sink.deadLetters.list({ topic, partition, after, limit: 1000 })
-        out.push(...page.letters.filter((l) => l.replayedAt === null))
-        if (page.next === null) return out
-        after = page.next
-      }
     }
   } catch (err) {
     await closeAll()

@@ -1,10 +1,9 @@
 import type { Pipeline } from '../../actors/pipeline.ts'
-import type { StoredDeadLetter, TopicPartition } from '../../actors/ports.ts'
+import type { TopicPartition } from '../../actors/ports.ts'
 import { openEmbedded } from '../../actors/sqlite/index.ts'
 import type { Config } from '../config.ts'
-import { BatonError } from '../errors.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
-import { toEntry } from './dead-letter-entry.ts'
+import { deadLetterApi } from './dead-letters.ts'
 
 /**
  * Embedded mode: the event log, sink, checkpoints and dead-letter table in bun:sqlite under
@@ -52,51 +51,18 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
     async offsetForTime(tp, time) {
       return log.offsetForTime(tp.topic, tp.partition, time)
     },
-    async listDeadLetters(query) {
-      const page = await sink.deadLetters.list(query)
-      return { entries: page.letters.map(toEntry), next: page.next }
-    },
-    async replayDeadLetters(selection) {
-      const letters =
-        'ids' in selection
-          ? await sink.deadLetters.get(selection.ids)
-          : await selectAll(selection.topic, selection.partition)
-      const byTopic = new Map<string, StoredDeadLetter[]>()
-      for (const letter of letters) {
-        if (!config.topics.includes(letter.record.topic)) {
-          throw new BatonError(
-            'BAD_REQUEST',
-            `Dead letter ${letter.id} belongs to topic '${letter.record.topic}', which this node does not serve.`,
-          )
-        }
-        byTopic.set(letter.record.topic, [...(byTopic.get(letter.record.topic) ?? []), letter])
-      }
-      for (const [topic, group] of byTopic) {
-        log.append(
-          topic,
-          group.map((l) => ({
-            key: l.record.key,
-            value: l.record.value,
-            headers: l.record.headers,
-            time: l.record.timestamp,
-          })),
-        )
-      }
-      await sink.deadLetters.markReplayed(letters.map((l) => l.id))
-      return letters.length
-    },
+    ...deadLetterApi(sink.deadLetters, config.topics, async (topic, letters) =>
+      log.append(
+        topic,
+        letters.map((l) => ({
+          key: l.record.key,
+          value: l.record.value,
+          headers: l.record.headers,
+          time: l.record.timestamp,
+        })),
+      ),
+    ),
     problems: () => [],
     close: () => embedded.close(),
-  }
-
-  async function selectAll(topic: string, partition: number | undefined): Promise<StoredDeadLetter[]> {
-    const out: StoredDeadLetter[] = []
-    let after: number | undefined
-    for (;;) {
-      const page = await sink.deadLetters.list({ topic, partition, after, limit: 1000 })
-      out.push(...page.letters.filter((l) => l.replayedAt === null))
-      if (page.next === null) return out
-      after = page.next
-    }
   }
 }

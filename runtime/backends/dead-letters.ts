@@ -1,0 +1,79 @@
+import type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../../actors/ports.ts'
+import { BatonError } from '../errors.ts'
+import type { DeadLetterEntry } from '../node-api.ts'
+import type { Backend } from './backend.ts'
+
+/** What both sinks' dead-letter tables offer the API. */
+export interface DeadLetterStore {
+  list(query?: DeadLetterQuery): Promise<DeadLetterPage>
+  get(ids: readonly number[]): Promise<StoredDeadLetter[]>
+  markReplayed(ids: readonly number[]): Promise<number>
+}
+
+/**
+ * GET /v1/dlq and POST /v1/dlq/replay over a sink's dead-letter table. A replay appends the letters'
+ * original key, value, headers and time to their topic again (through `append`: the embedded log, or
+ * Kafka) and marks them replayed; selecting by topic replays only letters never replayed before.
+ */
+export function deadLetterApi(
+  store: DeadLetterStore,
+  topics: readonly string[],
+  append: (topic: string, letters: readonly StoredDeadLetter[]) => Promise<unknown>,
+): Pick<Backend, 'listDeadLetters' | 'replayDeadLetters'> {
+  async function unreplayed(topic: string, partition: number | undefined): Promise<StoredDeadLetter[]> {
+    const out: StoredDeadLetter[] = []
+    let after: number | undefined
+    for (;;) {
+      const page = await store.list({ topic, partition, after, limit: 1000 })
+      out.push(...page.letters.filter((l) => l.replayedAt === null))
+      if (page.next === null) return out
+      after = page.next
+    }
+  }
+  return {
+    async listDeadLetters(query) {
+      const page = await store.list(query)
+      return { entries: page.letters.map(toEntry), next: page.next }
+    },
+    async replayDeadLetters(selection) {
+      const letters =
+        'ids' in selection
+          ? await store.get(selection.ids)
+          : await unreplayed(selection.topic, selection.partition)
+      for (const letter of letters) {
+        if (!topics.includes(letter.record.topic)) {
+          throw new BatonError(
+            'BAD_REQUEST',
+            `Dead letter ${letter.id} belongs to topic '${letter.record.topic}', which this node does not serve.`,
+          )
+        }
+      }
+      for (const topic of new Set(letters.map((l) => l.record.topic))) {
+        await append(
+          topic,
+          letters.filter((l) => l.record.topic === topic),
+        )
+      }
+      await store.markReplayed(letters.map((l) => l.id))
+      return letters.length
+    },
+  }
+}
+
+/** A stored dead letter as the HTTP API shows it. */
+export function toEntry(letter: StoredDeadLetter): DeadLetterEntry {
+  return {
+    id: letter.id,
+    topic: letter.record.topic,
+    partition: letter.record.partition,
+    offset: letter.record.offset,
+    key: letter.record.key?.toString('utf8') ?? null,
+    value: letter.record.value?.toString('utf8') ?? null,
+    headers: letter.record.headers,
+    error: letter.error,
+    errorCode: letter.code,
+    attempts: letter.attempts,
+    failedAt: letter.failedAt.toISOString(),
+    replayedAt: letter.replayedAt?.toISOString() ?? null,
+  }
+}
