@@ -44,7 +44,12 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   })
   const owned = new Map<string, OwnedPartition>()
   let draining = false
-  let assigned = false
+  /**
+   * Set once the backend's assignments started: the group accepted this node (cluster) or every partition
+   * runs (embedded). Not "owns a partition": with more nodes than partitions a node may own none, and a
+   * StatefulSet rollout waits for every pod to be ready.
+   */
+  let joined = false
   const peers = createPeers({
     nodeId: config.nodeId,
     startedAt: started,
@@ -167,7 +172,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     readiness() {
       const reasons = [...backend.problems(), ...peers.problems()]
       if (draining) reasons.push('draining: the node is stopping')
-      if (!assigned) reasons.push('not yet assigned any partitions')
+      if (!joined)
+        reasons.push('not yet joined the consumer group (or, embedded, not yet started its partitions)')
       for (const entry of owned.values()) {
         if (entry.ended) reasons.push(`partition ${tpString(entry.tp)} stopped: ${entry.ended.error}`)
         else if (entry.stats.current?.().state === 'sink-down') {
@@ -236,7 +242,6 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       await coordinatorRef.ask<void>((reply) => ({ type: 'assign', partitions, reply }), {
         timeoutMs: 60_000,
       })
-      assigned = true
     },
     revoke: async (partitions) => {
       metrics.rebalance()
@@ -246,6 +251,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       for (const tp of partitions) metrics.forget(tp)
     },
   })
+  joined = true
 
   // Lag and mailbox depth are computed only when read; this keeps their gauges current.
   const sampler = startLagSampler({
