@@ -20,6 +20,8 @@ export interface NodeDeps {
   readonly pipeline: Pipeline
   readonly metrics: Metrics
   readonly logger: Logger
+  /** TEST ONLY (runtime/test-hooks.ts): given to every partition actor. */
+  readonly testAfterCommit?: () => void
 }
 
 export interface RunningNode {
@@ -86,6 +88,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
             maxWaitMs: config.batchMaxWaitMs,
           },
           maxRetries: config.maxRetries,
+          testAfterCommit: deps.testAfterCommit,
           stats,
           observer: metrics,
           log: logFunction(

@@ -69,6 +69,8 @@ export interface PartitionActorDeps<E> {
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
   /** Called at the start of every instance, before the epoch is taken (the coordinator counts restarts). */
   readonly onStarting?: () => void
+  /** TEST ONLY (runtime/test-hooks.ts): called after a batch committed in the sink, before its checkpoint. */
+  readonly testAfterCommit?: () => void
 }
 
 const defaultRetryDelay = (attempt: number) => Math.min(5_000, 100 * 2 ** (attempt - 1))
@@ -281,6 +283,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       this.#watermark,
       items,
     )
+    this.#d.testAfterCommit?.()
     await this.#checkpoint(watermark)
     if (letters.length > 0) await this.#publish(letters)
     void this.#feed?.commit(watermark).catch(() => {})

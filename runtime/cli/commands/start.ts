@@ -8,6 +8,7 @@ import { createLogger } from '../../log.ts'
 import { createMetrics } from '../../metrics.ts'
 import { startNode } from '../../node.ts'
 import { loadPipeline } from '../../pipeline-loader.ts'
+import { testCrashAfterCommit } from '../../test-hooks.ts'
 import { type Command, wantsHelp } from '../command.ts'
 
 const help = `Usage: baton start [--print-config]
@@ -64,6 +65,7 @@ export const start: Command = {
       return 0
     }
     const config = loadConfig()
+    const testAfterCommit = testCrashAfterCommit(process.env)
     if (args.includes('--print-config')) {
       process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`)
       return 0
@@ -76,7 +78,7 @@ export const start: Command = {
     const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
     const backend = await openBackend(config, pipeline)
     const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
-    const node = await startNode({ config, backend, pipeline, metrics, logger })
+    const node = await startNode({ config, backend, pipeline, metrics, logger, testAfterCommit })
     logger.info(
       { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
       'node started',
