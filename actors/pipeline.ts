@@ -29,7 +29,9 @@ export interface StandardSchema<Output> {
   readonly '~standard': {
     readonly version: 1
     readonly vendor: string
-    validate(value: unknown):
+    validate(
+      value: unknown,
+    ):
       | { readonly value: Output; readonly issues?: undefined }
       | { readonly issues: readonly { readonly message: string; readonly path?: readonly unknown[] }[] }
       | Promise<unknown>
@@ -113,12 +115,17 @@ export function definePipeline<E, S = undefined>(definition: PipelineDefinition<
     throw new BatonError('PIPELINE_INVALID', 'definePipeline needs a non-empty `name`.')
   }
   if (typeof definition.handle !== 'function') {
-    throw new BatonError('PIPELINE_INVALID', `Pipeline '${definition.name}' has no \`handle(batch, tx)\` function.`)
+    throw new BatonError(
+      'PIPELINE_INVALID',
+      `Pipeline '${definition.name}' has no \`handle(batch, tx)\` function.`,
+    )
   }
   const { schema } = definition
   const decode =
     definition.decode?.bind(definition) ??
-    (schema ? (record: SourceRecord) => validate(schema, record) : (record: SourceRecord) => record as unknown as E)
+    (schema
+      ? (record: SourceRecord) => validate(schema, record)
+      : (record: SourceRecord) => record as unknown as E)
   return { ...definition, sinks: definition.sinks ?? ['postgres', 'sqlite'], decode }
 }
 
@@ -127,19 +134,29 @@ function validate<E>(schema: StandardSchema<E>, record: SourceRecord): E {
   try {
     json = JSON.parse(record.value?.toString('utf8') ?? 'null')
   } catch (err) {
-    throw new PoisonEventError(`The value at offset ${record.offset} is not valid JSON: ${(err as Error).message}`, {
-      cause: err,
-    })
+    throw new PoisonEventError(
+      `The value at offset ${record.offset} is not valid JSON: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    )
   }
   const result = schema['~standard'].validate(json)
   if (result instanceof Promise) {
-    throw new BatonError('PIPELINE_INVALID', 'The pipeline schema validates asynchronously; baton needs a synchronous schema.')
+    throw new BatonError(
+      'PIPELINE_INVALID',
+      'The pipeline schema validates asynchronously; baton needs a synchronous schema.',
+    )
   }
   const { issues } = result as { issues?: readonly { message: string; path?: readonly unknown[] }[] }
   if (issues) {
     const first = issues
       .slice(0, 3)
-      .map((i) => (i.path?.length ? `${i.path.map((p) => (typeof p === 'object' && p ? (p as { key: unknown }).key : p)).join('.')}: ${i.message}` : i.message))
+      .map((i) =>
+        i.path?.length
+          ? `${i.path.map((p) => (typeof p === 'object' && p ? (p as { key: unknown }).key : p)).join('.')}: ${i.message}`
+          : i.message,
+      )
       .join('; ')
     throw new PoisonEventError(`The value at offset ${record.offset} fails the schema: ${first}`)
   }

@@ -36,7 +36,12 @@ function totals(payments: readonly { value: Payment }[]): Total[] {
       total.amount += value.amount
       total.events++
     } else {
-      byAccount.set(key, { account: value.account, currency: value.currency, amount: value.amount, events: 1 })
+      byAccount.set(key, {
+        account: value.account,
+        currency: value.currency,
+        amount: value.amount,
+        events: 1,
+      })
     }
   }
   return [...byAccount.values()]

@@ -110,7 +110,12 @@ async function openRows(tx: SinkTx, topic: string, partition: number): Promise<R
       select user_id, (extract(epoch from session_start) * 1000)::bigint::text as start,
              (extract(epoch from last_click) * 1000)::bigint::text as last, clicks
       from open_sessions where topic = ${topic} and partition = ${partition}`
-    return rows.map((r) => ({ user: r.user_id, start: Number(r.start), last: Number(r.last), clicks: r.clicks }))
+    return rows.map((r) => ({
+      user: r.user_id,
+      start: Number(r.start),
+      last: Number(r.last),
+      clicks: r.clicks,
+    }))
   }
   return tx.db
     .query<{ user_id: string; session_start: number; last_click: number; clicks: number }, [string, number]>(
@@ -120,7 +125,14 @@ async function openRows(tx: SinkTx, topic: string, partition: number): Promise<R
     .map((r) => ({ user: r.user_id, start: r.session_start, last: r.last_click, clicks: r.clicks }))
 }
 
-async function write(tx: SinkTx, topic: string, partition: number, closed: Row[], open: Row[], gone: string[]) {
+async function write(
+  tx: SinkTx,
+  topic: string,
+  partition: number,
+  closed: Row[],
+  open: Row[],
+  gone: string[],
+) {
   if (tx.kind === 'postgres') {
     const { sql } = tx
     if (closed.length > 0) {
@@ -146,7 +158,9 @@ async function write(tx: SinkTx, topic: string, partition: number, closed: Row[]
     return
   }
   const { db } = tx
-  const insert = db.prepare('insert into sessions (user_id, session_start, session_end, clicks) values (?, ?, ?, ?)')
+  const insert = db.prepare(
+    'insert into sessions (user_id, session_start, session_end, clicks) values (?, ?, ?, ?)',
+  )
   for (const r of closed) insert.run(r.user, r.start, r.last, r.clicks)
   const remove = db.prepare('delete from open_sessions where topic = ? and partition = ? and user_id = ?')
   for (const user of gone) remove.run(topic, partition, user)
