@@ -1,5 +1,6 @@
 import Redis from 'ioredis'
 import { z } from 'zod'
+import { redisStartError, redisTls } from '../actors/redis/connection.ts'
 import { maskUrl } from '../runtime/config.ts'
 import { BatonError, errorMessage } from '../runtime/errors.ts'
 
@@ -24,6 +25,8 @@ export interface Member {
 export interface MembershipOptions {
   /** REDIS_URL. */
   readonly url: string
+  /** PEM text of the CA that signed the server's certificate (REDIS_TLS_CA), for a `rediss://` URL. */
+  readonly tlsCa?: string
   /** The consumer group (BATON_GROUP_ID): a registry lists the members of one group. */
   readonly group: string
   /** Prefix of every key (default `baton:`), as for the checkpoints: the ACL grants `~<prefix>*`. */
@@ -106,6 +109,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
   }
   const where = maskUrl(options.url)
   const redis = new Redis(options.url, {
+    ...redisTls(options.url, options.tlsCa),
     lazyConnect: true,
     connectTimeout: 2_000,
     // Reads serve HTTP requests and readiness: fail in a second or two, never hang a request.
@@ -123,11 +127,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
     await redis.connect()
   } catch (err) {
     redis.disconnect()
-    throw new BatonError(
-      'SERVICE_UNREACHABLE',
-      `Redis at ${where} is unreachable for the membership registry (${errorMessage(err)}). Check REDIS_URL and that the server runs.`,
-      { cause: err },
-    )
+    throw redisStartError(where, err, errorMessage(err), 'membership registry')
   }
 
   const ids = `${prefix}members:{${options.group}}`

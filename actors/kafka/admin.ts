@@ -2,6 +2,7 @@ import { Admin } from '@platformatic/kafka'
 import { BatonError } from '../../runtime/errors.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
 import { describeKafkaError, errorResponse, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
+import type { KafkaSecurity } from './kafka-security.ts'
 
 /** The dead-letter topic of `topic`: same partition numbers, `<topic>.dlq`. */
 export function deadLetterTopic(topic: string): string {
@@ -10,6 +11,8 @@ export function deadLetterTopic(topic: string): string {
 
 export interface EnsureTopicsOptions {
   readonly brokers: readonly string[]
+  /** SASL and TLS of every connection to the brokers (KAFKA_SASL_*, KAFKA_TLS*); default: plaintext. */
+  readonly security?: KafkaSecurity
   readonly topics: readonly string[]
   /** Partitions of each topic created here (existing topics keep theirs). */
   readonly partitions: number
@@ -47,7 +50,7 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<Ensure
       `BATON_PARTITIONS must be a whole number of at least 1; got ${partitions}.`,
     )
   }
-  const admin = new Admin(clientOptions('baton-admin', brokers))
+  const admin = new Admin(clientOptions('baton-admin', brokers, options.security))
   try {
     const counts = await partitionCounts(admin, brokers, [...topics, ...topics.map(deadLetterTopic)])
     const created: string[] = []
@@ -168,8 +171,12 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
 }
 
 /** Deletes topics (tests and `baton` tooling); topics that do not exist are ignored. */
-export async function deleteTopics(brokers: readonly string[], topics: readonly string[]): Promise<void> {
-  const admin = new Admin(clientOptions('baton-admin', brokers))
+export async function deleteTopics(
+  brokers: readonly string[],
+  topics: readonly string[],
+  security?: KafkaSecurity,
+): Promise<void> {
+  const admin = new Admin(clientOptions('baton-admin', brokers, security))
   try {
     const existing = new Set(await admin.listTopics())
     const doomed = topics.filter((topic) => existing.has(topic))

@@ -2,6 +2,7 @@ import { BatonError } from '../../runtime/errors.ts'
 import type { DeadLetter, DeadLetterPublisher, PartitionKey, SourceRecord } from '../ports.ts'
 import { deadLetterTopic } from './admin.ts'
 import { describeKafkaError } from './kafka-errors.ts'
+import type { KafkaSecurity } from './kafka-security.ts'
 import { PartitionReader } from './partition-reader.ts'
 import { type EventToProduce, KafkaEventProducer } from './producer.ts'
 
@@ -26,6 +27,8 @@ export interface KafkaDeadLetterPublisherOptions {
   readonly brokers: readonly string[]
   /** This node's id, for the Kafka client ids. */
   readonly nodeId?: string
+  /** SASL and TLS of every connection to the brokers (KAFKA_SASL_*, KAFKA_TLS*); default: plaintext. */
+  readonly security?: KafkaSecurity
 }
 
 /**
@@ -54,8 +57,9 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
 
   constructor(options: KafkaDeadLetterPublisherOptions) {
     const id = options.nodeId ? `baton-${options.nodeId}` : 'baton'
-    this.#producer = new KafkaEventProducer({ brokers: options.brokers, clientId: `${id}-dlq` })
-    this.#reader = new PartitionReader(options.brokers, `${id}-dlq-reader`)
+    const { brokers, security } = options
+    this.#producer = new KafkaEventProducer({ brokers, clientId: `${id}-dlq`, security })
+    this.#reader = new PartitionReader(brokers, `${id}-dlq-reader`, security)
   }
 
   /** Publishes the letters of partition `key` not yet in the dead-letter topic. Throws DEAD_LETTER_FAILED. */

@@ -6,6 +6,7 @@ import { Fetcher } from './fetcher.ts'
 import { type AssignedPartition, GroupMembership } from './group-membership.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
 import { describeKafkaError, isUnreachable } from './kafka-errors.ts'
+import type { KafkaSecurity } from './kafka-security.ts'
 import { OffsetCommitter } from './offset-committer.ts'
 import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
 
@@ -41,6 +42,8 @@ export interface AssignmentListener {
 
 export interface KafkaGroupSourceOptions extends AssignmentListener {
   readonly brokers: readonly string[]
+  /** SASL and TLS of every connection to the brokers (KAFKA_SASL_*, KAFKA_TLS*); default: plaintext. */
+  readonly security?: KafkaSecurity
   readonly groupId: string
   readonly topics: readonly string[]
   /** This node's id (BATON_NODE_ID): the Kafka client id and, by default, its static group instance id. */
@@ -127,7 +130,7 @@ export class KafkaGroupSource {
   constructor(options: KafkaGroupSourceOptions) {
     this.#o = options
     this.#log = options.log ?? stderrLog
-    const base = clientOptions(`baton-${options.nodeId}`, options.brokers)
+    const base = clientOptions(`baton-${options.nodeId}`, options.brokers, options.security)
     this.#client = new Consumer({ ...base, groupId: options.groupId })
     // Fetches wait at the broker for up to maxWaitMs; on their own connections they never hold up a
     // heartbeat or a commit behind them.

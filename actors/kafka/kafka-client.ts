@@ -1,6 +1,8 @@
 import type { BaseOptions, Broker } from '@platformatic/kafka'
 import { BatonError } from '../../runtime/errors.ts'
+import { connectionError } from '../connection-failure.ts'
 import { describeKafkaError } from './kafka-errors.ts'
+import { type KafkaSecurity, securityOptions } from './kafka-security.ts'
 
 /** How the Kafka adapters report what the node's operator should know (same shape as the partition actor's). */
 export type KafkaLog = (
@@ -16,11 +18,17 @@ export const stderrLog: KafkaLog = (level, message, fields) => {
 }
 
 /**
- * Options every baton Kafka client shares. Retries inside the client are few and short: baton's own
- * loops retry with backoff and report what is down, which a client stuck in its retries cannot do.
+ * Options every baton Kafka client shares, the one place where SASL and TLS enter. Retries inside the
+ * client are few and short: baton's own loops retry with backoff and report what is down, which a client
+ * stuck in its retries cannot do.
  */
-export function clientOptions(clientId: string, brokers: readonly string[]): BaseOptions {
+export function clientOptions(
+  clientId: string,
+  brokers: readonly string[],
+  security?: KafkaSecurity,
+): BaseOptions {
   return {
+    ...securityOptions(security),
     clientId,
     bootstrapBrokers: [...brokers],
     connectTimeout: 3_000,
@@ -47,12 +55,18 @@ export function parseBrokers(brokers: readonly string[]): Broker[] {
   })
 }
 
-/** The error to throw when no broker answers at all, naming the brokers and what the client saw. */
+/**
+ * The error to throw when no broker answers at all, naming the brokers and what the client saw:
+ * SERVICE_AUTH_FAILED (SASL refused), SERVICE_TLS_FAILED (the brokers' certificate) or SERVICE_UNREACHABLE.
+ */
 export function unreachable(brokers: readonly string[], doing: string, cause: unknown): BatonError {
-  return new BatonError(
-    'SERVICE_UNREACHABLE',
-    `Kafka at ${brokers.join(',')} could not be reached while ${doing}: ${describeKafkaError(cause)}. ` +
-      'Check KAFKA_BROKERS and that the brokers are up (locally: baton services up).',
-    { cause },
-  )
+  return connectionError(`Kafka`, `${brokers.join(',')} (while ${doing})`, cause, describeKafkaError(cause), {
+    authentication:
+      'Check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD against the SCRAM user on the ' +
+      'brokers; a broker that closes the connection during the handshake may also want TLS (KAFKA_TLS=true).',
+    certificate:
+      "Set KAFKA_TLS_CA to the PEM file of the CA that signed the brokers' certificates, and check that " +
+      'the certificates name the hosts in KAFKA_BROKERS.',
+    unreachable: 'Check KAFKA_BROKERS and that the brokers are up (locally: baton services up).',
+  })
 }

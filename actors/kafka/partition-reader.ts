@@ -4,6 +4,7 @@ import { type SourceRecord, tpString } from '../ports.ts'
 import { defaultFetchTuning, sendFetch } from './fetch-request.ts'
 import { clientOptions } from './kafka-client.ts'
 import { kafkaErrorName } from './kafka-errors.ts'
+import type { KafkaSecurity } from './kafka-security.ts'
 import { decodePartition } from './record-decoder.ts'
 
 /**
@@ -15,8 +16,8 @@ export class PartitionReader {
   readonly #client: Consumer
   readonly #pool: ConnectionPool
 
-  constructor(brokers: readonly string[], clientId = 'baton-reader') {
-    const options = clientOptions(clientId, brokers)
+  constructor(brokers: readonly string[], clientId = 'baton-reader', security?: KafkaSecurity) {
+    const options = clientOptions(clientId, brokers, security)
     this.#client = new Consumer({ ...options, groupId: `${clientId}-unused` })
     this.#pool = new ConnectionPool(`${clientId}-fetch`, options)
   }

@@ -3,6 +3,7 @@ import { BatonError } from '../../runtime/errors.ts'
 import { Partitioner } from '../partitioner.ts'
 import { clientOptions } from './kafka-client.ts'
 import { describeKafkaError, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
+import type { KafkaSecurity } from './kafka-security.ts'
 
 /** One event to produce. Strings are sent as their UTF-8 bytes. */
 export interface EventToProduce {
@@ -25,6 +26,8 @@ export interface KafkaEventProducerOptions {
   readonly brokers: readonly string[]
   /** Kafka client id (default `baton-producer`). */
   readonly clientId?: string
+  /** SASL and TLS of every connection to the brokers (KAFKA_SASL_*, KAFKA_TLS*); default: plaintext. */
+  readonly security?: KafkaSecurity
 }
 
 /**
@@ -57,7 +60,7 @@ export class KafkaEventProducer {
   constructor(options: KafkaEventProducerOptions) {
     this.#brokers = options.brokers
     this.#producer = new Producer({
-      ...clientOptions(options.clientId ?? 'baton-producer', options.brokers),
+      ...clientOptions(options.clientId ?? 'baton-producer', options.brokers, options.security),
       idempotent: true,
       acks: ProduceAcks.ALL,
     })

@@ -1,16 +1,27 @@
 import type { Sql, TransactionSql } from 'postgres'
 import { BatonError } from '../../runtime/errors.ts'
+import { connectionError } from '../connection-failure.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
 import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
 import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
+import { checkRuntimeGrants } from './grants.ts'
 import { migratePostgres } from './migrations.ts'
 import { type PostgresTarget, postgresTarget } from './target.ts'
+import { postgresConnection } from './tls.ts'
 
 export interface PostgresSinkOptions {
-  /** A postgres.js connection URL (DATABASE_URL); its password never appears in an error. */
+  /**
+   * A postgres.js connection URL (DATABASE_URL); its password never appears in an error. libpq's
+   * `sslmode` and `sslrootcert` are honoured (tls.ts).
+   */
   readonly url: string
+  /**
+   * The role that runs the migrations (DATABASE_MIGRATION_URL), on a connection of its own that is closed
+   * afterwards; `url`'s role then needs only DML on baton's tables, which is checked. Default: `url`.
+   */
+  readonly migrationUrl?: string
   /** The pipeline whose `migrations.postgres` run at start and whose `handle` the batches' `work` calls. */
   readonly pipeline: Pipeline
   /** The consumer group whose dead letters `deadLetters` reads. */
@@ -44,7 +55,33 @@ export async function createPostgresSink(options: PostgresSinkOptions): Promise<
     )
   }
   const target = postgresTarget(options.url)
-  const clients = postgresClients(options.url, options.max ?? 10, {
+  const clients = await connect(options.url, 'DATABASE_URL', options.max ?? 10)
+  try {
+    if (options.migrationUrl) {
+      const migrator = await connect(options.migrationUrl, 'DATABASE_MIGRATION_URL', 1)
+      try {
+        await migrate(migrator, pipeline, postgresTarget(options.migrationUrl))
+      } finally {
+        await migrator.end(5)
+      }
+      await checkRuntimeGrants(clients, target).catch((err) => {
+        throw classifyPostgresError(err) === 'unavailable' ? unreachable(err, target) : err
+      })
+    } else {
+      await migrate(clients, pipeline, target)
+    }
+  } catch (err) {
+    await clients.end(0)
+    throw err
+  }
+  return postgresSink(clients, target, group)
+}
+
+/** Clients for `url` that answered a `select 1`; throws the start-up error of `unreachable` otherwise. */
+async function connect(url: string, variable: string, size: number): Promise<PostgresClients> {
+  const connection = postgresConnection(url, variable)
+  const clients = postgresClients(connection.url, size, {
+    ssl: connection.ssl,
     // Fail a start-up or a batch against a dead address in seconds, not after the driver's 30 s default.
     connect_timeout: 10,
     // `create table if not exists` sends a NOTICE on every start; postgres.js would print each one.
@@ -53,17 +90,19 @@ export async function createPostgresSink(options: PostgresSinkOptions): Promise<
   })
   try {
     await clients.run((sql) => sql`select 1`)
+    return clients
   } catch (err) {
     await clients.end(0)
-    throw unreachable(err, target)
+    throw unreachable(err, postgresTarget(url))
   }
+}
+
+async function migrate(clients: PostgresClients, pipeline: Pipeline, target: PostgresTarget): Promise<void> {
   try {
     await migratePostgres(clients, pipeline, target)
   } catch (err) {
-    await clients.end(0)
     throw classifyPostgresError(err) === 'unavailable' ? unreachable(err, target) : err
   }
-  return postgresSink(clients, target, group)
 }
 
 function postgresSink(clients: PostgresClients, target: PostgresTarget, group: string): PostgresSink {
@@ -220,18 +259,29 @@ function describeKey(key: PartitionKey): string {
   return `${tpString(key)} of group '${key.group}'`
 }
 
+/** The start-up error for a server baton cannot use: SERVICE_AUTH_FAILED, SERVICE_TLS_FAILED or SERVICE_UNREACHABLE. */
 function unreachable(err: unknown, target: PostgresTarget): BatonError {
-  const code = (err as { code?: unknown }).code
-  const problem =
-    typeof code === 'string' && code.startsWith('28')
-      ? 'refused the credentials'
-      : code === '3D000'
-        ? 'has no such database'
-        : 'is unreachable'
-  return new BatonError(
-    'SERVICE_UNREACHABLE',
-    `PostgreSQL at ${target.where} (${target.masked}) ${problem}: ${describeError(err, target)}. ` +
-      'Check DATABASE_URL and that the server is running and reachable from this node.',
-    { cause: err },
+  if ((err as { code?: unknown }).code === '3D000') {
+    return new BatonError(
+      'SERVICE_UNREACHABLE',
+      `PostgreSQL at ${target.where} (${target.masked}) has no such database: ${describeError(err, target)}. ` +
+        'Check the database name in DATABASE_URL.',
+      { cause: err },
+    )
+  }
+  return connectionError(
+    'PostgreSQL',
+    `${target.where} (${target.masked})`,
+    err,
+    describeError(err, target),
+    {
+      authentication:
+        'Check the user and password in DATABASE_URL (or DATABASE_MIGRATION_URL), and that pg_hba.conf lets that ' +
+        'user in over this connection (a "hostssl" line needs sslmode=require or stronger in the URL).',
+      certificate:
+        "Add sslrootcert=<PEM file of the CA that signed the server's certificate> to DATABASE_URL, and check " +
+        'that the certificate names the host of the URL (sslmode=verify-full).',
+      unreachable: 'Check DATABASE_URL and that the server is running and reachable from this node.',
+    },
   )
 }

@@ -182,7 +182,7 @@ describe('an unavailable Redis', () => {
     expect(err.message).not.toContain('hunter2')
   })
 
-  test('wrong credentials at start: SERVICE_UNREACHABLE that says so, password masked', async () => {
+  test('wrong credentials at start: SERVICE_AUTH_FAILED that says so, password masked', async () => {
     const url = new URL(serviceEnv().REDIS_URL)
     url.username = uniqueName('nobody')
     url.password = 'wrong-hunter2'
@@ -190,8 +190,8 @@ describe('an unavailable Redis', () => {
       () => null,
       (e) => e,
     )
-    expect(err).toMatchObject({ code: 'SERVICE_UNREACHABLE' })
-    expect(err.message).toMatch(/refused the credentials \(WRONGPASS/)
+    expect(err).toMatchObject({ code: 'SERVICE_AUTH_FAILED' })
+    expect(err.message).toMatch(/refused baton's credentials \(WRONGPASS/)
     expect(err.message).not.toContain('wrong-hunter2')
   })
 

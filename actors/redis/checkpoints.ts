@@ -1,10 +1,13 @@
 import Redis from 'ioredis'
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
 import type { Checkpoints, PartitionKey } from '../ports.ts'
+import { redisStartError, redisTls } from './connection.ts'
 
 export interface RedisCheckpointsOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS (REDIS_URL). */
   readonly url: string
+  /** PEM text of the CA that signed the server's certificate (REDIS_TLS_CA); default: the system's CAs. */
+  readonly tlsCa?: string
   /** Prefix of every key baton writes (default `baton:`); the ACL grants `~<prefix>*`. */
   readonly prefix?: string
 }
@@ -73,8 +76,10 @@ interface ScriptCommands {
  * `user baton on >… ~baton:* resetchannels -@all +ping +evalsha +eval +hmget +exists +time +set +incr +get +hget +hset`
  *
  * A dead Redis fails fast: commands are not queued while disconnected, not retried, and time out after 5 s,
- * each failure a BatonError CHECKPOINT_UNAVAILABLE; the client reconnects in the background. Throws
- * SERVICE_UNREACHABLE, with the password masked, when Redis cannot be reached at start.
+ * each failure a BatonError CHECKPOINT_UNAVAILABLE; the client reconnects in the background. At start it
+ * throws SERVICE_AUTH_FAILED (credentials or ACL refused), SERVICE_TLS_FAILED (certificate) or
+ * SERVICE_UNREACHABLE, with the password masked. The whole ACL of a node (membership registry included)
+ * is in README, Security.
  */
 export async function createRedisCheckpoints(options: RedisCheckpointsOptions): Promise<RedisCheckpoints> {
   const prefix = options.prefix ?? 'baton:'
@@ -83,6 +88,7 @@ export async function createRedisCheckpoints(options: RedisCheckpointsOptions): 
   }
   const where = redisTarget(options.url)
   const redis = new Redis(options.url, {
+    ...redisTls(options.url, options.tlsCa),
     lazyConnect: true,
     connectTimeout: 5_000,
     commandTimeout: 5_000,
@@ -115,15 +121,7 @@ export async function createRedisCheckpoints(options: RedisCheckpointsOptions): 
   } catch (err) {
     redis.disconnect()
     const cause = startError ?? err
-    throw new BatonError(
-      'SERVICE_UNREACHABLE',
-      refusedCredentials(cause)
-        ? `Redis at ${where.masked} refused the credentials (${where.scrub(errorMessage(cause))}). ` +
-            'Check the user and password in REDIS_URL and the ACL of that user.'
-        : `Redis at ${where.masked} is unreachable (${where.scrub(errorMessage(cause))}). Check REDIS_URL and ` +
-            'that the server is running and reachable from this node.',
-      { cause },
-    )
+    throw redisStartError(where.masked, cause, where.scrub(errorMessage(cause)), 'checkpoints')
   }
 
   const keysOf = (key: PartitionKey) => {
@@ -180,10 +178,6 @@ export async function createRedisCheckpoints(options: RedisCheckpointsOptions): 
       redis.disconnect()
     },
   }
-}
-
-function refusedCredentials(err: unknown): boolean {
-  return /^(WRONGPASS|NOAUTH|NOPERM)/.test(errorMessage(err))
 }
 
 /** A Redis URL for messages: `redis://user:***@host:port/db`, and a scrubber for driver messages. */

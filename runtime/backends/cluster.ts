@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { ensureTopics } from '../../actors/kafka/admin.ts'
 import { KafkaDeadLetterPublisher } from '../../actors/kafka/dead-letter-publisher.ts'
 import { KafkaGroupSource } from '../../actors/kafka/group-source.ts'
+import { kafkaSecurity } from '../../actors/kafka/kafka-security.ts'
 import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import type { Pipeline } from '../../actors/pipeline.ts'
 import type { DeadLetterPublisher, PartitionKey } from '../../actors/ports.ts'
@@ -20,6 +22,9 @@ import { serviceProbe } from './service-probe.ts'
  */
 export async function clusterBackend(config: Config, pipeline: Pipeline): Promise<Backend> {
   const brokers = config.kafkaBrokers
+  // SASL and TLS of every Kafka client; CA files are read once, here.
+  const security = kafkaSecurity(config.kafkaSasl, config.kafkaTls)
+  const redisTlsCa = config.redisTlsCa ? readFileSync(config.redisTlsCa, 'utf8') : undefined
   const closers: (() => Promise<unknown>)[] = []
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => {})
@@ -28,15 +33,17 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
     // Cheapest checks first, writes last: Redis only answers a PING, PostgreSQL then runs its (idempotent)
     // migrations, and only then are Kafka topics created, so a node that cannot reach a service has
     // created nothing in the services it reached before.
-    const checkpoints = await createRedisCheckpoints({ url: config.redisUrl as string })
+    const checkpoints = await createRedisCheckpoints({ url: config.redisUrl as string, tlsCa: redisTlsCa })
     closers.push(() => checkpoints.close())
     const membership = await createMembershipRegistry({
       url: config.redisUrl as string,
+      tlsCa: redisTlsCa,
       group: config.groupId,
     })
     closers.push(() => membership.close())
     const sink = await createPostgresSink({
       url: config.databaseUrl as string,
+      migrationUrl: config.databaseMigrationUrl,
       pipeline,
       group: config.groupId,
     })
@@ -55,12 +62,13 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
         topics: config.topics,
         partitions: config.partitions,
         dlq: true,
+        security,
       })
       for (const topic of config.topics) counts.set(topic, ensured.partitions[topic] ?? config.partitions)
     }
-    const producer = new KafkaEventProducer({ brokers, clientId: `baton-${config.nodeId}-ingest` })
+    const producer = new KafkaEventProducer({ brokers, clientId: `baton-${config.nodeId}-ingest`, security })
     closers.push(() => producer.close())
-    const kafkaDeadLetters = new KafkaDeadLetterPublisher({ brokers, nodeId: config.nodeId })
+    const kafkaDeadLetters = new KafkaDeadLetterPublisher({ brokers, nodeId: config.nodeId, security })
     closers.push(() => kafkaDeadLetters.close())
 
     // The sink's dead-letter table is the outbox: publish what it holds for the partition, then mark it.
@@ -80,6 +88,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
     let handlers: AssignmentHandlers | null = null
     const source = new KafkaGroupSource({
       brokers,
+      security,
       groupId: config.groupId,
       topics: config.topics,
       nodeId: config.nodeId,

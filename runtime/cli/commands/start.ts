@@ -3,7 +3,7 @@ import pkg from '../../../package.json'
 import type { Backend } from '../../backends/backend.ts'
 import { embeddedBackend } from '../../backends/embedded.ts'
 import type { Config } from '../../config.ts'
-import { loadConfig, printableConfig } from '../../config.ts'
+import { loadConfig, printableConfig, secretsOf } from '../../config.ts'
 import { createLogger } from '../../log.ts'
 import { createMetrics } from '../../metrics.ts'
 import { startNode } from '../../node.ts'
@@ -38,7 +38,24 @@ Environment (defaults in brackets):
   BATON_MAX_RETRIES        [3] retries of a failing event before it is dead-lettered
   BATON_DATA_DIR           [./data] embedded mode's files
   BATON_PIPELINE           [the built-in event store] module exporting definePipeline(...)
-  BATON_API_TOKEN          bearer token of the admin routes (unset: admin routes answer 403)
+  BATON_API_TOKEN          bearer token of the admin routes; it opens the ingest and read routes too
+  BATON_INGEST_TOKEN       bearer token of POST /v1/topics/:topic/events
+  BATON_READ_TOKEN         bearer token of GET /v1/cluster, /v1/actors…, /v1/dlq
+                           (a route whose token is unset is open only in embedded mode on 127.0.0.1;
+                           elsewhere it takes the admin token. A cluster node with no token at all
+                           refuses to start unless BATON_INSECURE=true)
+  BATON_INSECURE           [false] serve routes whose token is unset to everyone, even in cluster mode
+  BATON_METRICS_AUTH       [false] /metrics takes the read token
+  BATON_INGEST_RATE        [50000] events per second each client may ingest (0: no limit)
+  BATON_REQUEST_TIMEOUT_MS [60000] longest an HTTP request may take before a 503
+  DATABASE_MIGRATION_URL   PostgreSQL role that runs migrations (DDL); DATABASE_URL's role then needs DML only
+                           (both URLs take sslmode=verify-full&sslrootcert=<CA file>)
+  REDIS_TLS_CA             PEM file of the CA of Redis's certificate (with rediss://user:pass@host:port)
+  KAFKA_SASL_MECHANISM     SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN (PLAIN only with TLS)
+  KAFKA_SASL_USERNAME      SASL user
+  KAFKA_SASL_PASSWORD      SASL password
+  KAFKA_TLS                [false; true when KAFKA_TLS_CA is set] TLS to the brokers
+  KAFKA_TLS_CA             PEM file of the CA of the brokers' certificates
   BATON_CREATE_TOPICS      [true] create missing topics and their .dlq topics (cluster mode)
   BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
@@ -73,7 +90,7 @@ export const start: Command = {
     const logger = createLogger({
       level: config.logLevel,
       nodeId: config.nodeId,
-      secrets: [config.apiToken, config.databaseUrl, config.redisUrl].filter((s): s is string => !!s),
+      secrets: secretsOf(config),
     })
     const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
     const backend = await openBackend(config, pipeline)
