@@ -216,6 +216,14 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
         timeoutMs: 60_000,
       })
       if (!ok) throw noOwner(tp)
+      // Answer with the new epoch when the new actor takes the partition promptly; when it cannot (its
+      // services are down), answer anyway after a few seconds with the state it is in.
+      const deadline = Date.now() + 5_000
+      while (Date.now() < deadline) {
+        const state = owned.get(tpString(tp))?.stats.current?.().state
+        if (state !== undefined && state !== 'starting') break
+        await Bun.sleep(25)
+      }
       return view(tp)
     },
     deadLetters: (query) => backend.listDeadLetters(query),
