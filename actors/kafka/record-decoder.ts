@@ -43,7 +43,6 @@ export function decodePartition(
   const pendingAborts = aborted && aborted.length > 0 ? [...aborted].sort(byFirstOffset) : []
   let nextAbort = 0
   const abortedProducers = new Set<bigint>()
-  const from = BigInt(fetchOffset)
   let nextOffset = fetchOffset
   for (const batch of batches) {
     const lastOffset = batch.firstOffset + BigInt(batch.lastOffsetDelta)
@@ -63,17 +62,21 @@ export function decodePartition(
     }
     if (isControl) continue
     const appendTime = (batch.attributes & LOG_APPEND_TIME) !== 0 ? Number(batch.maxTimestamp) : null
+    // Offsets and times in plain numbers (exact below 2^53, i.e. for any offset or millisecond time in
+    // use): BigInt arithmetic would allocate twice per record.
+    const firstOffset = Number(batch.firstOffset)
+    const firstTimestamp = Number(batch.firstTimestamp)
     for (const record of batch.records) {
-      const offset = batch.firstOffset + BigInt(record.offsetDelta)
-      if (offset < from) continue
+      const offset = firstOffset + record.offsetDelta
+      if (offset < fetchOffset) continue
       records.push({
         topic,
         partition,
-        offset: Number(offset),
+        offset,
         key: record.key,
         value: record.value,
         headers: decodeHeaders(record.headers),
-        timestamp: appendTime ?? Number(batch.firstTimestamp + record.timestampDelta),
+        timestamp: appendTime ?? firstTimestamp + Number(record.timestampDelta),
       })
     }
   }
