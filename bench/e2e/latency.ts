@@ -14,7 +14,9 @@ export interface LatencyRun {
   readonly targetRatePerSec: number
   /** The rate the producer achieved (it falls short when the machine is saturated). */
   readonly ratePerSec: number
+  /** The measured span, after the warm-up, and the events produced in it. */
   readonly seconds: number
+  readonly warmupSeconds: number
   readonly events: number
   readonly p50Ms: number
   readonly p99Ms: number
@@ -36,14 +38,18 @@ export interface LatencyOptions {
   readonly pipeline: string | undefined
   readonly ratePerSec: number
   readonly seconds: number
+  /** Produced at the same rate before the measured seconds and left out of the figures. */
+  readonly warmupSeconds: number
 }
 
 /** The producer sends what is due every tick: small enough that events do not wait in the producer. */
 const TICK_MS = 10
 
 /**
- * Starts a node on an empty topic, produces synthetic events to it at `ratePerSec` for `seconds` (each
- * stamped with the time it is sent), waits until all are committed and reads the latencies.
+ * Starts a node on an empty topic, produces synthetic events to it at `ratePerSec` for `warmupSeconds`
+ * and then `seconds` more (each stamped with the time it is sent), waits until all are committed and reads
+ * the latencies of the events after the warm-up: the first seconds of a fresh process (JIT, connections,
+ * the group's first fetches) are start-up, not the steady state a user runs in.
  */
 export async function latencyRun(services: BenchServices, options: LatencyOptions): Promise<LatencyRun> {
   const { dataset, group, pipeline } = options
@@ -58,14 +64,17 @@ export async function latencyRun(services: BenchServices, options: LatencyOption
   const producer = new KafkaEventProducer({ brokers: services.brokers, clientId: 'baton-bench-latency' })
   try {
     const sent = await produceAtRate(producer, options, commits)
-    await waitCommitted(services, node, group, dataset.topic, sent.events)
+    await waitCommitted(services, node, group, dataset.topic, sent.total)
     const rss = peakRssMb(node.proc.pid)
     const latencies =
-      commits === null ? await storedAtLatencies(services, dataset.topic) : await commits.latencies()
+      commits === null
+        ? await storedAtLatencies(services, dataset.topic, sent.measuredFrom)
+        : await commits.latencies(sent.measuredFrom)
     return {
       targetRatePerSec: options.ratePerSec,
       ratePerSec: sent.events / sent.seconds,
       seconds: sent.seconds,
+      warmupSeconds: options.warmupSeconds,
       events: sent.events,
       ...latencies,
       peakRssMb: rss,
@@ -84,13 +93,20 @@ async function produceAtRate(
   producer: KafkaEventProducer,
   options: LatencyOptions,
   commits: CommitTimes | null,
-): Promise<{ events: number; seconds: number }> {
-  const { dataset, ratePerSec, seconds } = options
-  const total = Math.round(ratePerSec * seconds)
+): Promise<{ events: number; seconds: number; total: number; measuredFrom: number }> {
+  const { dataset, ratePerSec, seconds, warmupSeconds } = options
+  const warmup = Math.round(ratePerSec * warmupSeconds)
+  const total = warmup + Math.round(ratePerSec * seconds)
   const progress = new Progress(`  latency at ${Math.round(ratePerSec)}/s`, total)
   const started = performance.now()
+  let measuredFrom = Number.POSITIVE_INFINITY
+  let measuredAt = 0
   let sent = 0
   while (sent < total) {
+    if (sent >= warmup && measuredAt === 0) {
+      measuredAt = performance.now()
+      measuredFrom = Date.now()
+    }
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * ratePerSec))
     if (due > sent) {
       const time = Date.now()
@@ -107,7 +123,8 @@ async function produceAtRate(
     await Bun.sleep(TICK_MS)
   }
   progress.done(sent)
-  return { events: sent, seconds: (performance.now() - started) / 1000 }
+  const measured = (performance.now() - (measuredAt || started)) / 1000
+  return { events: sent - warmup, seconds: measured, total: sent, measuredFrom }
 }
 
 async function waitCommitted(
@@ -127,11 +144,12 @@ async function waitCommitted(
 
 type Percentiles = Pick<LatencyRun, 'p50Ms' | 'p99Ms' | 'p999Ms' | 'maxMs'>
 
-async function storedAtLatencies(services: BenchServices, topic: string): Promise<Percentiles> {
+/** Percentiles of the events with an event time at or after `from` (ms since the epoch). */
+async function storedAtLatencies(services: BenchServices, topic: string, from: number): Promise<Percentiles> {
   const [row] = await services.sql<{ p: number[]; max: number }[]>`
     select percentile_cont(array[0.5, 0.99, 0.999]) within group (order by ms) as p, max(ms) as max
     from (select extract(epoch from stored_at - event_time) * 1000 as ms
-          from baton_events where topic = ${topic}) as l`
+          from baton_events where topic = ${topic} and event_time >= to_timestamp(${from} / 1000.0)) as l`
   const [p50 = Number.NaN, p99 = Number.NaN, p999 = Number.NaN] = row?.p ?? []
   return { p50Ms: p50, p99Ms: p99, p999Ms: p999, maxMs: Number(row?.max) }
 }

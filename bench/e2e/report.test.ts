@@ -44,6 +44,7 @@ const measurements: E2eMeasurements = {
     targetRatePerSec: 50_000,
     ratePerSec: 49_900,
     seconds: 20,
+    warmupSeconds: 5,
     events: 998_000,
     p50Ms: 40,
     p99Ms: 120,

@@ -6,8 +6,8 @@ import type { BenchServices } from './services.ts'
 export interface CommitTimes {
   /** Records where produced events landed and their event time. */
   sent(events: readonly ProducedEvent[], time: number): void
-  /** Event time to commit of every event sent, as percentiles in ms. */
-  latencies(): Promise<{ p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number }>
+  /** Event time to commit of the events sent at or after `from` (ms since the epoch), as percentiles in ms. */
+  latencies(from: number): Promise<{ p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number }>
   stop(): Promise<void>
 }
 
@@ -53,11 +53,12 @@ export function watchCommits(services: BenchServices, group: string, topic: stri
     sent(events, time) {
       for (const e of events) produced.push({ partition: e.partition, offset: e.offset, time })
     },
-    async latencies() {
+    async latencies(from) {
       // The caller saw every event committed; this poll sees the last watermarks too.
       await pollOnce()
-      const ms = new Float64Array(produced.length)
-      produced.forEach((e, i) => {
+      const measured = produced.filter((e) => e.time >= from)
+      const ms = new Float64Array(measured.length)
+      measured.forEach((e, i) => {
         const s = seen.get(e.partition)
         const at = s ? firstAbove(s.offsets, e.offset) : -1
         ms[i] = at < 0 ? Number.NaN : (s?.times[at] as number) - e.time
