@@ -1,4 +1,5 @@
 import { BatonError, errorMessage } from '../runtime/errors.ts'
+import { maskSecrets } from '../runtime/log-redact.ts'
 
 /**
  * Why a connection to a service failed, as an operator fixes it:
@@ -21,15 +22,22 @@ const AUTHENTICATION_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b/
 
 /** Classifies `err`, looking through its `cause` chain and aggregated `errors` (the first match wins). */
 export function connectionFailure(err: unknown): ConnectionFailure {
-  let found: ConnectionFailure = 'unreachable'
+  return classify(err).kind
+}
+
+/** The kind, and the message of the error inside `err` that decided it. */
+function classify(err: unknown): { kind: ConnectionFailure; evidence?: string } {
+  let found: { kind: ConnectionFailure; evidence?: string } = { kind: 'unreachable' }
   const walk = (e: unknown, depth: number): boolean => {
     if (!e || typeof e !== 'object' || depth > 8) return false
     const code = (e as { code?: unknown }).code
     const message = errorMessage(e)
-    if (typeof code === 'string' && CERTIFICATE_CODE.test(code)) found = 'certificate'
-    else if (/certificate|self[- ]signed|wrong version number/i.test(message)) found = 'certificate'
-    else if (typeof code === 'string' && AUTHENTICATION_CODE.test(code)) found = 'authentication'
-    else if (AUTHENTICATION_REPLY.test(message)) found = 'authentication'
+    if (typeof code === 'string' && CERTIFICATE_CODE.test(code))
+      found = { kind: 'certificate', evidence: message }
+    else if (/certificate|self[- ]signed|wrong version number/i.test(message))
+      found = { kind: 'certificate', evidence: message }
+    else if (typeof code === 'string' && AUTHENTICATION_CODE.test(code)) found = { kind: 'authentication' }
+    else if (AUTHENTICATION_REPLY.test(message)) found = { kind: 'authentication' }
     else {
       const inner = [(e as { cause?: unknown }).cause, ...((e as { errors?: unknown[] }).errors ?? [])]
       return inner.some((x) => walk(x, depth + 1))
@@ -63,24 +71,26 @@ export function connectionError(
   detail: string,
   hints: ConnectionHints,
 ): BatonError {
-  const kind = connectionFailure(cause)
+  const { kind, evidence } = classify(cause)
+  // A client may wrap the TLS error in its own ("Listing topics failed."): name the certificate problem too.
+  const seen = evidence && !detail.includes(evidence) ? `${detail}: ${maskSecrets(evidence)}` : detail
   switch (kind) {
     case 'authentication':
       return new BatonError(
         'SERVICE_AUTH_FAILED',
-        `${service} at ${where} refused baton's credentials (${detail}). ${hints.authentication}`,
+        `${service} at ${where} refused baton's credentials (${seen}). ${hints.authentication}`,
         { cause },
       )
     case 'certificate':
       return new BatonError(
         'SERVICE_TLS_FAILED',
-        `${service} at ${where}: its TLS certificate could not be verified (${detail}). ${hints.certificate}`,
+        `${service} at ${where}: its TLS certificate could not be verified (${seen}). ${hints.certificate}`,
         { cause },
       )
     case 'unreachable':
       return new BatonError(
         'SERVICE_UNREACHABLE',
-        `${service} at ${where} is unreachable (${detail}). ${hints.unreachable}`,
+        `${service} at ${where} is unreachable (${seen}). ${hints.unreachable}`,
         {
           cause,
         },

@@ -103,7 +103,10 @@ export async function migratePostgres(
     throw new BatonError(
       'MIGRATION_FAILED',
       `Migrating PostgreSQL at ${target.where} failed at ${step}: ${describeError(err, target)}. ` +
-        'Nothing of the migration was applied; fix the statement (or grant the role DDL rights) and start again.',
+        (denied
+          ? 'Nothing of the migration was applied: this role may not change the schema. Set ' +
+            'DATABASE_MIGRATION_URL to the role that owns it (README, Security), or grant this one DDL rights.'
+          : 'Nothing of the migration was applied; fix the statement and start again.'),
       { cause: err },
     )
   }

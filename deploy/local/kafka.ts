@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
+import { securityOptions } from '../../actors/kafka/kafka-security.ts'
+import type { TlsFiles } from './certificates.ts'
 import { type CdsContext, cdsFlags, keepCdsArchive } from './kafka-cds.ts'
 import { ensureKafkaJars, kafkaJarsCached } from './kafka-jars.ts'
+import { scramUserArgs, secureKafkaProperties, secureKafkaUsers, securityOfEnv } from './kafka-secure.ts'
+import { generatedPassword } from './passwords.ts'
 import { localDeployDir } from './paths.ts'
 import { freeLoopbackPort } from './ports.ts'
 import { requireJava, requireMaven } from './prerequisites.ts'
@@ -88,6 +92,27 @@ function classpath(jars: string): string {
   return `${jars}/*`
 }
 
+/** A secure broker's keystore, its properties, its SCRAM users (made at format) and baton's env lines. */
+function secureSetup(home: string, tls: TlsFiles, brokerPort: number, controllerPort: number) {
+  const keystore = join(home, 'keystore.pem')
+  writeFileSync(keystore, readFileSync(tls.key, 'utf8') + readFileSync(tls.cert, 'utf8'), { mode: 0o600 })
+  const brokerPassword = generatedPassword()
+  const batonPassword = generatedPassword()
+  return {
+    properties: secureKafkaProperties({ brokerPort, controllerPort, keystore, ca: tls.ca, brokerPassword }),
+    formatArgs: scramUserArgs([
+      { name: secureKafkaUsers.broker, password: brokerPassword },
+      { name: secureKafkaUsers.baton, password: batonPassword },
+    ]),
+    env: {
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: secureKafkaUsers.baton,
+      KAFKA_SASL_PASSWORD: batonPassword,
+      KAFKA_TLS_CA: tls.ca,
+    },
+  }
+}
+
 /** Apache Kafka in KRaft mode, from the jars the pinned pom resolves. */
 export const kafkaService: ServiceDriver = {
   name: 'kafka',
@@ -97,14 +122,19 @@ export const kafkaService: ServiceDriver = {
     if (!kafkaJarsCached()) requireMaven()
   },
 
-  async create(home, owner, onProgress) {
+  async create(home, owner, onProgress, tls) {
     const jars = await ensureKafkaJars(onProgress)
     const brokerPort = await freeLoopbackPort()
     const controllerPort = await freeLoopbackPort()
     const dataDir = join(home, 'data')
     mkdirSync(dataDir, { recursive: true })
     const config = join(home, 'server.properties')
-    writeFileSync(config, serverProperties({ brokerPort, controllerPort, logDir: dataDir }))
+    const secure = tls ? secureSetup(home, tls, brokerPort, controllerPort) : null
+    writeFileSync(
+      config,
+      serverProperties({ brokerPort, controllerPort, logDir: dataDir }) + (secure?.properties ?? ''),
+      { mode: 0o600 },
+    )
     const logFile = join(home, 'kafka.log')
     await runToCompletion(
       {
@@ -120,6 +150,7 @@ export const kafkaService: ServiceDriver = {
           kafkaClusterId(),
           '--config',
           config,
+          ...(secure?.formatArgs ?? []),
         ],
         logFile,
       },
@@ -134,6 +165,7 @@ export const kafkaService: ServiceDriver = {
       dataDir,
       logFile,
       url: `127.0.0.1:${brokerPort}`,
+      ...(secure ? { secureEnv: secure.env } : {}),
       owner,
       startedAt: new Date().toISOString(),
     } satisfies ServiceRecord
@@ -160,8 +192,9 @@ export const kafkaService: ServiceDriver = {
     keepCdsArchive(await cdsContext(record), exitedCleanly)
   },
 
-  async probe(url, timeoutMs) {
+  async probe(url, timeoutMs, secureEnv) {
     const admin = new Admin({
+      ...securityOptions(securityOfEnv(secureEnv)),
       clientId: 'baton-services',
       bootstrapBrokers: url.split(','),
       timeout: timeoutMs,

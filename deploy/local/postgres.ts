@@ -2,7 +2,10 @@ import { appendFileSync, chownSync, mkdirSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import postgres from 'postgres'
+import { postgresConnection } from '../../actors/postgres/tls.ts'
+import { generatedPassword } from './passwords.ts'
 import { freeLoopbackPort } from './ports.ts'
+import { rolesSql, securePostgresFiles, securePostgresRoles, securePostgresUrl } from './postgres-secure.ts'
 import { requirePostgresBin } from './prerequisites.ts'
 import { launchDetached, runToCompletion } from './processes.ts'
 import { withTimeout } from './readiness.ts'
@@ -69,7 +72,7 @@ export const postgresService: ServiceDriver = {
     requirePostgresBin()
   },
 
-  async create(home, owner) {
+  async create(home, owner, _onProgress, tls) {
     const bin = requirePostgresBin()
     const port = await freeLoopbackPort()
     const dataDir = dataDirFor(home)
@@ -104,17 +107,35 @@ export const postgresService: ServiceDriver = {
       postgresSettings({ port, socketDir: socketTooLong ? null : dataDir }),
     )
     writeFileSync(join(dataDir, 'pg_hba.conf'), hbaConf)
+    if (tls) appendFileSync(join(dataDir, 'postgresql.conf'), securePostgresFiles(dataDir, tls, user))
     // Single-user mode creates the database before any listener exists, so readiness can probe it directly.
-    await runToCompletion(
-      {
-        command: join(bin, 'postgres'),
-        args: ['--single', '-D', dataDir, 'postgres'],
-        logFile,
-        runAs: user,
-        input: `CREATE DATABASE ${databaseName};\n`,
-      },
-      `creating the database ${databaseName}`,
-    )
+    const single = (database: string, statements: string[], what: string) =>
+      runToCompletion(
+        {
+          command: join(bin, 'postgres'),
+          args: ['--single', '-D', dataDir, database],
+          logFile,
+          runAs: user,
+          input: `${statements.join('\n')}\n`,
+        },
+        what,
+      )
+    let urls: { url: string; secureEnv?: { DATABASE_MIGRATION_URL: string } }
+    if (tls) {
+      const passwords = { ownerPassword: generatedPassword(), runtimePassword: generatedPassword() }
+      const roles = rolesSql({ database: databaseName, ...passwords })
+      await single('postgres', roles.server, `creating the roles and the database ${databaseName}`)
+      await single(databaseName, roles.database, 'granting the runtime role its rights')
+      const secureUrl = (role: string, password: string) =>
+        securePostgresUrl({ role, password, port, database: databaseName, ca: tls.ca })
+      urls = {
+        url: secureUrl(securePostgresRoles.runtime, passwords.runtimePassword),
+        secureEnv: { DATABASE_MIGRATION_URL: secureUrl(securePostgresRoles.owner, passwords.ownerPassword) },
+      }
+    } else {
+      await single('postgres', [`CREATE DATABASE ${databaseName};`], `creating the database ${databaseName}`)
+      urls = { url: `postgres://postgres@127.0.0.1:${port}/${databaseName}` }
+    }
     return {
       name: 'postgres',
       pid: null,
@@ -123,7 +144,7 @@ export const postgresService: ServiceDriver = {
       home,
       dataDir,
       logFile,
-      url: `postgres://postgres@127.0.0.1:${port}/${databaseName}`,
+      ...urls,
       owner,
       startedAt: new Date().toISOString(),
     } satisfies ServiceRecord
@@ -139,7 +160,9 @@ export const postgresService: ServiceDriver = {
   },
 
   async probe(url, timeoutMs) {
-    const sql = postgres(url, {
+    const connection = postgresConnection(url)
+    const sql = postgres(connection.url, {
+      ssl: connection.ssl,
       max: 1,
       connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
       onnotice: () => {},

@@ -82,3 +82,10 @@ export function requireRedisServer(): string {
   if (!redis) throw missing('Redis (redis-server)', 'redis-server')
   return redis
 }
+
+/** The `openssl` executable, which makes the certificates of the secure services (`up --secure`). */
+export function requireOpenssl(): string {
+  const openssl = which('openssl')
+  if (!openssl) throw missing('OpenSSL (openssl)', 'openssl')
+  return openssl
+}

@@ -44,7 +44,7 @@ export async function waitUntilReady(
       )
     }
     try {
-      await driver.probe(record.url, Math.min(5000, Math.max(500, deadline - Date.now())))
+      await driver.probe(record.url, Math.min(5000, Math.max(500, deadline - Date.now())), record.secureEnv)
       return
     } catch (err) {
       lastError = err

@@ -1,10 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Redis from 'ioredis'
+import { redisTls } from '../../actors/redis/connection.ts'
+import { generatedPassword } from './passwords.ts'
 import { freeLoopbackPort } from './ports.ts'
 import { requireRedisServer } from './prerequisites.ts'
 import { launchDetached } from './processes.ts'
 import { withTimeout } from './readiness.ts'
+import { secureRedisConfig, secureRedisUser } from './redis-secure.ts'
 import type { ServiceDriver, ServiceRecord } from './types.ts'
 
 /** redis.conf for a loopback-only server whose every write is in the append-only file. */
@@ -32,11 +35,13 @@ export const redisService: ServiceDriver = {
     requireRedisServer()
   },
 
-  async create(home, owner) {
+  async create(home, owner, _onProgress, tls) {
     const port = await freeLoopbackPort()
     const dataDir = join(home, 'data')
     mkdirSync(dataDir, { recursive: true })
-    writeFileSync(join(home, 'redis.conf'), redisConfig({ port, dataDir }))
+    const password = tls ? generatedPassword() : ''
+    const secure = tls ? secureRedisConfig({ port, tls, password }) : ''
+    writeFileSync(join(home, 'redis.conf'), redisConfig({ port, dataDir }) + secure, { mode: 0o600 })
     return {
       name: 'redis',
       pid: null,
@@ -45,7 +50,8 @@ export const redisService: ServiceDriver = {
       home,
       dataDir,
       logFile: join(home, 'redis.log'),
-      url: `redis://127.0.0.1:${port}`,
+      url: tls ? `rediss://${secureRedisUser}:${password}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
+      ...(tls ? { secureEnv: { REDIS_TLS_CA: tls.ca } } : {}),
       owner,
       startedAt: new Date().toISOString(),
     } satisfies ServiceRecord
@@ -60,13 +66,18 @@ export const redisService: ServiceDriver = {
     })
   },
 
-  async probe(url, timeoutMs) {
+  async probe(url, timeoutMs, secureEnv) {
+    const ca = secureEnv?.REDIS_TLS_CA ? readFileSync(secureEnv.REDIS_TLS_CA, 'utf8') : undefined
     const client = new Redis(url, {
+      ...redisTls(url, ca),
       lazyConnect: true,
       connectTimeout: timeoutMs,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
       enableOfflineQueue: false,
+      // INFO and CLIENT SETINFO: commands that the ACL of a secure set does not allow.
+      enableReadyCheck: false,
+      disableClientInfo: true,
     })
     // A failed connection also emits 'error'; the rejected connect() below already reports it.
     client.on('error', () => {})

@@ -1,6 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { maskUrl } from '../../runtime/config.ts'
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { createTestCertificates, type TlsFiles } from './certificates.ts'
 import { drivers, launchAndWait, livePid, removeRecord, stopRecord } from './instances.ts'
 import { addLease, removeLease } from './leases.ts'
 import { withLock } from './lock.ts'
@@ -9,6 +11,7 @@ import { readState, type ServicesState } from './state.ts'
 import {
   envVarOf,
   type Owner,
+  type SecureServiceEnv,
   type ServiceEnv,
   type ServiceName,
   type ServiceRecord,
@@ -16,7 +19,7 @@ import {
   serviceNames,
 } from './types.ts'
 
-export type { Owner, ServiceEnv, ServiceName, StopMode } from './types.ts'
+export type { Owner, SecureServiceEnv, ServiceEnv, ServiceName, StopMode } from './types.ts'
 export { serviceNames } from './types.ts'
 
 /** Every function works on one services folder: `dir`, or `BATON_SERVICES_DIR`, or `<repo>/.baton/services`. */
@@ -29,13 +32,20 @@ export interface UpOptions extends DirOption {
   only?: ServiceName[]
   /** Called with one line per step, for stderr. */
   onProgress?: (line: string) => void
-  /** Use services that KAFKA_BROKERS / DATABASE_URL / REDIS_URL point at (default true). */
+  /** Use services that KAFKA_BROKERS / DATABASE_URL / REDIS_URL point at (default true; never when `secure`). */
   useEnv?: boolean
+  /**
+   * A secure set: TLS only, with a test CA made in `<dir>/tls/`; Kafka's one listener SASL_SSL with a
+   * SCRAM user; PostgreSQL with a schema owner (DATABASE_MIGRATION_URL) and a DML-only runtime role
+   * (DATABASE_URL); Redis with an ACL user that may run only baton's commands. A folder holds either a
+   * secure set or a plain one.
+   */
+  secure?: boolean
 }
 
 export interface UpResult {
-  /** The env var of every requested service. */
-  env: Partial<ServiceEnv>
+  /** The env var of every requested service, and for a secure set its credentials and CA files. */
+  env: Partial<ServiceEnv & SecureServiceEnv>
   /** The services this call started (not the reused or external ones). */
   started: ServiceName[]
 }
@@ -78,16 +88,16 @@ async function useExternal(name: ServiceName, url: string, progress: (line: stri
   } catch (err) {
     throw new BatonError(
       'SERVICE_UNREACHABLE',
-      `${envVar}=${url} is set but does not answer (${errorMessage(err)}). Start that ${name}, or unset ${envVar} to let baton start one.`,
+      `${envVar}=${maskUrl(url)} is set but does not answer (${errorMessage(err)}). Start that ${name}, or unset ${envVar} to let baton start one.`,
       { cause: err },
     )
   }
-  progress(`${name}: using ${envVar}=${url} from the environment`)
+  progress(`${name}: using ${envVar}=${maskUrl(url)} from the environment`)
 }
 
 async function reuse(record: ServiceRecord, owner: Owner, progress: (line: string) => void): Promise<void> {
   try {
-    await drivers[record.name].probe(record.url, externalProbeMs)
+    await drivers[record.name].probe(record.url, externalProbeMs, record.secureEnv)
   } catch (err) {
     throw new BatonError(
       'SERVICE_UNREACHABLE',
@@ -97,7 +107,7 @@ async function reuse(record: ServiceRecord, owner: Owner, progress: (line: strin
   }
   // Once a user asked for a service by hand, a test run that started it must not stop it.
   if (owner === 'user') record.owner = 'user'
-  progress(`${record.name}: already running, pid ${record.pid}, ${record.url}`)
+  progress(`${record.name}: already running, pid ${record.pid}, ${maskUrl(record.url)}`)
 }
 
 async function startFresh(
@@ -106,12 +116,13 @@ async function startFresh(
   name: ServiceName,
   owner: Owner,
   progress: (line: string) => void,
+  tls: TlsFiles | undefined,
 ): Promise<void> {
   const began = performance.now()
   const home = join(dir, name)
   rmSync(home, { recursive: true, force: true })
   mkdirSync(home, { recursive: true })
-  const record = await drivers[name].create(home, owner, progress)
+  const record = await drivers[name].create(home, owner, progress, tls)
   progress(`${name}: starting on 127.0.0.1:${record.ports.join(', ')}; log ${record.logFile}`)
   await launchAndWait(dir, state, record)
   progress(`${name}: ready in ${((performance.now() - began) / 1000).toFixed(1)} s`)
@@ -121,17 +132,24 @@ async function upLocked(dir: string, opts: UpOptions, owner: Owner): Promise<UpR
   const names = opts.only ?? serviceNames
   const progress = opts.onProgress ?? (() => {})
   const state = readState(dir)
-  const env: Partial<ServiceEnv> = {}
+  const env: Partial<ServiceEnv & SecureServiceEnv> = {}
   const toStart: ServiceName[] = []
+  const secure = opts.secure === true
   for (const name of names) {
-    const given = opts.useEnv === false ? undefined : process.env[envVarOf[name]]
+    const given = opts.useEnv === false || secure ? undefined : process.env[envVarOf[name]]
     const record = state.services[name]
+    if (record && livePid(record) !== null && Boolean(record.secureEnv) !== secure) {
+      throw new BatonError(
+        'SERVICE_START_FAILED',
+        `${dir} runs a ${secure ? 'plain' : 'secure'} ${name}; stop it first ('baton services down${secure ? '' : ' --secure'}') or use another folder.`,
+      )
+    }
     if (given) {
       await useExternal(name, given, progress)
       env[envVarOf[name]] = given
     } else if (record && livePid(record) !== null) {
       await reuse(record, owner, progress)
-      env[envVarOf[name]] = record.url
+      Object.assign(env, { [envVarOf[name]]: record.url }, record.secureEnv)
     } else {
       // A recorded service whose process is gone (a reboot, a killed test run) starts afresh.
       if (record) await removeRecord(dir, state, record, defaultStopDeadlineMs)
@@ -139,8 +157,9 @@ async function upLocked(dir: string, opts: UpOptions, owner: Owner): Promise<UpR
       toStart.push(name)
     }
   }
+  const tls = secure && toStart.length > 0 ? createTestCertificates(join(dir, 'tls')) : undefined
   const results = await Promise.allSettled(
-    toStart.map((name) => startFresh(dir, state, name, owner, progress)),
+    toStart.map((name) => startFresh(dir, state, name, owner, progress, tls)),
   )
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
   if (failures.length > 0) {
@@ -152,7 +171,10 @@ async function upLocked(dir: string, opts: UpOptions, owner: Owner): Promise<UpR
     if (failures.length === 1) throw failures[0]
     throw new BatonError('SERVICE_START_FAILED', failures.map(errorMessage).join('\n'), { cause: failures })
   }
-  for (const name of toStart) env[envVarOf[name]] = recordOf(state, name).url
+  for (const name of toStart) {
+    const record = recordOf(state, name)
+    Object.assign(env, { [envVarOf[name]]: record.url }, record.secureEnv)
+  }
   return { env, started: toStart }
 }
 
@@ -217,11 +239,14 @@ export function servicesDown(
 }
 
 /** The env vars of the services baton runs now, or null when none runs. Does not probe them. */
-export async function servicesEnv(opts: DirOption = {}): Promise<Partial<ServiceEnv> | null> {
+export async function servicesEnv(
+  opts: DirOption = {},
+): Promise<Partial<ServiceEnv & SecureServiceEnv> | null> {
   const state = readState(dirOf(opts))
-  const env: Partial<ServiceEnv> = {}
+  const env: Partial<ServiceEnv & SecureServiceEnv> = {}
   for (const record of Object.values(state.services)) {
-    if (livePid(record) !== null) env[envVarOf[record.name]] = record.url
+    if (livePid(record) !== null)
+      Object.assign(env, { [envVarOf[record.name]]: record.url }, record.secureEnv)
   }
   return Object.keys(env).length > 0 ? env : null
 }
@@ -247,7 +272,7 @@ export async function servicesStatus(opts: DirOption = {}): Promise<ServiceStatu
       const pid = livePid(record)
       let answers = false
       if (pid !== null)
-        answers = await drivers[name].probe(record.url, 2000).then(
+        answers = await drivers[name].probe(record.url, 2000, record.secureEnv).then(
           () => true,
           () => false,
         )

@@ -34,6 +34,7 @@ export function readState(dir: string): ServicesState {
 export function writeState(dir: string, state: ServicesState): void {
   mkdirSync(dir, { recursive: true })
   const file = stateFile(dir)
-  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(state, null, 2)}\n`)
+  // Owner-only: a secure set's records hold its users' passwords.
+  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
   renameSync(`${file}.${process.pid}.tmp`, file)
 }

@@ -1,3 +1,5 @@
+import type { TlsFiles } from './certificates.ts'
+
 /** The services `baton services` runs; each has one env var that points clients at it. */
 export type ServiceName = 'kafka' | 'postgres' | 'redis'
 
@@ -8,6 +10,19 @@ export interface ServiceEnv {
   KAFKA_BROKERS: string
   DATABASE_URL: string
   REDIS_URL: string
+}
+
+/**
+ * The further env lines of a secure set (`baton services up --secure`): who baton is and which CA it
+ * trusts. DATABASE_URL is then the least-privilege runtime role, DATABASE_MIGRATION_URL the schema owner.
+ */
+export interface SecureServiceEnv {
+  KAFKA_SASL_MECHANISM: string
+  KAFKA_SASL_USERNAME: string
+  KAFKA_SASL_PASSWORD: string
+  KAFKA_TLS_CA: string
+  DATABASE_MIGRATION_URL: string
+  REDIS_TLS_CA: string
 }
 
 export const envVarOf: Record<ServiceName, keyof ServiceEnv> = {
@@ -41,6 +56,8 @@ export interface ServiceRecord {
   logFile: string
   /** The value of the service's env var. */
   url: string
+  /** Set for a secure service: its further env lines (credentials, CA file). */
+  secureEnv?: Partial<SecureServiceEnv>
   owner: Owner
   startedAt: string
 }
@@ -50,12 +67,23 @@ export interface ServiceDriver {
   name: ServiceName
   /** Throws PREREQUISITE_MISSING naming the missing program and its install line. */
   checkPrerequisites(): void
-  /** Makes a fresh home on new free ports: config, data folder, initialised storage. */
-  create(home: string, owner: Owner, onProgress: (line: string) => void): Promise<ServiceRecord>
+  /**
+   * Makes a fresh home on new free ports: config, data folder, initialised storage. With `tls`, the
+   * service is secure: TLS with these files only, and users with generated passwords (`secureEnv`).
+   */
+  create(
+    home: string,
+    owner: Owner,
+    onProgress: (line: string) => void,
+    tls?: TlsFiles,
+  ): Promise<ServiceRecord>
   /** Starts the service's process for a record made by `create`; returns its pid. */
   launch(record: ServiceRecord): Promise<number>
-  /** One real request to the service at `url`; throws when it does not answer within `timeoutMs`. */
-  probe(url: string, timeoutMs: number): Promise<void>
+  /**
+   * One real request to the service at `url`, with the credentials and CA of `secureEnv` when given;
+   * throws when it does not answer within `timeoutMs`.
+   */
+  probe(url: string, timeoutMs: number, secureEnv?: Partial<SecureServiceEnv>): Promise<void>
   /** Tidying once the process is gone; `exitedCleanly` is false after a crash or a kill. */
   afterStop?(record: ServiceRecord, exitedCleanly: boolean): Promise<void>
   signalFor(mode: StopMode): NodeJS.Signals

@@ -1,4 +1,6 @@
+import { defaultServicesDir } from '../../../deploy/local/paths.ts'
 import {
+  type SecureServiceEnv,
   type ServiceEnv,
   type ServiceName,
   type ServiceStatus,
@@ -8,9 +10,10 @@ import {
   servicesStatus,
   servicesUp,
 } from '../../../deploy/local/services.ts'
+import { maskUrl } from '../../config.ts'
 import { type Command, usageError, wantsHelp } from '../command.ts'
 
-const upHelp = `Usage: baton services up [kafka|postgres|redis ...]
+const upHelp = `Usage: baton services up [--secure] [kafka|postgres|redis ...]
 
 Starts real Apache Kafka (KRaft, one broker+controller), PostgreSQL and Redis as background processes on
 free 127.0.0.1 ports, waits until each answers a real request, and prints their env lines on stdout:
@@ -24,7 +27,13 @@ Progress goes to stderr. Export the lines into your shell with:  set -a; eval "$
 A service whose variable is already set is used as it is (it must answer); one baton already runs is
 reused. State, logs and data live in .baton/services/ (or BATON_SERVICES_DIR); the Kafka jars are
 downloaded once into \${XDG_CACHE_HOME:-~/.cache}/baton/. Needs java 17+, mvn (first run only),
-the PostgreSQL server binaries and redis-server.`
+the PostgreSQL server binaries and redis-server.
+
+--secure starts a secure set instead, in .baton/services-secure/ (the other sub-commands take --secure
+too): a test CA made with openssl; Kafka with one SASL_SSL listener and a SCRAM-SHA-512 user; PostgreSQL
+with TLS only, a schema owner (DATABASE_MIGRATION_URL) and a DML-only runtime role (DATABASE_URL); Redis
+with TLS only and an ACL user allowed baton's commands alone. It prints the further lines KAFKA_SASL_*,
+KAFKA_TLS_CA, DATABASE_MIGRATION_URL and REDIS_TLS_CA, with the generated passwords. Needs openssl too.`
 
 const downHelp = `Usage: baton services down [kafka|postgres|redis ...]
 
@@ -56,7 +65,7 @@ function envLine(key: string, value: string): string {
   return /^[\w@%+=:,./-]*$/.test(value) ? `${key}=${value}` : `${key}='${value.replaceAll("'", "'\\''")}'`
 }
 
-function printEnv(env: Partial<ServiceEnv>): void {
+function printEnv(env: Partial<ServiceEnv & SecureServiceEnv>): void {
   const lines = Object.entries(env).map(([key, value]) => envLine(key, value))
   process.stdout.write(`${lines.join('\n')}\n`)
 }
@@ -74,7 +83,7 @@ function statusTable(rows: ServiceStatus[]): string {
     s.state,
     s.pid === null ? '-' : String(s.pid),
     s.ports.length > 0 ? s.ports.join(',') : '-',
-    s.url ?? '-',
+    s.url ? maskUrl(s.url) : '-',
     s.logFile ?? '-',
   ])
   const table = [['SERVICE', 'STATE', 'PID', 'PORTS', 'URL', 'LOG'], ...cells]
@@ -97,17 +106,26 @@ const progress = (line: string) => process.stderr.write(`baton services: ${line}
 
 interface SubCommand {
   help: string
-  run(args: string[]): Promise<number>
+  run(args: string[], dir: { dir?: string; secure?: boolean }): Promise<number>
+}
+
+/** `--secure` picks the secure set's own folder, so it never mixes with the plain set the tests share. */
+function folderOf(args: string[]): { args: string[]; dir: { dir?: string; secure?: boolean } } {
+  if (!args.includes('--secure')) return { args, dir: {} }
+  return {
+    args: args.filter((a) => a !== '--secure'),
+    dir: { dir: `${defaultServicesDir()}-secure`, secure: true },
+  }
 }
 
 const subCommands: Record<string, SubCommand> = {
   up: {
     help: upHelp,
-    async run(args) {
+    async run(args, dir) {
       const only = parseNames(args)
       if (typeof only === 'number') return only
       const began = performance.now()
-      const { env } = await servicesUp({ only, onProgress: progress })
+      const { env } = await servicesUp({ only, onProgress: progress, ...dir })
       progress(`up in ${seconds(began)}`)
       printEnv(env)
       return 0
@@ -115,20 +133,20 @@ const subCommands: Record<string, SubCommand> = {
   },
   down: {
     help: downHelp,
-    async run(args) {
+    async run(args, dir) {
       const only = parseNames(args)
       if (typeof only === 'number') return only
       const began = performance.now()
-      await servicesDown({ only })
+      await servicesDown({ only, dir: dir.dir })
       progress(`down in ${seconds(began)}`)
       return 0
     },
   },
   env: {
     help: envHelp,
-    async run(args) {
-      if (args.length > 0) return usageError(servicesCommand, `'env' takes no arguments`)
-      const env = await servicesEnv()
+    async run(args, dir) {
+      if (args.length > 0) return usageError(servicesCommand, `'env' takes no arguments but --secure`)
+      const env = await servicesEnv({ dir: dir.dir })
       if (!env) {
         process.stderr.write(`baton services env: no service runs; start them with 'baton services up'.\n`)
         return 1
@@ -139,9 +157,9 @@ const subCommands: Record<string, SubCommand> = {
   },
   status: {
     help: statusHelp,
-    async run(args) {
-      if (args.length > 0) return usageError(servicesCommand, `'status' takes no arguments`)
-      process.stdout.write(`${statusTable(await servicesStatus())}\n`)
+    async run(args, dir) {
+      if (args.length > 0) return usageError(servicesCommand, `'status' takes no arguments but --secure`)
+      process.stdout.write(`${statusTable(await servicesStatus({ dir: dir.dir }))}\n`)
       return 0
     },
   },
@@ -164,6 +182,7 @@ export const servicesCommand: Command = {
       process.stdout.write(`${sub.help}\n`)
       return 0
     }
-    return sub.run(rest)
+    const { args: subArgs, dir } = folderOf(rest)
+    return sub.run(subArgs, dir)
   },
 }
