@@ -2,9 +2,13 @@ import { Consumer } from '@platformatic/kafka'
 import postgres from 'postgres'
 import { deleteTopics, ensureTopics } from '../../actors/kafka/admin.ts'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
+import type { KafkaSecurity } from '../../actors/kafka/kafka-security.ts'
 import { type EventToProduce, KafkaEventProducer } from '../../actors/kafka/producer.ts'
+import { postgresConnection } from '../../actors/postgres/tls.ts'
+import { securityOfEnv } from '../../deploy/local/kafka-secure.ts'
+import type { SecureServiceEnv, ServiceEnv } from '../../deploy/local/services.ts'
 import { type SyntheticOptions, syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
-import { kafkaBrokers, serviceEnv } from '../support/env.ts'
+import { serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
 import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
 
@@ -22,19 +26,32 @@ export class ClusterScenario {
   readonly poisonSeqs = new Set<number>()
   produced = 0
   #producer: KafkaEventProducer | null = null
+  /** The services' env lines every node gets, and what the scenario's own clients connect with. */
+  readonly #services: Partial<ServiceEnv & SecureServiceEnv>
+  readonly #brokers: string[]
+  readonly #security: KafkaSecurity | undefined
 
-  /** `databaseUrl`: a PostgreSQL of the test's own (to restart it), instead of the shared one. */
+  /**
+   * `databaseUrl`: a PostgreSQL of the test's own (to restart it), instead of the shared one. `services`:
+   * the env lines of a private (e.g. secure) set instead of the shared services; the scenario then checks
+   * and cleans up as DATABASE_MIGRATION_URL's role when there is one (the runtime role may not).
+   */
   constructor(
     readonly events: SyntheticOptions = { keys: 1000, valueBytes: 100, poison: 0 },
-    options: { databaseUrl?: string } = {},
+    options: { databaseUrl?: string; services?: Partial<ServiceEnv & SecureServiceEnv> } = {},
   ) {
-    this.databaseUrl = options.databaseUrl ?? serviceEnv().DATABASE_URL
-    this.sql = postgres(this.databaseUrl, { max: 2, onnotice: () => {} })
+    this.#services = options.services ?? serviceEnv()
+    this.#brokers = (this.#services.KAFKA_BROKERS ?? '').split(',')
+    this.#security = securityOfEnv(this.#services)
+    this.databaseUrl = options.databaseUrl ?? (this.#services.DATABASE_URL as string)
+    const checker = postgresConnection(this.#services.DATABASE_MIGRATION_URL ?? this.databaseUrl)
+    this.sql = postgres(checker.url, { ssl: checker.ssl, max: 2, onnotice: () => {} })
   }
 
   async createTopics(): Promise<void> {
     await ensureTopics({
-      brokers: kafkaBrokers(),
+      brokers: this.#brokers,
+      security: this.#security,
       topics: [this.topic],
       partitions: this.partitions,
       dlq: true,
@@ -54,7 +71,11 @@ export class ClusterScenario {
 
   /** Produces events as they are, in requests of 1,000; they count towards `produced`. */
   async produceEvents(events: readonly EventToProduce[]): Promise<void> {
-    this.#producer ??= new KafkaEventProducer({ brokers: kafkaBrokers(), clientId: `${this.topic}-producer` })
+    this.#producer ??= new KafkaEventProducer({
+      brokers: this.#brokers,
+      security: this.#security,
+      clientId: `${this.topic}-producer`,
+    })
     for (let from = 0; from < events.length; from += 1000) {
       await this.#producer.produce(this.topic, events.slice(from, from + 1000))
     }
@@ -63,7 +84,7 @@ export class ClusterScenario {
 
   async startNode(nodeId: string, env: Record<string, string> = {}): Promise<NodeProcess> {
     const node = await startNodeProcess({
-      ...serviceEnv(),
+      ...this.#services,
       DATABASE_URL: this.databaseUrl,
       BATON_NODE_ID: nodeId,
       BATON_TOPICS: this.topic,
@@ -148,7 +169,7 @@ export class ClusterScenario {
   /** The group's committed Kafka offsets and the partitions' end offsets. */
   async kafkaOffsets(): Promise<{ committed: number[]; end: number[] }> {
     const consumer = new Consumer({
-      ...clientOptions(`${this.group}-check`, kafkaBrokers()),
+      ...clientOptions(`${this.group}-check`, this.#brokers, this.#security),
       groupId: this.group,
     })
     try {
@@ -174,6 +195,6 @@ export class ClusterScenario {
     await this.sql`delete from baton_dead_letters where group_id = ${this.group}`
     await this.sql`delete from baton_watermarks where group_id = ${this.group}`
     await this.sql.end()
-    await deleteTopics(kafkaBrokers(), [this.topic, `${this.topic}.dlq`]).catch(() => {})
+    await deleteTopics(this.#brokers, [this.topic, `${this.topic}.dlq`], this.#security).catch(() => {})
   }
 }
