@@ -10,33 +10,38 @@ import postgres from 'postgres'
 import { deadLetterTopic, deleteTopics, ensureTopics } from '../../actors/kafka/admin.ts'
 import { PartitionReader } from '../../actors/kafka/partition-reader.ts'
 import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
-import { type ServiceEnv, servicesDown, servicesUp } from '../../deploy/local/services.ts'
+import { type ServiceEnv, type ServiceName, servicesDown, servicesUp } from '../../deploy/local/services.ts'
 import {
   type SyntheticEvent,
   type SyntheticOptions,
   syntheticEvent,
 } from '../../runtime/cli/synthetic-events.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
-import { kafkaBrokers } from '../support/env.ts'
+import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 
-/** PostgreSQL and Redis of this test file alone, in a temporary services folder, to stop and restart at will. */
+/** Services of this test file alone, in a temporary services folder, to stop and restart at will. */
 export interface PrivateServices {
   readonly dir: string
   readonly env: ServiceEnv
   down(): Promise<void>
 }
 
-/** Starts a private PostgreSQL and Redis; Kafka is the shared one from the environment. */
-export async function privateServices(): Promise<PrivateServices> {
+/**
+ * Starts the services named in `only` (default: PostgreSQL and Redis) privately; the others are the shared
+ * ones from the environment.
+ */
+export async function privateServices(
+  only: readonly ServiceName[] = ['postgres', 'redis'],
+): Promise<PrivateServices> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-faults-'))
   try {
-    const { env } = await servicesUp({ dir, only: ['postgres', 'redis'], useEnv: false })
+    const { env } = await servicesUp({ dir, only: [...only], useEnv: false })
     return {
       dir,
       env: {
-        KAFKA_BROKERS: kafkaBrokers().join(','),
-        DATABASE_URL: env.DATABASE_URL as string,
-        REDIS_URL: env.REDIS_URL as string,
+        KAFKA_BROKERS: env.KAFKA_BROKERS ?? kafkaBrokers().join(','),
+        DATABASE_URL: env.DATABASE_URL ?? serviceEnv().DATABASE_URL,
+        REDIS_URL: env.REDIS_URL ?? serviceEnv().REDIS_URL,
       },
       async down() {
         await servicesDown({ dir })
@@ -61,19 +66,89 @@ export interface Landed {
 /**
  * Produces synthetic events (runtime/cli/synthetic-events.ts, as `baton produce` makes them) with seqs of
  * its own choosing, so that several rounds into one topic never repeat a seq, and remembers where every
- * acknowledged event landed.
+ * acknowledged event landed. `brokers`: a Kafka of the test's own (default: the shared one).
  */
 export class EventLedger {
   readonly topic: string
   readonly options: SyntheticOptions
+  readonly brokers: readonly string[]
   readonly landed: Landed[] = []
+  /** Seqs whose produce request failed (`tryProduce`): each is in the topic once or not at all; `reconcile` says which. */
+  readonly uncertain = new Set<number>()
   readonly #producer: KafkaEventProducer
   #next = 0
 
-  constructor(topic: string, options: SyntheticOptions) {
+  constructor(topic: string, options: SyntheticOptions, brokers: readonly string[] = kafkaBrokers()) {
     this.topic = topic
     this.options = options
-    this.#producer = new KafkaEventProducer({ brokers: kafkaBrokers(), clientId: `test-${topic}` })
+    this.brokers = brokers
+    this.#producer = new KafkaEventProducer({ brokers, clientId: `test-${topic}` })
+  }
+
+  /**
+   * Produces the next `count` events in one request. When it fails (Kafka down, a cut connection) their
+   * seqs are not sent again: they count as uncertain until `reconcile` finds out which of them landed.
+   * Resolves false on a failure.
+   */
+  async tryProduce(count: number): Promise<boolean> {
+    const from = this.#next
+    try {
+      await this.produce(count, count)
+      return true
+    } catch {
+      for (let seq = Math.max(from, this.#next); seq < from + count; seq++) this.uncertain.add(seq)
+      this.#next = from + count
+      return false
+    }
+  }
+
+  /**
+   * Reads the whole topic back and records where each uncertain seq landed (those not found were never
+   * written). Throws when an acknowledged event is not where its acknowledgement said, or when one seq is
+   * in the topic twice (a doubled produce: the source itself would hold a duplicate).
+   */
+  async reconcile(partitions: number): Promise<{ found: number; missing: number }> {
+    if (this.uncertain.size === 0) return { found: 0, missing: 0 }
+    const reader = new PartitionReader(this.brokers, `test-reconcile-${this.topic}`)
+    const at = new Map<string, number>()
+    const seen = new Set<number>()
+    let found = 0
+    try {
+      for (let p = 0; p < partitions; p++) {
+        const { earliest, end } = await reader.offsets(this.topic, p)
+        for (let from = earliest; from < end; ) {
+          const records = await reader.read(this.topic, p, from, Math.min(end, from + 20_000))
+          if (records.length === 0) break
+          for (const r of records) {
+            const seq = Number(/"seq":(\d+)/.exec(r.value?.toString() ?? '')?.[1])
+            if (seen.has(seq))
+              throw new Error(`seq ${seq} is in ${this.topic} twice (at ${p}/${r.offset} again)`)
+            seen.add(seq)
+            at.set(`${p}/${r.offset}`, seq)
+            if (this.uncertain.has(seq)) {
+              this.landed.push({
+                seq,
+                partition: p,
+                offset: r.offset,
+                poison: syntheticEvent(seq, this.options).poison,
+              })
+              found++
+            }
+          }
+          from = (records.at(-1)?.offset ?? from) + 1
+        }
+      }
+    } finally {
+      await reader.close()
+    }
+    for (const l of this.landed) {
+      if (at.get(`${l.partition}/${l.offset}`) !== l.seq)
+        throw new Error(`acknowledged seq ${l.seq} is not at ${l.partition}/${l.offset} in ${this.topic}`)
+    }
+    this.landed.sort((a, b) => a.seq - b.seq)
+    const missing = this.uncertain.size - found
+    this.uncertain.clear()
+    return { found, missing }
   }
 
   /** Produces `count` more events, `chunk` per request, one request at a time; resolves once all are acknowledged. */
@@ -101,8 +176,9 @@ export class EventLedger {
     }
   }
 
+  /** Events in the topic as far as known: everything sent, less what failed and was not reconciled yet. */
   get produced(): number {
-    return this.#next
+    return this.#next - this.uncertain.size
   }
 
   get poisoned(): number {
@@ -122,12 +198,16 @@ export class EventLedger {
 }
 
 /** Creates `topic` and `<topic>.dlq` with `partitions` partitions. */
-export async function createTopic(topic: string, partitions: number): Promise<void> {
-  await ensureTopics({ brokers: kafkaBrokers(), topics: [topic], partitions, dlq: true, log: () => {} })
+export async function createTopic(
+  topic: string,
+  partitions: number,
+  brokers: readonly string[] = kafkaBrokers(),
+): Promise<void> {
+  await ensureTopics({ brokers: [...brokers], topics: [topic], partitions, dlq: true, log: () => {} })
 }
 
-export async function deleteTopic(topic: string): Promise<void> {
-  await deleteTopics(kafkaBrokers(), [topic, deadLetterTopic(topic)])
+export async function deleteTopic(topic: string, brokers: readonly string[] = kafkaBrokers()): Promise<void> {
+  await deleteTopics([...brokers], [topic, deadLetterTopic(topic)])
 }
 
 /** GET /v1/actors/:topic/:partition (with `token` as bearer token when given); the status code and the body. */
@@ -232,6 +312,10 @@ export interface ExactlyOnceReport {
   readonly stored: number
   readonly deadLettered: number
   readonly dlqRecords: number
+  /** Events processed more than once: stored twice, stored and dead-lettered, or dead-lettered (table or topic) twice. */
+  readonly duplicates: number
+  /** Produced events neither stored nor dead-lettered (a poison event missing from the DLQ table or topic counts). */
+  readonly lost: number
   readonly problems: string[]
 }
 
@@ -252,6 +336,8 @@ export async function checkExactlyOnce(
 ): Promise<ExactlyOnceReport> {
   const { topic } = ledger
   const problems: string[] = []
+  let duplicates = 0
+  let lost = 0
   const note = (problem: string) => {
     if (problems.length < 40) problems.push(problem)
     else if (problems.length === 40) problems.push('… (more problems left out)')
@@ -277,7 +363,10 @@ export async function checkExactlyOnce(
   for (const r of rows) {
     const place = at(r.partition, r.offset)
     const want = expected.get(place)
-    if (stored.has(place)) note(`baton_events holds ${place} twice`)
+    if (stored.has(place)) {
+      duplicates++
+      note(`baton_events holds ${place} twice`)
+    }
     stored.set(place, (stored.get(place) ?? 0) + 1)
     if (!want) note(`baton_events holds ${place} (seq ${r.seq}), which was never produced`)
     else if (want.poison) note(`baton_events holds poison event ${place} (seq ${want.seq})`)
@@ -286,7 +375,11 @@ export async function checkExactlyOnce(
   }
   const seqs = new Map<string, number>()
   for (const r of rows) seqs.set(String(r.seq), (seqs.get(String(r.seq)) ?? 0) + 1)
-  for (const [seq, n] of seqs) if (n > 1) note(`seq ${seq} stored ${n} times`)
+  for (const [seq, n] of seqs) {
+    if (n <= 1) continue
+    duplicates += n - 1
+    note(`seq ${seq} stored ${n} times`)
+  }
 
   // Dead letters in the outbox table: exactly the poison events, once each.
   const dead = new Map<string, number>()
@@ -295,16 +388,28 @@ export async function checkExactlyOnce(
     dead.set(place, (dead.get(place) ?? 0) + 1)
     const want = expected.get(place)
     if (!want) note(`baton_dead_letters holds ${place}, which was never produced`)
-    else if (!want.poison)
+    else if (!want.poison) {
+      if (stored.has(place)) duplicates++
       note(`baton_dead_letters holds ${place} (seq ${want.seq}, valid JSON) with code ${l.error_code}`)
+    }
   }
-  for (const [place, n] of dead) if (n > 1) note(`baton_dead_letters holds ${place} ${n} times`)
+  for (const [place, n] of dead) {
+    if (n <= 1) continue
+    duplicates += n - 1
+    note(`baton_dead_letters holds ${place} ${n} times`)
+  }
 
   // Nothing missing, and every place is either stored or dead-lettered: offsets contiguous per partition.
   for (const l of ledger.landed) {
     const place = at(l.partition, l.offset)
     if (l.poison) {
-      if (!dead.has(place)) note(`poison event ${place} (seq ${l.seq}) is not in baton_dead_letters`)
+      if (!dead.has(place)) {
+        lost++
+        note(`poison event ${place} (seq ${l.seq}) is not in baton_dead_letters`)
+      }
+    } else if (!stored.has(place) && !dead.has(place)) {
+      lost++
+      note(`event ${place} (seq ${l.seq}) is missing from baton_events`)
     } else if (!stored.has(place)) note(`event ${place} (seq ${l.seq}) is missing from baton_events`)
   }
   for (const [partition, end] of ledger.endOffsets()) {
@@ -316,7 +421,7 @@ export async function checkExactlyOnce(
   }
 
   // The dead-letter topic: every letter once, with its original place. The outbox may publish a moment later.
-  const reader = new PartitionReader(kafkaBrokers(), `test-reader-${topic}`)
+  const reader = new PartitionReader(ledger.brokers, `test-reader-${topic}`)
   let dlqRecords = 0
   try {
     const partitions = [...ledger.endOffsets().keys()]
@@ -348,17 +453,22 @@ export async function checkExactlyOnce(
       await Bun.sleep(500)
     }
     for (const [place, n] of published) {
-      if (n > 1) note(`${deadLetterTopic(topic)} holds the dead letter of ${place} ${n} times`)
+      if (n > 1) {
+        duplicates += n - 1
+        note(`${deadLetterTopic(topic)} holds the dead letter of ${place} ${n} times`)
+      }
       if (!expected.get(place)?.poison)
         note(`${deadLetterTopic(topic)} holds ${place}, which is not a poison event`)
     }
     for (const l of ledger.landed) {
       const place = at(l.partition, l.offset)
-      if (l.poison && !published.has(place))
+      if (l.poison && !published.has(place)) {
+        if (dead.has(place)) lost++
         note(
           `poison event ${place} (seq ${l.seq}) is not in ${deadLetterTopic(topic)} after ${dlqTimeoutMs} ms` +
             ` (baton_dead_letters.published_at ${letters.find((d) => at(d.partition, d.offset) === place)?.published ? 'is' : 'is not'} set)`,
         )
+      }
     }
   } finally {
     await reader.close()
@@ -369,6 +479,8 @@ export async function checkExactlyOnce(
     stored: rows.length,
     deadLettered: letters.length,
     dlqRecords,
+    duplicates,
+    lost,
     problems,
   }
 }

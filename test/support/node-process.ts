@@ -17,11 +17,12 @@ export interface NodeProcess {
 
 /**
  * Runs `baton start` as a separate process, as users do (embedded unless `env` names the services), and waits until it answers /readyz (or
- * throws with its output when it exits or does not get ready within `readyTimeoutMs`).
+ * throws with its output when it exits or does not get ready within `readyTimeoutMs`). `wrap` is a command
+ * that execs the rest, e.g. `['ip', 'netns', 'exec', ns]` (the pid stays the node's).
  */
 export async function startNodeProcess(
   env: Record<string, string>,
-  options: { readyTimeoutMs?: number; waitReady?: boolean } = {},
+  options: { readyTimeoutMs?: number; waitReady?: boolean; wrap?: readonly string[] } = {},
 ): Promise<NodeProcess> {
   const port = env.BATON_HTTP_PORT ? Number(env.BATON_HTTP_PORT) : await freeLoopbackPort()
   const url = `http://127.0.0.1:${port}`
@@ -29,20 +30,23 @@ export async function startNodeProcess(
   // The services' variables `npm test` sets would turn every node into a cluster node: a test that wants
   // one passes them in `env`.
   const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...inherited } = process.env
-  const proc = Bun.spawn([process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'], {
-    cwd: root,
-    env: {
-      ...inherited,
-      BATON_LOG_LEVEL: 'info',
-      // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
-      BATON_INSECURE: 'true',
-      ...env,
-      BATON_HTTP_PORT: String(port),
-      BATON_HTTP_HOST: '127.0.0.1',
+  const proc = Bun.spawn(
+    [...(options.wrap ?? []), process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'],
+    {
+      cwd: root,
+      env: {
+        ...inherited,
+        BATON_LOG_LEVEL: 'info',
+        // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
+        BATON_INSECURE: 'true',
+        ...env,
+        BATON_HTTP_PORT: String(port),
+        BATON_HTTP_HOST: '127.0.0.1',
+      },
+      stdout: 'pipe',
+      stderr: 'pipe',
     },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
+  )
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder()
     for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })

@@ -1,0 +1,219 @@
+/**
+ * A small TCP (or Unix socket) proxy with toxiproxy-like toxics, to fault the link between one baton node
+ * and one service: a node is given the proxy's address instead of the service's (or reaches it through
+ * a network namespace's bridge, see netns.ts), and the test turns toxics on and off while traffic flows.
+ *
+ * Toxics act on every connection, open or new, in both directions:
+ * - `latency(ms)`: every chunk is held `ms` before it is passed on (order kept).
+ * - `bandwidth(bytesPerSec)`: each direction is throttled to that rate.
+ * - `blackhole()`: nothing passes, nothing is lost, no connection is closed: what a dropped route does to
+ *   TCP until it comes back. Readers stop reading when their queue is full, so memory stays bounded.
+ * - `reset()`: every open connection is cut with a TCP RST, and new ones are cut at once, until `heal()`.
+ * `heal()` removes them all; held data then flows on.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+
+/** Where a proxy listens or connects: a loopback TCP port or a Unix socket path. */
+export type Address = { readonly host: string; readonly port: number } | { readonly path: string }
+
+export interface Toxics {
+  latencyMs: number
+  /** Bytes per second in each direction; 0: unlimited. */
+  bandwidth: number
+  blackhole: boolean
+  reset: boolean
+}
+
+const none: Toxics = { latencyMs: 0, bandwidth: 0, blackhole: false, reset: false }
+/** A reader stops reading while this much waits to be passed on. */
+const maxQueuedBytes = 1024 * 1024
+
+export class ToxicProxy {
+  readonly #server: Server
+  readonly #upstream: Address
+  readonly #links = new Set<Link>()
+  readonly #sockets = new Set<Socket>()
+  #toxics: Toxics = { ...none }
+  #address: Address | null = null
+  /** Connections accepted, and cut by a `reset` toxic, since the start. */
+  readonly counts = { accepted: 0, reset: 0 }
+
+  private constructor(upstream: Address) {
+    this.#upstream = upstream
+    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
+      this.#accept(socket),
+    )
+  }
+
+  /**
+   * Starts a proxy to `upstream`, listening on `listen` (default: a free 127.0.0.1 port).
+   *
+   * @example
+   * const pg = await ToxicProxy.start({ host: '127.0.0.1', port: 5432 })
+   * // DATABASE_URL=postgres://postgres@127.0.0.1:${pg.port}/baton
+   * pg.toxics({ latencyMs: 200 }); …; pg.heal()
+   */
+  static async start(
+    upstream: Address,
+    listen: Address = { host: '127.0.0.1', port: 0 },
+  ): Promise<ToxicProxy> {
+    const proxy = new ToxicProxy(upstream)
+    await new Promise<void>((resolve, reject) => {
+      proxy.#server.once('error', reject)
+      const done = () => {
+        proxy.#server.off('error', reject)
+        resolve()
+      }
+      if ('path' in listen) proxy.#server.listen(listen.path, done)
+      else proxy.#server.listen(listen.port, listen.host, done)
+    })
+    const bound = proxy.#server.address()
+    proxy.#address =
+      'path' in listen
+        ? listen
+        : { host: listen.host, port: typeof bound === 'object' && bound ? bound.port : listen.port }
+    return proxy
+  }
+
+  /** The TCP port it listens on (throws for a Unix socket proxy). */
+  get port(): number {
+    if (!this.#address || 'path' in this.#address) throw new Error('this proxy listens on a Unix socket')
+    return this.#address.port
+  }
+
+  get current(): Readonly<Toxics> {
+    return this.#toxics
+  }
+
+  /** Sets the given toxics (the others stay as they are). */
+  toxics(change: Partial<Toxics>): void {
+    this.#toxics = { ...this.#toxics, ...change }
+    if (this.#toxics.reset) for (const socket of this.#sockets) this.#cut(socket)
+    for (const link of this.#links) link.pump()
+  }
+
+  /** Removes every toxic; data held by a blackhole or latency flows on. */
+  heal(): void {
+    this.toxics({ ...none })
+  }
+
+  /** Stops listening and cuts every connection. */
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #accept(client: Socket): void {
+    this.counts.accepted++
+    this.#track(client)
+    if (this.#toxics.reset) {
+      this.#cut(client)
+      return
+    }
+    const upstream =
+      'path' in this.#upstream
+        ? createConnection({ path: this.#upstream.path, allowHalfOpen: true })
+        : createConnection({ host: this.#upstream.host, port: this.#upstream.port, allowHalfOpen: true })
+    this.#track(upstream)
+    const toxics = () => this.#toxics
+    const up = new Link(client, upstream, toxics)
+    const down = new Link(upstream, client, toxics)
+    for (const link of [up, down]) {
+      this.#links.add(link)
+      link.onDone = () => this.#links.delete(link)
+    }
+    const fail = () => {
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('error', fail)
+    upstream.on('error', fail)
+    client.on('close', fail)
+    upstream.on('close', fail)
+    client.resume()
+  }
+
+  #track(socket: Socket): void {
+    this.#sockets.add(socket)
+    socket.on('close', () => this.#sockets.delete(socket))
+  }
+
+  #cut(socket: Socket): void {
+    this.counts.reset++
+    const rst = (socket as Socket & { resetAndDestroy?: () => Socket }).resetAndDestroy
+    if (typeof rst === 'function') rst.call(socket)
+    else socket.destroy()
+  }
+}
+
+/** One direction of one connection: reads `from`, applies the toxics, writes `to`. */
+class Link {
+  readonly #from: Socket
+  readonly #to: Socket
+  readonly #toxics: () => Toxics
+  readonly #queue: { chunk: Buffer; at: number }[] = []
+  #queued = 0
+  #ended = false
+  #timer: ReturnType<typeof setTimeout> | null = null
+  /** When the bandwidth toxic next lets bytes through (ms, performance clock). */
+  #nextSendAt = 0
+  onDone: () => void = () => {}
+
+  constructor(from: Socket, to: Socket, toxics: () => Toxics) {
+    this.#from = from
+    this.#to = to
+    this.#toxics = toxics
+    from.on('data', (chunk: Buffer) => {
+      this.#queue.push({ chunk, at: performance.now() })
+      this.#queued += chunk.length
+      if (this.#queued >= maxQueuedBytes) from.pause()
+      this.pump()
+    })
+    from.on('end', () => {
+      this.#ended = true
+      this.pump()
+    })
+    to.on('drain', () => this.pump())
+    from.on('close', () => this.#stop())
+    to.on('close', () => this.#stop())
+  }
+
+  pump(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
+    const toxics = this.#toxics()
+    while (this.#queue.length > 0) {
+      if (toxics.blackhole || toxics.reset || this.#to.destroyed) return
+      if (this.#to.writableNeedDrain) return
+      const head = this.#queue[0] as { chunk: Buffer; at: number }
+      const now = performance.now()
+      const due = Math.max(head.at + toxics.latencyMs, toxics.bandwidth > 0 ? this.#nextSendAt : 0)
+      if (due > now) {
+        this.#timer = setTimeout(() => this.pump(), Math.ceil(due - now))
+        return
+      }
+      let chunk = head.chunk
+      if (toxics.bandwidth > 0) {
+        // At most 50 ms worth at once, so a throttled link trickles instead of bursting.
+        const slice = Math.max(1, Math.floor(toxics.bandwidth / 20))
+        if (chunk.length > slice) {
+          head.chunk = chunk.subarray(slice)
+          chunk = chunk.subarray(0, slice)
+        } else this.#queue.shift()
+        this.#nextSendAt = Math.max(now, this.#nextSendAt) + (chunk.length / toxics.bandwidth) * 1000
+      } else this.#queue.shift()
+      this.#queued -= chunk.length
+      this.#to.write(chunk)
+      if (this.#queued < maxQueuedBytes / 2 && this.#from.isPaused()) this.#from.resume()
+    }
+    if (this.#ended && !this.#to.destroyed) this.#to.end()
+  }
+
+  #stop(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.onDone()
+  }
+}
