@@ -1,4 +1,5 @@
-import { type Broker, type ConnectionPool, FetchIsolationLevels, fetchV17 } from '@platformatic/kafka'
+import { type Broker, type ConnectionPool, FetchIsolationLevels, type fetchV17 } from '@platformatic/kafka'
+import { type FetchResponse, fetchRecordBytes } from './fetch-response.ts'
 import { errorResponse } from './kafka-errors.ts'
 
 /** How big and how patient fetches are. The defaults favour throughput; memory stays bounded by them. */
@@ -33,7 +34,7 @@ export interface PartitionToFetch {
   readonly offset: number
 }
 
-export type FetchResponse = fetchV17.FetchResponse
+export type { FetchResponse } from './fetch-response.ts'
 
 /**
  * Sends one Fetch (v17) to `broker` for `partitions`. Each request is a full one that opens no fetch
@@ -68,7 +69,7 @@ export async function sendFetch(
     : FetchIsolationLevels.READ_UNCOMMITTED
   const connection = await pool.get(broker)
   try {
-    return await fetchV17.api.async(
+    return await fetchRecordBytes.async(
       connection,
       maxWaitMs,
       minBytes,

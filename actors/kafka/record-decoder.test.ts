@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { IS_CONTROL, IS_TRANSACTIONAL, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
 import { NO_HEADERS } from '../ports.ts'
 import { decodePartition } from './record-decoder.ts'
+import { recordBatchBytes } from './testing.ts'
 
 function record(
   offsetDelta: number,
@@ -48,11 +49,20 @@ function marker(offset: number, producerId: bigint, abort: boolean): RecordsBatc
   })
 }
 
+/** decodePartition over the bytes the broker would send for `batches`. */
+const decode = (
+  topic: string,
+  partition: number,
+  batches: RecordsBatch[],
+  fetchOffset: number,
+  aborted?: Parameters<typeof decodePartition>[4],
+) => decodePartition(topic, partition, recordBatchBytes(batches), fetchOffset, aborted)
+
 const values = (records: { value: Buffer | null }[]) => records.map((r) => r.value?.toString() ?? null)
 
 describe('decodePartition', () => {
   test('numbers records, decodes headers, and continues after the last batch', () => {
-    const { records, nextOffset } = decodePartition(
+    const { records, nextOffset } = decode(
       't',
       2,
       [
@@ -75,7 +85,7 @@ describe('decodePartition', () => {
   })
 
   test('drops the records of a batch that lie before the fetch offset', () => {
-    const { records, nextOffset } = decodePartition(
+    const { records, nextOffset } = decode(
       't',
       0,
       [batch(0, [record(0, 'a'), record(1, 'b'), record(2, 'c')])],
@@ -87,11 +97,11 @@ describe('decodePartition', () => {
 
   test('keeps the fetch offset when nothing came back', () => {
     expect(decodePartition('t', 0, null, 7)).toEqual({ records: [], nextOffset: 7 })
-    expect(decodePartition('t', 0, [], 7)).toEqual({ records: [], nextOffset: 7 })
+    expect(decodePartition('t', 0, Buffer.alloc(0), 7)).toEqual({ records: [], nextOffset: 7 })
   })
 
   test('uses the broker time for log-append-time topics', () => {
-    const { records } = decodePartition(
+    const { records } = decode(
       't',
       0,
       [batch(0, [record(0, 'a'), record(1, 'b')], { attributes: 1 << 3 })],
@@ -101,7 +111,7 @@ describe('decodePartition', () => {
   })
 
   test('skips transaction markers but moves past them', () => {
-    const { records, nextOffset } = decodePartition(
+    const { records, nextOffset } = decode(
       't',
       0,
       [
@@ -116,7 +126,7 @@ describe('decodePartition', () => {
 
   test('skips the records of aborted transactions, and only those', () => {
     const txn = { attributes: IS_TRANSACTIONAL }
-    const { records, nextOffset } = decodePartition(
+    const { records, nextOffset } = decode(
       't',
       0,
       [

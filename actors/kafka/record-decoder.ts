@@ -1,5 +1,6 @@
-import { IS_CONTROL, IS_TRANSACTIONAL, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
-import { NO_HEADERS, type SourceRecord } from '../ports.ts'
+import { IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka'
+import type { SourceRecord } from '../ports.ts'
+import { type RecordBatch, readBatches } from './record-batches.ts'
 
 /** Batch attribute bit 3: the broker stamped the batch (topic `message.timestamp.type=LogAppendTime`). */
 const LOG_APPEND_TIME = 1 << 3
@@ -20,7 +21,7 @@ export interface DecodedPartition {
 }
 
 /**
- * Turns the record batches of one partition of a fetch response into baton records.
+ * Turns the record batches of one partition of a fetch response (its raw bytes) into baton records.
  *
  * - Batches may start before `fetchOffset` (a compressed batch is returned whole); earlier records are dropped.
  * - Control batches (transaction markers) are skipped but still move `nextOffset`, so fetching never stalls
@@ -28,75 +29,69 @@ export interface DecodedPartition {
  * - `aborted` is the response's aborted-transaction list (read_committed): records of a transactional
  *   producer from an aborted transaction's first offset up to its abort marker are skipped, as Kafka's
  *   own consumer does.
- * - Keys, values and header values are views of the response buffer (no copy); headers decode as UTF-8,
- *   a null header value as the empty string, and a record without headers shares `NO_HEADERS`.
+ * - Keys and values are views of the response buffer (no copy); headers decode as UTF-8, a null header
+ *   value as the empty string, and a record without headers shares `NO_HEADERS`.
  */
 export function decodePartition(
   topic: string,
   partition: number,
-  batches: readonly RecordsBatch[] | null,
+  bytes: Buffer | null,
   fetchOffset: number,
   aborted: readonly AbortedTransaction[] | null = null,
 ): DecodedPartition {
   const records: SourceRecord[] = []
-  if (!batches || batches.length === 0) return { records, nextOffset: fetchOffset }
-  const pendingAborts = aborted && aborted.length > 0 ? [...aborted].sort(byFirstOffset) : []
+  if (!bytes || bytes.length === 0) return { records, nextOffset: fetchOffset }
+  const pendingAborts =
+    aborted && aborted.length > 0
+      ? aborted.map((a) => ({ producerId: Number(a.producerId), firstOffset: Number(a.firstOffset) }))
+      : []
+  pendingAborts.sort((a, b) => a.firstOffset - b.firstOffset)
   let nextAbort = 0
-  const abortedProducers = new Set<bigint>()
+  const abortedProducers = new Set<number>()
   let nextOffset = fetchOffset
-  for (const batch of batches) {
-    const lastOffset = batch.firstOffset + BigInt(batch.lastOffsetDelta)
-    nextOffset = Number(lastOffset) + 1
+  for (const batch of readBatches(bytes)) {
+    const lastOffset = batch.firstOffset + batch.lastOffsetDelta
+    nextOffset = lastOffset + 1
     const isControl = (batch.attributes & IS_CONTROL) !== 0
-    if (batch.producerId >= 0n && pendingAborts.length > 0) {
+    if (batch.producerId >= 0 && pendingAborts.length > 0) {
       for (; nextAbort < pendingAborts.length; nextAbort++) {
-        const abort = pendingAborts[nextAbort] as AbortedTransaction
+        const abort = pendingAborts[nextAbort] as { producerId: number; firstOffset: number }
         if (abort.firstOffset > lastOffset) break
         abortedProducers.add(abort.producerId)
       }
       if (isControl) {
-        if (isAbortMarker(batch.records[0])) abortedProducers.delete(batch.producerId)
+        if (isAbortMarker(batch)) abortedProducers.delete(batch.producerId)
         continue
       }
       if ((batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)) continue
     }
     if (isControl) continue
-    const appendTime = (batch.attributes & LOG_APPEND_TIME) !== 0 ? Number(batch.maxTimestamp) : null
-    // Offsets and times in plain numbers (exact below 2^53, i.e. for any offset or millisecond time in
-    // use): BigInt arithmetic would allocate twice per record.
-    const firstOffset = Number(batch.firstOffset)
-    const firstTimestamp = Number(batch.firstTimestamp)
-    for (const record of batch.records) {
-      const offset = firstOffset + record.offsetDelta
-      if (offset < fetchOffset) continue
+    const { firstOffset, firstTimestamp } = batch
+    const appendTime = (batch.attributes & LOG_APPEND_TIME) !== 0 ? batch.maxTimestamp : null
+    batch.forEachRecord((offsetDelta, timestampDelta, key, value, headers) => {
+      const offset = firstOffset + offsetDelta
+      if (offset < fetchOffset) return
       records.push({
         topic,
         partition,
         offset,
-        key: record.key,
-        value: record.value,
-        headers: decodeHeaders(record.headers),
-        timestamp: appendTime ?? firstTimestamp + Number(record.timestampDelta),
+        key,
+        value,
+        headers,
+        timestamp: appendTime ?? firstTimestamp + timestampDelta,
       })
-    }
+    })
   }
   return { records, nextOffset }
 }
 
-function decodeHeaders(headers: KafkaRecord['headers']): Readonly<Record<string, string>> {
-  if (headers.length === 0) return NO_HEADERS
-  const decoded: Record<string, string> = {}
-  for (const [key, value] of headers) {
-    if (key) decoded[key.toString('utf8')] = value?.toString('utf8') ?? ''
-  }
-  return decoded
-}
-
-function isAbortMarker(record: KafkaRecord | undefined): boolean {
-  const key = record?.key
-  return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === ABORT_MARKER
-}
-
-function byFirstOffset(a: AbortedTransaction, b: AbortedTransaction): number {
-  return a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0
+/** A control batch whose record's key says (version, type 0): the end of an aborted transaction. */
+function isAbortMarker(batch: RecordBatch): boolean {
+  let first = true
+  let abort = false
+  batch.forEachRecord((_offsetDelta, _timestampDelta, key) => {
+    if (first) abort = key !== null && key.length >= 4 && key.readInt16BE(2) === ABORT_MARKER
+    first = false
+  })
+  return abort
 }

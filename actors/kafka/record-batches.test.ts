@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'bun:test'
+import { type KafkaRecord, Reader, type RecordsBatch, readRecordsBatches } from '@platformatic/kafka'
+import fc from 'fast-check'
+import { NO_HEADERS } from '../ports.ts'
+import { readBatches } from './record-batches.ts'
+import { type Compression, recordBatchBytes } from './testing.ts'
+
+const bytes = fc.option(
+  fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
+  { nil: null },
+)
+const record = fc.record({
+  length: fc.constant(0),
+  attributes: fc.constant(0),
+  timestampDelta: fc.bigInt({ min: 0n, max: 2n ** 40n }),
+  // Deltas within a batch are small; the library reads those of 2^30 and more as negative.
+  offsetDelta: fc.integer({ min: 0, max: 2 ** 24 }),
+  key: bytes,
+  value: bytes,
+  headers: fc.array(
+    fc.tuple(
+      fc.string().map((s) => Buffer.from(s)),
+      bytes,
+    ),
+    { maxLength: 3 },
+  ),
+}) as fc.Arbitrary<KafkaRecord>
+const batch = fc.record({
+  firstOffset: fc.bigInt({ min: 0n, max: 2n ** 52n }),
+  length: fc.constant(0),
+  partitionLeaderEpoch: fc.integer({ min: 0, max: 1000 }),
+  magic: fc.constant(2),
+  crc: fc.constant(0),
+  attributes: fc.constantFrom(0, 1 << 3, 1 << 4, (1 << 4) | (1 << 5)),
+  lastOffsetDelta: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  firstTimestamp: fc.bigInt({ min: 0n, max: 2n ** 50n }),
+  maxTimestamp: fc.bigInt({ min: 0n, max: 2n ** 50n }),
+  producerId: fc.bigInt({ min: -1n, max: 2n ** 52n }),
+  producerEpoch: fc.integer({ min: -1, max: 100 }),
+  firstSequence: fc.integer({ min: -1, max: 1000 }),
+  records: fc.array(record, { maxLength: 5 }),
+}) as fc.Arbitrary<RecordsBatch>
+
+/** What readBatches gives, in the shape of the library's reader, to compare the two. */
+function viaReadBatches(data: Buffer) {
+  return readBatches(data).map((b) => {
+    const records: unknown[] = []
+    b.forEachRecord((offsetDelta, timestampDelta, key, value, headers) =>
+      records.push({ offsetDelta, timestampDelta, key, value, headers }),
+    )
+    const { forEachRecord: _, ...header } = b
+    return { ...header, records }
+  })
+}
+
+/** The library's reading of the same bytes, in readBatches' terms (numbers, decoded headers). */
+function viaLibrary(data: Buffer) {
+  return readRecordsBatches(Reader.from(data)).map((b) => ({
+    firstOffset: Number(b.firstOffset),
+    attributes: b.attributes,
+    lastOffsetDelta: b.lastOffsetDelta,
+    firstTimestamp: Number(b.firstTimestamp),
+    maxTimestamp: Number(b.maxTimestamp),
+    producerId: Number(b.producerId),
+    recordCount: b.records.length,
+    records: b.records.map((r) => ({
+      offsetDelta: r.offsetDelta,
+      timestampDelta: Number(r.timestampDelta),
+      key: r.key,
+      value: r.value,
+      headers:
+        r.headers.length === 0
+          ? NO_HEADERS
+          : Object.fromEntries(r.headers.map(([n, v]) => [n?.toString('utf8'), v?.toString('utf8') ?? ''])),
+    })),
+  }))
+}
+
+describe('readBatches', () => {
+  // The library's reader is the reference: the same bytes must read the same, field by field.
+  for (const compression of [undefined, 'gzip', 'snappy', 'lz4', 'zstd'] as (Compression | undefined)[]) {
+    test(`reads what the library reads (${compression ?? 'uncompressed'})`, () => {
+      fc.assert(
+        fc.property(fc.array(batch, { maxLength: 4 }), (batches) => {
+          const data = recordBatchBytes(batches, compression)
+          expect(viaReadBatches(data)).toEqual(viaLibrary(data))
+        }),
+        { numRuns: compression ? 30 : 200 },
+      )
+    })
+  }
+
+  test('leaves out a batch cut off at the end of the response', () => {
+    fc.assert(
+      fc.property(fc.array(batch, { minLength: 1, maxLength: 3 }), fc.nat(), (batches, cut) => {
+        const data = recordBatchBytes(batches)
+        const last = recordBatchBytes(batches.slice(-1)).length
+        const truncated = data.subarray(0, data.length - 1 - (cut % last))
+        expect(readBatches(truncated).length).toBe(batches.length - 1)
+      }),
+    )
+  })
+})
