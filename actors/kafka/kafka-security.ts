@@ -41,3 +41,32 @@ export function securityOptions(security: KafkaSecurity | undefined): Pick<BaseO
       : {}),
   }
 }
+
+type KafkaVariable =
+  | 'KAFKA_SASL_MECHANISM'
+  | 'KAFKA_SASL_USERNAME'
+  | 'KAFKA_SASL_PASSWORD'
+  | 'KAFKA_TLS'
+  | 'KAFKA_TLS_CA'
+
+/**
+ * The security that KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_TLS and
+ * KAFKA_TLS_CA describe, for tools that read the environment as it is (`baton produce --kafka`, the local
+ * services, tests). A node takes the same from its validated config instead.
+ */
+export function kafkaSecurityFromEnv(
+  environment: Readonly<Record<string, string | undefined>> | Partial<Record<KafkaVariable, string>>,
+): KafkaSecurity {
+  const env = environment as Partial<Record<KafkaVariable, string>>
+  const {
+    KAFKA_SASL_MECHANISM: mechanism,
+    KAFKA_SASL_USERNAME: username,
+    KAFKA_SASL_PASSWORD: password,
+  } = env
+  const sasl =
+    mechanism && username && password
+      ? { mechanism: mechanism as NonNullable<KafkaSecurity['sasl']>['mechanism'], username, password }
+      : undefined
+  const tls = env.KAFKA_TLS === 'true' || env.KAFKA_TLS_CA ? { ca: env.KAFKA_TLS_CA || undefined } : undefined
+  return kafkaSecurity(sasl, tls)
+}

@@ -1,7 +1,3 @@
-import type { KafkaSecurity } from '../../actors/kafka/kafka-security.ts'
-import { kafkaSecurity } from '../../actors/kafka/kafka-security.ts'
-import type { SecureServiceEnv } from './types.ts'
-
 /** The SCRAM users of a secure broker: baton's, and the broker's own for its inter-broker connections. */
 export const secureKafkaUsers = { baton: 'baton', broker: 'broker' } as const
 
@@ -36,17 +32,4 @@ export function secureKafkaProperties(opts: {
 /** Arguments of `kafka-storage format` that create SCRAM-SHA-512 users with the cluster (KRaft). */
 export function scramUserArgs(users: readonly { name: string; password: string }[]): string[] {
   return users.flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`])
-}
-
-/** The client security a secure set's env lines describe, as baton builds it from the same variables. */
-export function securityOfEnv(env: Partial<SecureServiceEnv> | undefined): KafkaSecurity | undefined {
-  if (!env?.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD) return undefined
-  return kafkaSecurity(
-    {
-      mechanism: env.KAFKA_SASL_MECHANISM as 'SCRAM-SHA-512',
-      username: env.KAFKA_SASL_USERNAME,
-      password: env.KAFKA_SASL_PASSWORD,
-    },
-    { ca: env.KAFKA_TLS_CA },
-  )
 }

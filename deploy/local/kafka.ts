@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
-import { securityOptions } from '../../actors/kafka/kafka-security.ts'
+import { kafkaSecurityFromEnv, securityOptions } from '../../actors/kafka/kafka-security.ts'
 import type { TlsFiles } from './certificates.ts'
 import { type CdsContext, cdsFlags, keepCdsArchive } from './kafka-cds.ts'
 import { ensureKafkaJars, kafkaJarsCached } from './kafka-jars.ts'
-import { scramUserArgs, secureKafkaProperties, secureKafkaUsers, securityOfEnv } from './kafka-secure.ts'
+import { scramUserArgs, secureKafkaProperties, secureKafkaUsers } from './kafka-secure.ts'
 import { generatedPassword } from './passwords.ts'
 import { localDeployDir } from './paths.ts'
 import { freeLoopbackPort } from './ports.ts'
@@ -194,7 +194,7 @@ export const kafkaService: ServiceDriver = {
 
   async probe(url, timeoutMs, secureEnv) {
     const admin = new Admin({
-      ...securityOptions(securityOfEnv(secureEnv)),
+      ...securityOptions(kafkaSecurityFromEnv(secureEnv ?? {})),
       clientId: 'baton-services',
       bootstrapBrokers: url.split(','),
       timeout: timeoutMs,

@@ -2,10 +2,9 @@ import { Consumer } from '@platformatic/kafka'
 import postgres from 'postgres'
 import { deleteTopics, ensureTopics } from '../../actors/kafka/admin.ts'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
-import type { KafkaSecurity } from '../../actors/kafka/kafka-security.ts'
+import { type KafkaSecurity, kafkaSecurityFromEnv } from '../../actors/kafka/kafka-security.ts'
 import { type EventToProduce, KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import { postgresConnection } from '../../actors/postgres/tls.ts'
-import { securityOfEnv } from '../../deploy/local/kafka-secure.ts'
 import type { SecureServiceEnv, ServiceEnv } from '../../deploy/local/services.ts'
 import { type SyntheticOptions, syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
 import { serviceEnv } from '../support/env.ts'
@@ -42,7 +41,7 @@ export class ClusterScenario {
   ) {
     this.#services = options.services ?? serviceEnv()
     this.#brokers = (this.#services.KAFKA_BROKERS ?? '').split(',')
-    this.#security = securityOfEnv(this.#services)
+    this.#security = kafkaSecurityFromEnv(this.#services)
     this.databaseUrl = options.databaseUrl ?? (this.#services.DATABASE_URL as string)
     const checker = postgresConnection(this.#services.DATABASE_MIGRATION_URL ?? this.databaseUrl)
     this.sql = postgres(checker.url, { ssl: checker.ssl, max: 2, onnotice: () => {} })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Admin } from '@platformatic/kafka'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
-import { securityOfEnv } from '../../deploy/local/kafka-secure.ts'
+import { kafkaSecurityFromEnv } from '../../actors/kafka/kafka-security.ts'
 import { ClusterScenario } from '../cluster/harness.ts'
 import { uniqueName } from '../support/names.ts'
 import { leaked, runBaton, type SecureSet, upSecureSet, withPassword } from './secure-set.ts'
@@ -36,7 +36,9 @@ async function refused(change: Record<string, string>, topic = scenario.topic) {
 }
 
 async function topicExists(topic: string): Promise<boolean> {
-  const admin = new Admin(clientOptions('refusals', set.env.KAFKA_BROKERS.split(','), securityOfEnv(set.env)))
+  const admin = new Admin(
+    clientOptions('refusals', set.env.KAFKA_BROKERS.split(','), kafkaSecurityFromEnv(set.env)),
+  )
   try {
     return (await admin.listTopics()).includes(topic)
   } finally {

@@ -97,17 +97,23 @@ function httpSender(o: ProduceOptions): Send {
       lines.push(JSON.stringify(body))
     }
     let res: Response
-    try {
-      res = await fetch(`${o.url}/v1/topics/${encodeURIComponent(o.topic)}/events`, {
-        method: 'POST',
-        headers,
-        body: lines.join('\n'),
-      })
-    } catch (err) {
-      throw new BatonError(
-        'SERVICE_UNREACHABLE',
-        `Cannot reach the node at ${o.url} (${errorMessage(err)}). Is 'baton start' running there?`,
-      )
+    for (;;) {
+      try {
+        res = await fetch(`${o.url}/v1/topics/${encodeURIComponent(o.topic)}/events`, {
+          method: 'POST',
+          headers,
+          body: lines.join('\n'),
+        })
+      } catch (err) {
+        throw new BatonError(
+          'SERVICE_UNREACHABLE',
+          `Cannot reach the node at ${o.url} (${errorMessage(err)}). Is 'baton start' running there?`,
+        )
+      }
+      // Over the node's ingest rate (BATON_INGEST_RATE) the request was refused whole: wait as told, send again.
+      if (res.status !== 429) break
+      await res.arrayBuffer()
+      await Bun.sleep(Number(res.headers.get('retry-after') ?? 1) * 1000)
     }
     if (!res.ok) {
       const text = await res.text()
@@ -125,7 +131,12 @@ async function kafkaSender(o: ProduceOptions): Promise<{ send: Send; close(): Pr
     )
   }
   const { KafkaEventProducer } = await import('../../../actors/kafka/producer.ts')
-  const producer = new KafkaEventProducer({ brokers, clientId: 'baton-produce' })
+  const { kafkaSecurityFromEnv } = await import('../../../actors/kafka/kafka-security.ts')
+  const producer = new KafkaEventProducer({
+    brokers,
+    clientId: 'baton-produce',
+    security: kafkaSecurityFromEnv(process.env),
+  })
   return {
     async send(from, to) {
       const events = []
