@@ -241,6 +241,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     metricsAuth: config.metricsAuth,
     ingestRate: config.ingestRate,
     requestTimeoutMs: config.requestTimeoutMs,
+    // Through the logger, so that what an unexpected error carries is redacted like every other line.
+    onInternalError: (err, request) => logger.error({ err, ...request }, 'HTTP request failed'),
   })
   const server: Server = serve(http, { host: config.httpHost, port: config.httpPort })
 
