@@ -37,6 +37,8 @@ first, then, in each of --runs rounds:
   peer: eachMessage  KafkaJS + node-postgres under Node.js, one INSERT per event (time-capped)
   peer: eachBatch    KafkaJS + node-postgres under Node.js, one multi-row INSERT per 1,000 events
 
+then once more with the heap sized as in a pod with the StatefulSet's 1 GiB memory limit (JSC sizes its
+heap from the machine's RAM, or a container's limit; BUN_JSC_forceRAMSize says the same on a bare host),
 and then a latency phase: a fresh node, events produced at half the median baton rate for 5 s of warm-up
 and then --latency-seconds, end-to-end latency (event time -> commit: stored_at - event_time) p50/p99/p999
 of the events after the warm-up.
@@ -58,6 +60,13 @@ Options:
 
 /** Produced before the measured latency phase and left out of its figures: the new node's start-up. */
 const LATENCY_WARMUP_SECONDS = 5
+
+/**
+ * deploy/k8s/baton/statefulset.yaml's memory limit. Bun's JavaScriptCore sizes its heap from the RAM it
+ * sees: the machine's, or a container's limit (cgroup). BUN_JSC_forceRAMSize sets the same figure for
+ * a node run on a bare host, as this benchmark's is.
+ */
+const POD_MEMORY_LIMIT_MB = 1024
 
 /** What shares the machine: services this run did not start, and the load before it began. */
 function sharedWith(reused: readonly string[], load: number): string {
@@ -144,6 +153,14 @@ export const e2eBenchmark: Benchmark = {
           progress(`  peer ${peer}: ${humanNumber(r.eventsPerSec)} ev/s over ${humanNumber(r.events)} events`)
         }
       }
+      progress(`baton with the heap sized for a ${POD_MEMORY_LIMIT_MB} MiB pod (the StatefulSet's limit)`)
+      const podLimit = {
+        memoryLimitMb: POD_MEMORY_LIMIT_MB,
+        drain: await drainRun(services, dataset, group('baton-pod-limit'), pipeline, {
+          BUN_JSC_forceRAMSize: String(POD_MEMORY_LIMIT_MB * 1024 * 1024),
+        }),
+      }
+      progress(`  ${humanNumber(podLimit.drain.eventsPerSec)} ev/s, ${podLimit.drain.peakRssMb} MB`)
       const rate = median(drains.map((d) => d.eventsPerSec)) / 2
       progress(`latency: ${humanNumber(rate)} ev/s (half the e2e rate) for ${config.latencySeconds} s`)
       const latency = await latencyRun(services, {
@@ -161,6 +178,7 @@ export const e2eBenchmark: Benchmark = {
         at,
         config,
         drains,
+        podLimit,
         latency,
         consume,
         copy,

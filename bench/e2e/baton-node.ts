@@ -9,6 +9,8 @@ export interface BatonNodeOptions {
   readonly group: string
   /** BATON_PIPELINE (a module path); the built-in event store when undefined. */
   readonly pipeline: string | undefined
+  /** More environment for the node's process (say, the heap sizing a container limit gives). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /** Starts a node that consumes `topic` as group `group` into the run's database; resolves once it is ready. */
@@ -25,6 +27,7 @@ export function startBatonNode(services: BenchServices, options: BatonNodeOption
     // Cluster mode serves its API only with a token; the benchmark calls none of the guarded routes.
     BATON_API_TOKEN: randomBytes(16).toString('hex'),
     ...(options.pipeline ? { BATON_PIPELINE: resolve(options.pipeline) } : {}),
+    ...options.env,
   })
 }
 

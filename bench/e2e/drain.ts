@@ -30,9 +30,10 @@ export async function drainRun(
   dataset: Dataset,
   group: string,
   pipeline: string | undefined,
+  env?: Readonly<Record<string, string>>,
 ): Promise<DrainRun> {
   const spawned = performance.now()
-  const node = await startBatonNode(services, { topic: dataset.topic, group, pipeline })
+  const node = await startBatonNode(services, { topic: dataset.topic, group, pipeline, env })
   const pid = node.proc.pid
   const progress = new Progress(`  baton ${group}`, dataset.events)
   try {

@@ -40,6 +40,7 @@ const measurements: E2eMeasurements = {
     pipeline: null,
   },
   drains: [drain(90_000, 200), drain(100_000, 250), drain(110_000, 220)],
+  podLimit: { memoryLimitMb: 1024, drain: drain(95_000, 180) },
   latency: {
     targetRatePerSec: 50_000,
     ratePerSec: 49_900,
@@ -80,6 +81,7 @@ describe('buildE2eResult', () => {
       p50Ms: 40,
       p99Ms: 120,
       p999Ms: 180,
+      podLimit: { memoryLimitMb: 1024, eventsPerSec: 95_000, peakRssMb: 180 },
       limits: { consumePerSec: 400_000, copyRowsPerSec: 200_000, checkpointsPerSec: 50_000 },
       peers: { kafkajsEachMessage: 4_000, kafkajsEachBatch: 60_000 },
       machine: { cores: 2, cpuModel: 'test cpu' },

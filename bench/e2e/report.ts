@@ -26,6 +26,8 @@ export interface E2eMeasurements {
   readonly at: string
   readonly config: E2eConfig
   readonly drains: readonly DrainRun[]
+  /** One more drain with the heap sized as in a pod with `memoryLimitMb` (JSC reads the cgroup limit). */
+  readonly podLimit: { readonly memoryLimitMb: number; readonly drain: DrainRun }
   readonly latency: LatencyRun
   readonly consume: readonly ConsumeLimit[]
   readonly copy: readonly CopyLimit[]
@@ -53,6 +55,11 @@ export interface E2eResult {
   /** The highest peak RSS of any baton process of the run (drains and latency phase). */
   readonly peakRssMb: number
   readonly startupSeconds: number
+  /**
+   * The same drain with the heap sized for the StatefulSet's memory limit: JSC sizes its heap from the
+   * machine's RAM, or from the container's limit when there is one (this host has 24 GB and no limit).
+   */
+  readonly podLimit: { memoryLimitMb: number; eventsPerSec: number; peakRssMb: number }
   readonly p50Ms: number
   readonly p99Ms: number
   readonly p999Ms: number
@@ -126,6 +133,11 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
     cpuSecondsPerMillion: significant(median(m.drains.map((d) => d.cpuSecondsPerMillion))),
     peakRssMb,
     startupSeconds: significant(baton.startupSeconds),
+    podLimit: {
+      memoryLimitMb: m.podLimit.memoryLimitMb,
+      eventsPerSec: round(m.podLimit.drain.eventsPerSec),
+      peakRssMb: m.podLimit.drain.peakRssMb,
+    },
     p50Ms: ms(p50Ms),
     p99Ms: ms(p99Ms),
     p999Ms: ms(p999Ms),
@@ -142,7 +154,7 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
       checkpointsPerSec: round(median(m.checkpoints.map((c) => c.checkpointsPerSec))),
     },
     peers: { kafkajsEachMessage: round(eachMessagePerSec), kafkajsEachBatch: round(eachBatchPerSec) },
-    peerDetails: { kafkajsEachMessage: eachMessage, kafkajsEachBatch: eachBatch },
+    peerDetails: { kafkajsEachMessage: roundPeer(eachMessage), kafkajsEachBatch: roundPeer(eachBatch) },
     ratios,
     targets: {
       slowerLimitShare: target('>= 0.5 of the slower limit', ratios.batonToSlowerLimit, (v) => v >= 0.5),
@@ -152,17 +164,36 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
       peakRssMb: target('peak RSS <= 300 MB', peakRssMb, (v) => v <= 300),
     },
     runs: {
-      drains: m.drains,
+      drains: m.drains.map(roundDrain),
       consumePerSec: m.consume.map((c) => round(c.consumePerSec)),
       copyRowsPerSec: m.copy.map((c) => round(c.copyRowsPerSec)),
       checkpointsPerSec: m.checkpoints.map((c) => round(c.checkpointsPerSec)),
-      peers: m.peers,
+      peers: {
+        kafkajsEachMessage: m.peers.kafkajsEachMessage.map(roundPeer),
+        kafkajsEachBatch: m.peers.kafkajsEachBatch.map(roundPeer),
+      },
     },
     config: m.config,
     sharedWith: m.sharedWith,
     machine: m.machine,
   }
 }
+
+const roundDrain = (d: DrainRun): DrainRun => ({
+  eventsPerSec: round(d.eventsPerSec),
+  seconds: significant(d.seconds),
+  startupSeconds: significant(d.startupSeconds),
+  cpuSecondsPerMillion: significant(d.cpuSecondsPerMillion),
+  peakRssMb: d.peakRssMb,
+})
+
+const roundPeer = (p: PeerRun): PeerRun => ({
+  eventsPerSec: round(p.eventsPerSec),
+  events: p.events,
+  seconds: significant(p.seconds),
+  cpuSecondsPerMillion: significant(p.cpuSecondsPerMillion),
+  peakRssMb: p.peakRssMb,
+})
 
 function target(text: string, value: number, test: (v: number) => boolean): Target {
   return { target: text, value, met: test(value) }
@@ -178,6 +209,12 @@ export function e2eTable(r: E2eResult): string {
     [`baton e2e, ${r.pipeline}`, rate(r.eventsPerSec), '', ''],
     ['  CPU per million events', `${r.cpuSecondsPerMillion} s`, '', ''],
     ['  peak RSS', `${r.peakRssMb} MB`, ...verdict(r.targets.peakRssMb)],
+    [
+      `  peak RSS, heap sized for a ${r.podLimit.memoryLimitMb} MiB pod`,
+      `${r.podLimit.peakRssMb} MB at ${humanNumber(r.podLimit.eventsPerSec)} ev/s`,
+      '',
+      '',
+    ],
     [
       `  latency p50/p99/p999 at ${humanNumber(r.latency.ratePerSec)}/s`,
       `${r.p50Ms} / ${r.p99Ms} / ${r.p999Ms} ms`,
