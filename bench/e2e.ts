@@ -54,7 +54,9 @@ Options:
   --runs <n>                 rounds, the median is reported (default 3)
   --latency-seconds <n>      length of the latency phase (default 60)
   --each-message-seconds <n> time cap of the eachMessage peer, from its first insert (default 30)
-  --pipeline <path>          BATON_PIPELINE of the baton runs (default: the built-in event store)
+  --pipeline <path>          BATON_PIPELINE of the baton runs (default: the built-in event store). The
+                             events stay the synthetic ones: a pipeline that wants another shape
+                             dead-letters them, and the figures then measure the dead-letter path
   --out <path>               where to write the JSON (default bench/results/e2e.json)
   --quick                    100,000 events, 1 round, a 20 s latency phase, a 10 s cap: under 3 minutes`
 
