@@ -12,7 +12,8 @@ each key, so what arrives can be checked for order and completeness.
 
 Options:
   --url <url>         The node's address [http://127.0.0.1:8080]
-  --kafka             Produce to KAFKA_BROKERS instead of a node
+  --kafka             Produce to KAFKA_BROKERS instead of a node (with KAFKA_SASL_* and KAFKA_TLS_CA
+                      when set, as baton start reads them)
   --topic <name>      [events]
   --count <n>         Events to send [100000]
   --rate <n>          Events per second, 0 for as fast as possible [0]
@@ -20,7 +21,8 @@ Options:
   --size <bytes>      Bytes per value [100]
   --poison <0..1>     Fraction of events whose value is not valid JSON [0]
   --batch <n>         Events per request [1000]
-  --token <token>     Bearer token, if the node wants one for ingest [BATON_INGEST_TOKEN]
+  --token <token>     Bearer token, if the node wants one for ingest [BATON_INGEST_TOKEN]. Over the
+                      node's ingest rate (429), it waits as the node says and sends again
   -h, --help          This help
 
 Example:
