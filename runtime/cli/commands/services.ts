@@ -58,6 +58,7 @@ Real Kafka, PostgreSQL and Redis on this machine, without Docker.
   env     print the env lines of the running services
   status  what runs where
 
+Each takes --secure for the secure set (TLS, SASL, least-privilege users) in a folder of its own.
 Run 'baton services <command> --help' for details.`
 
 // Quoted only when needed, so the usual lines stay plain KEY=value for env files too.
