@@ -398,11 +398,31 @@ export class ChaosScenario {
     return record
   }
 
-  /** Measures from now until everything produced so far is committed; writes it into `record`. */
+  /**
+   * Measures from now (the heal) until the stream flows end to end again: everything produced before now
+   * is committed, and so is, in every partition, an event produced after now. (The second part matters
+   * when the fault stopped the producer too, as a broker outage does.) Writes it into `record`; null at
+   * the deadline. Needs the traffic running.
+   */
   async measureRecovery(record: FaultRecord, timeoutMs: number): Promise<void> {
-    const ends = this.ledger.endOffsets()
-    const ms = await this.waitCommittedUpTo(ends, timeoutMs)
-    record.recoveryMs = ms === null ? null : Math.round(ms)
+    const began = performance.now()
+    const deadline = Date.now() + timeoutMs
+    const before = this.ledger.endOffsets()
+    let target: Map<number, number> | null = null
+    while (Date.now() < deadline) {
+      const now = this.ledger.endOffsets()
+      if (
+        Array.from({ length: this.partitions }, (_, p) => p).every(
+          (p) => (now.get(p) ?? 0) > (before.get(p) ?? 0),
+        )
+      ) {
+        target = now
+        break
+      }
+      await Bun.sleep(100)
+    }
+    const ms = target && (await this.waitCommittedUpTo(target, deadline - Date.now()))
+    record.recoveryMs = ms === null || ms === undefined ? null : Math.round(performance.now() - began)
   }
 
   /** Records a fault healed just now, measured in the background (for faults the test times itself). */
@@ -598,9 +618,12 @@ export class ChaosScenario {
     return logsDir
   }
 
-  /** Kills every node, drops the rows and topics. Never throws. */
+  /** Kills every node (saving their logs, see `saveLogs`), drops the rows and topics. Never throws. */
   async cleanup(): Promise<void> {
     await this.#traffic?.stop().catch(() => {})
+    try {
+      this.saveLogs()
+    } catch {}
     for (const m of this.#members.values()) {
       m.expectedExit = true
       // A frozen process would not die of SIGKILL before it is continued on some kernels' accounting; be sure.

@@ -176,9 +176,9 @@ export class EventLedger {
     }
   }
 
-  /** Events in the topic as far as known: everything sent, less what failed and was not reconciled yet. */
+  /** Events known to be in the topic: acknowledged, or found there by `reconcile`. */
   get produced(): number {
-    return this.#next - this.uncertain.size
+    return this.landed.length
   }
 
   get poisoned(): number {
