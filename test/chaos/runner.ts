@@ -44,7 +44,11 @@ import { Netns } from './netns.ts'
 /** The brokers' `group.consumer.session.timeout.ms` in the local services (deploy/local/kafka.ts). */
 export const SESSION_TIMEOUT_MS = 10_000
 
-export const resultsFile = join(import.meta.dir, 'results.json')
+/**
+ * Where results go: `BATON_CHAOS_RESULTS` (test/chaos/run.ts sets it to test/chaos/results.json); unset,
+ * as in `npm test`, the table is only printed, so a test run leaves the tree as it was.
+ */
+const resultsFile = process.env.BATON_CHAOS_RESULTS || null
 const logsDir = join(tmpdir(), 'baton-chaos-logs')
 
 export interface ScenarioOptions {
@@ -686,17 +690,23 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
-/** Replaces the scenario's entry in test/chaos/results.json (kept sorted by scenario) and prints its row. */
+/** Prints the scenario's row and, when results are kept, replaces its entry in the results file. */
 export function recordResult(result: ScenarioResult): void {
-  let all: ScenarioResult[] = []
-  try {
-    all = (JSON.parse(readFileSync(resultsFile, 'utf8')) as { scenarios: ScenarioResult[] }).scenarios
-  } catch {}
-  all = [...all.filter((r) => r.scenario !== result.scenario), result].sort((a, b) =>
-    a.scenario.localeCompare(b.scenario),
+  console.info(formatTable([result]))
+  if (!resultsFile) return
+  const all = [...readResults(resultsFile).filter((r) => r.scenario !== result.scenario), result].sort(
+    (a, b) => a.scenario.localeCompare(b.scenario, 'en', { numeric: true }),
   )
   writeFileSync(resultsFile, `${JSON.stringify({ scenarios: all }, null, 2)}\n`)
-  console.info(formatTable([result]))
+}
+
+/** The scenarios in a results file (none when it does not exist yet). */
+export function readResults(file: string): ScenarioResult[] {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { scenarios: ScenarioResult[] }).scenarios
+  } catch {
+    return []
+  }
 }
 
 /** The results as a fixed-width table. */
