@@ -43,7 +43,8 @@ and then a latency phase: a fresh node, events produced at half the median baton
 and then --latency-seconds, end-to-end latency (event time -> commit: stored_at - event_time) p50/p99/p999
 of the events after the warm-up.
 
-Each figure is the median of the rounds; ratios are baton / the slower of the consume and COPY limits
+PostgreSQL is checkpointed before each measured phase, so that no phase pays for flushing the rows of
+the one before. Each figure is the median of the rounds; ratios are baton / the slower of the consume and COPY limits
 and baton / each peer. Uses the services of KAFKA_BROKERS, DATABASE_URL and REDIS_URL, or those of
 'baton services up', or starts them (and stops what it started). Everything runs in a database of its
 own (dropped at the end) and topics and groups of its own (deleted). Progress goes to stderr, the table

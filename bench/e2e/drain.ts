@@ -32,6 +32,7 @@ export async function drainRun(
   pipeline: string | undefined,
   env?: Readonly<Record<string, string>>,
 ): Promise<DrainRun> {
+  await services.settle()
   const spawned = performance.now()
   const node = await startBatonNode(services, { topic: dataset.topic, group, pipeline, env })
   const pid = node.proc.pid

@@ -62,6 +62,7 @@ export async function latencyRun(services: BenchServices, options: LatencyOption
     partitions: dataset.partitions,
     dlq: true,
   })
+  await services.settle()
   const node = await startBatonNode(services, { topic: dataset.topic, group, pipeline })
   const commits = pipeline === undefined ? null : watchCommits(services, group, dataset.topic)
   const producer = new KafkaEventProducer({ brokers: services.brokers, clientId: 'baton-bench-latency' })

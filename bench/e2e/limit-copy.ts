@@ -29,6 +29,7 @@ export async function copyLimit(services: BenchServices, dataset: Dataset): Prom
   try {
     // Connect first: the handshakes are no part of ingest.
     await Promise.all(connections.map((c) => c`select 1`))
+    await services.settle()
     const started = performance.now()
     await Promise.all(
       connections.map(async (c, i) => {

@@ -35,6 +35,7 @@ export async function peerRun(
 ): Promise<PeerRun> {
   const table = `peer_${peer.toLowerCase()}`
   await services.sql.unsafe(`create table if not exists ${table} (like baton_events including all)`)
+  await services.settle()
   const config = {
     brokers: services.brokers,
     topic: dataset.topic,
