@@ -203,7 +203,15 @@ export const embeddedBenchmark: Benchmark = {
       p999Ms: mid((r) => r.p999Ms),
       cpuSecondsPerMillion: mid((r) => r.cpuSecondsPerMillion),
       peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
-      runs,
+      runs: runs.map((r) => ({
+        eventsPerSec: Math.round(r.eventsPerSec),
+        seconds: significant(r.seconds),
+        p50Ms: significant(r.p50Ms),
+        p99Ms: significant(r.p99Ms),
+        p999Ms: significant(r.p999Ms),
+        cpuSecondsPerMillion: significant(r.cpuSecondsPerMillion),
+        peakRssMb: r.peakRssMb,
+      })),
       config,
       machine: machineInfo(),
     }
