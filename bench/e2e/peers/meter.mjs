@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+
 // The measuring part of a peer, kept apart from the consumer code a team would write. It times the
 // peer from its first stored event until it stored `events` (or `maxSeconds` passed), as the benchmark
 // times baton from its first commit, and prints the figures as one JSON line on stdout.
@@ -37,7 +39,10 @@ export function meter({ events, maxSeconds }) {
     report() {
       const seconds = (doneAt - firstAt) / 1000
       const cpuSeconds = (doneCpu.user + doneCpu.system) / 1e6
-      const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024)
+      // VmHWM, not resourceUsage().maxRSS: Linux carries ru_maxrss over an exec, so a child would report
+      // the benchmark process's peak instead of its own.
+      const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]
+      const peakRssMb = Math.round(Number(kb) / 1024)
       process.stdout.write(`${JSON.stringify({ events: stored, seconds, cpuSeconds, peakRssMb })}\n`)
     },
   }
