@@ -154,6 +154,7 @@ export class ChaosScenario {
   readonly #members = new Map<string, Member>()
   readonly #peakRss = new Map<string, number>()
   readonly #unexpected: string[] = []
+  readonly #failures: string[] = []
   readonly #sql: postgres.Sql
   readonly #began = performance.now()
   #traffic: { stop: () => Promise<void>; failures: () => number } | null = null
@@ -278,6 +279,11 @@ export class ChaosScenario {
     return member.node.stop(timeoutMs)
   }
 
+  /** Records a broken expectation of the test's own; `finish` reports it with the invariants and fails. */
+  fail(problem: string): void {
+    this.#failures.push(problem)
+  }
+
   /** Marks node `id`'s coming exit as the test's doing (e.g. a crash switch it set). */
   expectExit(id: string): void {
     this.#member(id).expectedExit = true
@@ -288,17 +294,19 @@ export class ChaosScenario {
   }
 
   /**
-   * Produces `rate` events a second (in steps of 100 ms) until `stopTraffic`. A step that fails (Kafka
-   * unreachable) is not repeated: its events count as uncertain until `finish` reads the topic back.
+   * Produces `rate` events a second (in steps of 100 ms) until `stopTraffic`, or for `maxMs` at most. A
+   * step that fails (Kafka unreachable) is not repeated: its events count as uncertain until `finish`
+   * reads the topic back.
    */
-  startTraffic(): void {
+  startTraffic(maxMs = 600_000): void {
     if (this.#traffic) throw new Error('traffic already flows')
     let running = true
     let failures = 0
     const perStep = Math.max(1, Math.round(this.rate / 10))
+    const end = performance.now() + maxMs
     const loop = (async () => {
       let due = performance.now()
-      while (running) {
+      while (running && performance.now() < end) {
         const now = performance.now()
         // Owed events, at most a second's worth: after a stall the rate catches up without a flood.
         const steps = Math.min(10, Math.max(1, Math.floor((now - due) / 100) + 1))
@@ -573,7 +581,7 @@ export class ChaosScenario {
     const bound = this.options.rssBoundMb ?? 400
     for (const [id, m] of Object.entries(peak))
       if (m >= bound) problems.push(`node ${id} peaked at ${m} MB RSS, over the bound of ${bound} MB`)
-    problems.push(...this.#unexpected)
+    problems.push(...this.#unexpected, ...this.#failures)
     const recoveries = this.faults.map((f) => f.recoveryMs)
     const result: ScenarioResult = {
       scenario: this.options.id,
