@@ -110,10 +110,10 @@ export const e2eBenchmark: Benchmark = {
     )
     progress('services:')
     const services = await benchServices(progress)
-    const groups: string[] = []
-    const group = (name: string) => {
+    const groups: { group: string; topic: string }[] = []
+    const group = (name: string, topic = dataset.topic) => {
       const id = `${stamp}-${name}`
-      groups.push(id)
+      groups.push({ group: id, topic })
       return id
     }
     const pipeline = config.pipeline ?? undefined
@@ -166,9 +166,10 @@ export const e2eBenchmark: Benchmark = {
       progress(`  ${humanNumber(podLimit.drain.eventsPerSec)} ev/s, ${podLimit.drain.peakRssMb} MB`)
       const rate = median(drains.map((d) => d.eventsPerSec)) / 2
       progress(`latency: ${humanNumber(rate)} ev/s (half the e2e rate) for ${config.latencySeconds} s`)
+      const latencyTopic = `${stamp}-latency`
       const latency = await latencyRun(services, {
-        dataset: { ...dataset, topic: `${stamp}-latency` },
-        group: group('latency'),
+        dataset: { ...dataset, topic: latencyTopic },
+        group: group('latency', latencyTopic),
         pipeline,
         ratePerSec: rate,
         seconds: config.latencySeconds,
@@ -197,9 +198,7 @@ export const e2eBenchmark: Benchmark = {
     } finally {
       progress('cleaning up: topics, groups, checkpoints, the database')
       await deleteDataset(services.brokers, dataset).catch(() => {})
-      await forgetGroups(services.brokers, services.redisUrl, groups, dataset.topic, config.partitions).catch(
-        () => {},
-      )
+      await forgetGroups(services.brokers, services.redisUrl, groups, config.partitions).catch(() => {})
       await services.close()
     }
   },

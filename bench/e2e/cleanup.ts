@@ -10,16 +10,15 @@ import { createRedisCheckpoints } from '../../actors/redis/checkpoints.ts'
 export async function forgetGroups(
   brokers: readonly string[],
   redisUrl: string,
-  groups: readonly string[],
-  topic: string,
+  groups: readonly { readonly group: string; readonly topic: string }[],
   partitions: number,
 ): Promise<void> {
   const admin = new Admin(clientOptions('baton-bench-cleanup', brokers))
-  await admin.deleteGroups({ groups: [...groups] }).catch(() => {})
+  await admin.deleteGroups({ groups: groups.map((g) => g.group) }).catch(() => {})
   await admin.close().catch(() => {})
   // baton's key names, from the checkpoint store itself, deleted with a plain client.
   const checkpoints = await createRedisCheckpoints({ url: redisUrl })
-  const keys = groups.flatMap((group) =>
+  const keys = groups.flatMap(({ group, topic }) =>
     Array.from({ length: partitions }, (_, partition) =>
       Object.values(checkpoints.keysOf({ group, topic, partition })),
     ).flat(),
