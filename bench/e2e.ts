@@ -1,7 +1,14 @@
 import { loadavg } from 'node:os'
+import { resolve } from 'node:path'
 import { syntheticEvent } from '../runtime/cli/synthetic-events.ts'
 import { forgetGroups } from './e2e/cleanup.ts'
-import { type Dataset, datasetEvents, deleteDataset, produceDataset } from './e2e/dataset.ts'
+import {
+  type Dataset,
+  datasetEvents,
+  deleteDataset,
+  produceDataset,
+  type SampleEvent,
+} from './e2e/dataset.ts'
 import { type DrainRun, drainRun } from './e2e/drain.ts'
 import { latencyRun } from './e2e/latency.ts'
 import { type CheckpointLimit, checkpointLimit } from './e2e/limit-checkpoints.ts'
@@ -55,9 +62,11 @@ Options:
   --runs <n>                 rounds, the median is reported (default 3)
   --latency-seconds <n>      length of the latency phase (default 60)
   --each-message-seconds <n> time cap of the eachMessage peer, from its first insert (default 30)
-  --pipeline <path>          BATON_PIPELINE of the baton runs (default: the built-in event store). The
-                             events stay the synthetic ones: a pipeline that wants another shape
-                             dead-letters them, and the figures then measure the dead-letter path
+  --pipeline <path>          BATON_PIPELINE of the baton runs (default: the built-in event store). When
+                             the module exports sampleEvent(seq) (examples/account-balances.ts does),
+                             the topic is filled with its events; otherwise with the synthetic ones,
+                             which a pipeline wanting another shape dead-letters. Limits and peers stay
+                             on the synthetic events
   --out <path>               where to write the JSON (default bench/results/e2e.json)
   --quick                    100,000 events, 1 round, a 20 s latency phase, a 10 s cap: under 3 minutes`
 
@@ -103,6 +112,7 @@ export const e2eBenchmark: Benchmark = {
       partitions: config.partitions,
       events: config.events,
       synthetic: datasetEvents,
+      sample: config.pipeline ? await pipelineSample(config.pipeline) : undefined,
     }
     // The value size is a property of the dataset: say it, as produced.
     progress(
@@ -205,3 +215,9 @@ export const e2eBenchmark: Benchmark = {
 }
 
 if (import.meta.main) process.exitCode = await e2eBenchmark.run(process.argv.slice(2))
+
+/** The `sampleEvent` export of a pipeline module, when it has one. */
+async function pipelineSample(path: string): Promise<SampleEvent | undefined> {
+  const mod = (await import(resolve(process.cwd(), path))) as { sampleEvent?: unknown }
+  return typeof mod.sampleEvent === 'function' ? (mod.sampleEvent as SampleEvent) : undefined
+}

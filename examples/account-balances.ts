@@ -82,3 +82,16 @@ export default definePipeline<Payment>({
     for (const r of rows) upsert.run(r.account, r.currency, r.amount, r.events)
   },
 })
+
+/**
+ * Payment number `seq` for benchmarks (`baton bench e2e --pipeline examples/account-balances.ts`): 1,000
+ * accounts in two currencies, keyed by account so an account's payments share a partition.
+ */
+export function sampleEvent(seq: number): { key: string; value: string } {
+  const account = `acc-${seq % 1000}`
+  const currency = seq % 7 === 0 ? 'USD' : 'EUR'
+  return {
+    key: account,
+    value: JSON.stringify({ account, amount: ((seq * 7919) % 5501) - 500, currency, id: `pay-${seq}` }),
+  }
+}

@@ -86,18 +86,21 @@ describe('createMetrics', () => {
     expect(sample(body, 'baton_events_consumed_total{topic="orders",partition="0"}')).toBe(12)
   })
 
-  test('forget drops every series of a revoked partition and keeps the others', async () => {
+  test('forget drops the gauges of a revoked partition and keeps its counts, fenced commits among them', async () => {
     const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
     observeSome(metrics)
+    metrics.lag(orders1, 40, 1.5)
     metrics.forget(orders1)
     const { body } = await metrics.render()
-    expect(body).not.toContain('partition="1"')
-    expect(sample(body, 'baton_events_consumed_total{topic="orders",partition="0"}')).toBe(120)
+    expect(body).not.toContain('baton_consumer_lag_events{topic="orders",partition="1"}')
+    expect(body).not.toContain('baton_mailbox_depth{topic="orders",partition="1"}')
+    expect(sample(body, 'baton_fenced_commits_total{topic="orders",partition="1"}')).toBe(1)
+    expect(sample(body, 'baton_events_consumed_total{topic="orders",partition="1"}')).toBe(120)
 
-    // A partition assigned again starts from zero (Prometheus reads it as a counter reset).
+    // Assigned again, the partition's counters go on from where they were.
     metrics.consumed(orders1, 1)
     const again = await metrics.render()
-    expect(sample(again.body, 'baton_events_consumed_total{topic="orders",partition="1"}')).toBe(1)
+    expect(sample(again.body, 'baton_events_consumed_total{topic="orders",partition="1"}')).toBe(121)
   })
 
   test('values prom-client would throw on are dropped, never thrown', async () => {

@@ -16,8 +16,10 @@ export interface NodeMetrics {
   /** How far the committed watermark is behind the partition's end, in events and in event time. */
   lag(key: TopicPartition, events: number, seconds: number): void
   /**
-   * Drops every series of the partition. Call it after the partition's actor stopped for good (revoke,
-   * shutdown): an observation arriving later would bring the series back until the next `forget`.
+   * Drops the partition's gauges (lag, mailbox depth), which would otherwise show a partition this node
+   * no longer runs. Counters and histograms stay: their label sets are bounded by the partitions of the
+   * served topics, and dropping them would lose what happened around a revoke (a zombie's fenced commits
+   * are counted exactly then) and break `rate()`. Call it after the partition's actor stopped for good.
    */
   forget(key: TopicPartition): void
 }
@@ -226,23 +228,7 @@ class PromMetrics implements Metrics {
     if (!partitions?.delete(key.partition)) return
     if (partitions.size === 0) this.#series.delete(key.topic)
     const labels = { topic: key.topic, partition: String(key.partition) }
-    for (const metric of [
-      this.#consumed,
-      this.#deadLettered,
-      this.#restarts,
-      this.#fenced,
-      this.#batchSize,
-      this.#commitDuration,
-      this.#latency,
-      this.#checkpointDuration,
-      this.#lagEvents,
-      this.#lagSeconds,
-      this.#mailboxDepth,
-    ]) {
-      metric.remove(labels)
-    }
-    this.#processed.remove({ ...labels, outcome: 'stored' })
-    this.#processed.remove({ ...labels, outcome: 'dead_lettered' })
+    for (const metric of [this.#lagEvents, this.#lagSeconds, this.#mailboxDepth]) metric.remove(labels)
   }
 
   #of(key: TopicPartition): Series {

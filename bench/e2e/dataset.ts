@@ -10,6 +10,19 @@ export interface Dataset {
   readonly partitions: number
   readonly events: number
   readonly synthetic: SyntheticOptions
+  /**
+   * Event `seq` of the dataset when the pipeline under test wants another shape than the synthetic events:
+   * the pipeline module's `sampleEvent` export (see examples/account-balances.ts).
+   */
+  readonly sample?: SampleEvent
+}
+
+/** What a pipeline module may export for benchmarks: its event number `seq`, as key and value text. */
+export type SampleEvent = (seq: number) => { key: string | null; value: string }
+
+/** Event `seq` of the dataset: the pipeline's own sample when it has one, else the synthetic event. */
+export function datasetEvent(dataset: Dataset, seq: number): { key: string | null; value: string } {
+  return dataset.sample?.(seq) ?? syntheticEvent(seq, dataset.synthetic)
 }
 
 /** 100-byte JSON values over 1,000 keys, as `baton produce` makes them by default. */
@@ -36,7 +49,7 @@ export async function produceDataset(brokers: readonly string[], dataset: Datase
       next = to
       const events = []
       for (let seq = from; seq < to; seq++) {
-        const e = syntheticEvent(seq, dataset.synthetic)
+        const e = datasetEvent(dataset, seq)
         events.push({ key: e.key, value: e.value })
       }
       await producer.produce(dataset.topic, events)

@@ -1,11 +1,10 @@
 import { ensureTopics } from '../../actors/kafka/admin.ts'
 import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import { Progress } from '../../runtime/cli/progress.ts'
-import { syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
 import type { NodeProcess } from '../../test/support/node-process.ts'
 import { peakRssMb } from '../process-stats.ts'
 import { committedEvents, startBatonNode } from './baton-node.ts'
-import { type Dataset, deleteDataset } from './dataset.ts'
+import { type Dataset, datasetEvent, deleteDataset } from './dataset.ts'
 import type { BenchServices } from './services.ts'
 import { type CommitTimes, watchCommits } from './watch-commits.ts'
 
@@ -104,7 +103,7 @@ async function produceAtRate(
   // The producer shares the machine with what it measures: events made and encoded once, before the
   // clock starts, and sent round and round (content does not matter here, offsets keep them apart).
   const pool = Array.from({ length: Math.min(total, EVENT_POOL) }, (_, seq) => {
-    const e = syntheticEvent(seq, dataset.synthetic)
+    const e = datasetEvent(dataset, seq)
     return { key: e.key === null ? null : Buffer.from(e.key), value: Buffer.from(e.value) }
   })
   const progress = new Progress(`  latency at ${Math.round(ratePerSec)}/s`, total)
