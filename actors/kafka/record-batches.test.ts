@@ -90,6 +90,43 @@ describe('readBatches', () => {
     })
   }
 
+  test("a header named '__proto__' is read as a header, not dropped (fast-check seed 1513621331)", () => {
+    const data = recordBatchBytes([
+      {
+        firstOffset: 0n,
+        length: 0,
+        partitionLeaderEpoch: 0,
+        magic: 2,
+        crc: 0,
+        attributes: 0,
+        lastOffsetDelta: 0,
+        firstTimestamp: 0n,
+        maxTimestamp: 0n,
+        producerId: 0n,
+        producerEpoch: 0,
+        firstSequence: 0,
+        records: [
+          {
+            length: 0,
+            attributes: 0,
+            timestampDelta: 0n,
+            offsetDelta: 0,
+            key: null,
+            value: null,
+            headers: [
+              [Buffer.from('__proto__'), null],
+              [Buffer.from('trace'), Buffer.from('t-1')],
+            ],
+          },
+        ],
+      } as unknown as RecordsBatch,
+    ])
+    const [headers] = viaReadBatches(data).flatMap((b) => b.records as { headers: Record<string, string> }[])
+    expect(Object.keys(headers?.headers ?? {})).toEqual(['__proto__', 'trace'])
+    expect(Object.getPrototypeOf(headers?.headers)).toBe(Object.prototype)
+    expect(viaReadBatches(data)).toEqual(viaLibrary(data))
+  })
+
   test('leaves out a batch cut off at the end of the response', () => {
     fc.assert(
       fc.property(fc.array(batch, { minLength: 1, maxLength: 3 }), fc.nat(), (batches, cut) => {

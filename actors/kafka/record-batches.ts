@@ -99,7 +99,17 @@ function readRecords(bytes: Buffer, count: number, visit: RecordVisitor): void {
       for (let h = 0; h < headerCount; h++) {
         const name = varBytes(bytes, c)
         const text = varBytes(bytes, c)
-        if (name) decoded[name.toString('utf8')] = text?.toString('utf8') ?? ''
+        if (!name) continue
+        const key = name.toString('utf8')
+        // An assignment to '__proto__' would set the prototype and drop the header: define it instead.
+        if (key === '__proto__')
+          Object.defineProperty(decoded, key, {
+            value: text?.toString('utf8') ?? '',
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          })
+        else decoded[key] = text?.toString('utf8') ?? ''
       }
       headers = decoded
     }
