@@ -14,7 +14,7 @@ const ids = ['baton-0', 'baton-1', 'baton-2']
 /**
  * The stated bound on each node's resident memory, throughout. Under the throttle the nodes stay near
  * their idle size (a partition buffers at most 16 fetched chunks of 64 KiB); catching up at full speed
- * with 2 KB events they peaked at 210-280 MB in our runs, which is the garbage collector's slack.
+ * with 2 KB events they peaked at 210-315 MB in our runs, which is the garbage collector's slack.
  */
 const rssBoundMb = 400
 let scenario: ChaosScenario | undefined
