@@ -110,8 +110,18 @@ export class ClusterScenario {
       if ((await this.committed()) >= this.produced) return
       await Bun.sleep(250)
     }
+    // What the nodes said is what explains a stall: warnings and errors, the last lines of each.
+    const said = this.nodes
+      .map((n, i) => {
+        const lines = n
+          .output()
+          .split('\n')
+          .filter((l) => l && !l.includes('"level":"info"'))
+        return `node ${i}:\n${lines.slice(-15).join('\n')}`
+      })
+      .join('\n')
     throw new Error(
-      `only ${await this.committed()} of ${this.produced} events committed after ${timeoutMs} ms`,
+      `only ${await this.committed()} of ${this.produced} events committed after ${timeoutMs} ms\n${said}`,
     )
   }
 
