@@ -638,10 +638,8 @@ export class ChaosScenario {
     } catch {}
     for (const m of this.#members.values()) {
       m.expectedExit = true
-      // A frozen process would not die of SIGKILL before it is continued on some kernels' accounting; be sure.
-      try {
-        process.kill(m.node.proc.pid, 'SIGCONT')
-      } catch {}
+      // A node a test left frozen (SIGSTOP) is continued first, and only while it is still ours.
+      if (m.node.proc.exitCode === null && m.node.proc.signalCode === null) m.node.proc.kill('SIGCONT')
       await m.node.kill().catch(() => {})
       this.#retire(m)
     }
