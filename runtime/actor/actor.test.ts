@@ -478,3 +478,32 @@ describe('watch', () => {
     expect(ended).toEqual([])
   })
 })
+
+describe('an ask whose message fails its handler', () => {
+  type Msg =
+    | { type: 'boom'; sync: boolean; reply: (v: number) => void }
+    | { type: 'ok'; reply: (v: number) => void }
+  const failing = (): Behavior<Msg> => ({
+    receive(msg) {
+      if (msg.type === 'ok') return msg.reply(1)
+      if (msg.sync) throw new Error('sync handler failed')
+      return Promise.reject(new Error('async handler failed'))
+    },
+  })
+
+  test('is rejected with that error at once, not after its timeout; the restarted actor answers again', async () => {
+    const { system } = testSystem()
+    const ref = system.spawn<Msg>('failing', failing)
+    for (const sync of [true, false]) {
+      const asked = ref.ask<number>((reply) => ({ type: 'boom', sync, reply }), {
+        timeoutMs: Number.POSITIVE_INFINITY,
+      })
+      const rejected = expect(asked).rejects.toThrow(sync ? 'sync handler failed' : 'async handler failed')
+      await flush()
+      await rejected
+    }
+    await flush()
+    expect(await ref.ask<number>((reply) => ({ type: 'ok', reply }))).toBe(1)
+    await system.shutdown(1_000)
+  })
+})

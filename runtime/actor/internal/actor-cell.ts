@@ -141,11 +141,12 @@ export class ActorCell<M> implements Runnable {
       try {
         result = behavior.receive(msg, ctx)
       } catch (error) {
+        this.failAskOf(msg, error)
         this.fail(error)
         return n
       }
       if (result !== undefined && isThenable(result)) {
-        this.awaitHandler(result)
+        this.awaitHandler(result, msg)
         return n
       }
       this.processed++
@@ -166,13 +167,30 @@ export class ActorCell<M> implements Runnable {
     return this.mailbox.size > 0 || (this.systemLane !== undefined && this.systemLane.length > 0)
   }
 
-  private awaitHandler(result: PromiseLike<unknown>): void {
+  private awaitHandler(result: PromiseLike<unknown>, msg: M): void {
     const incarnation = this.incarnation
     this.inflight = result
     result.then(
       () => this.handlerSettled(incarnation, result, undefined, false),
-      (error) => this.handlerSettled(incarnation, result, error, true),
+      (error) => {
+        this.failAskOf(msg, error)
+        this.handlerSettled(incarnation, result, error, true)
+      },
     )
+  }
+
+  /**
+   * An ask whose message failed its handler gets that error at once: whatever the supervisor decides,
+   * this message will not be handled again, so waiting for the ask's timeout would only hide the cause.
+   */
+  private failAskOf(msg: M, error: unknown): void {
+    if (this.asks === undefined) return
+    for (const pending of this.asks) {
+      if (pending.msg === msg) {
+        pending.fail(error)
+        return
+      }
+    }
   }
 
   private handlerSettled(

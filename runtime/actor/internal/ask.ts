@@ -12,6 +12,8 @@ export class PendingAsk<M, R> {
   private timer: Cancellable | undefined
   private waiter: Waiter<M> | undefined
   private signal: AbortSignal | undefined
+  /** The message this ask put in the mailbox: a failure while handling it fails the ask at once. */
+  msg: M | undefined
   private readonly onAbort = () => this.fail(abortedError(this.cell.path, this.signal?.reason))
 
   constructor(
@@ -48,6 +50,7 @@ export class PendingAsk<M, R> {
 
   private enqueue(msg: M): void {
     if (this.done) return
+    this.msg = msg
     const offered = this.cell.offer(msg)
     if (offered === 'stopped') {
       this.fail(this.cell.stoppedError())
