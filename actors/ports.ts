@@ -164,6 +164,10 @@ export interface Checkpoints {
  * between commit and publish is retried, never lost). Embedded mode keeps them in the table only.
  */
 export interface DeadLetterPublisher {
-  publish(key: PartitionKey, letters: readonly DeadLetter[]): Promise<void>
+  /**
+   * `epoch`: the publishing actor's. A publisher backed by the sink's outbox publishes only while that
+   * epoch still owns the partition, so a zombie that wakes up does not publish what the new owner did.
+   */
+  publish(key: PartitionKey, letters: readonly DeadLetter[], epoch?: number): Promise<void>
   close(): Promise<void>
 }

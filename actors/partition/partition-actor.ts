@@ -324,7 +324,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async #publish(letters: DeadLetter[]): Promise<void> {
     if (!this.#d.deadLetters) return
     try {
-      await this.#d.deadLetters.publish(this.#d.key, letters)
+      await this.#d.deadLetters.publish(this.#d.key, letters, this.#epoch)
     } catch (err) {
       // They stay in the sink's outbox and are published on the next start.
       this.#d.log?.('warn', 'dead letters not published yet', {
@@ -336,7 +336,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
 
   async #publishOutbox(): Promise<void> {
     if (!this.#d.deadLetters) return
-    await this.#d.deadLetters.publish(this.#d.key, [])
+    await this.#d.deadLetters.publish(this.#d.key, [], this.#epoch)
   }
 
   #status(): PartitionStatus {

@@ -73,10 +73,14 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
 
     // The sink's dead-letter table is the outbox: publish what it holds for the partition, then mark it.
     const deadLetters: DeadLetterPublisher = {
-      async publish(key: PartitionKey) {
+      async publish(key: PartitionKey, _letters, epoch) {
         for (;;) {
           const pending = await sink.deadLetters.unpublished(key, 500)
           if (pending.length === 0) return
+          // Only the partition's owner publishes: a zombie (a paused process whose partition moved) that
+          // wakes up here must not publish again what the new owner already has. The check is right
+          // before the produce, so only a pause between the two can still double a dead letter.
+          if (epoch !== undefined && (await sink.storedEpoch(key)) !== epoch) return
           await kafkaDeadLetters.publish(key, pending)
           await sink.deadLetters.markPublished(pending.map((l) => l.id))
           if (pending.length < 500) return
