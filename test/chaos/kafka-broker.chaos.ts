@@ -5,36 +5,21 @@
  * ones. The producer keeps its rate throughout: requests that fail while the broker is away are not sent
  * again, and the check reads the topic back to learn which of them landed.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { killService, startService, stopService } from '../../deploy/local/services.ts'
-import { type PrivateServices, privateServices } from '../cluster/support.ts'
-import { ChaosScenario, trackPrivateServices } from './runner.ts'
+import { ChaosScenario, scenarioFile } from './runner.ts'
 
 const ids = ['baton-0', 'baton-1', 'baton-2']
-let services: PrivateServices
-let scenario: ChaosScenario | undefined
-
-beforeAll(async () => {
-  services = trackPrivateServices(await privateServices(['kafka']))
-}, 120_000)
-
-afterEach(async () => {
-  await scenario?.cleanup()
-  scenario = undefined
-})
-
-afterAll(async () => {
-  await services?.down()
-})
+const file = scenarioFile(['kafka'])
 
 test('2: the Kafka broker SIGKILLed and restarted mid-stream, then restarted cleanly: exactly once, one owner each', async () => {
-  scenario = await ChaosScenario.begin({
+  file.scenario = await ChaosScenario.begin({
     id: '2-kafka-broker',
     title: 'the Kafka broker SIGKILLed mid-stream and started 5 s later; then a clean broker restart',
-    services,
+    services: file.services,
   })
-  const s = scenario
-  const dir = services.dir
+  const s = file.scenario
+  const dir = file.services.dir
   await s.startNodes(ids)
   s.startTraffic()
   await s.waitCommitted(3_000)

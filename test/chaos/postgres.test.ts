@@ -5,38 +5,23 @@
  * under the bound, and after it is back the nodes catch up. PostgreSQL is private to this file; Kafka and
  * Redis are the shared ones.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { startService, stopService } from '../../deploy/local/services.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
-import { type PrivateServices, privateServices } from '../cluster/support.ts'
-import { ChaosScenario, trackPrivateServices } from './runner.ts'
+import { ChaosScenario, scenarioFile } from './runner.ts'
 
 const ids = ['baton-0', 'baton-1', 'baton-2']
-let services: PrivateServices
-let scenario: ChaosScenario | undefined
-
-beforeAll(async () => {
-  services = trackPrivateServices(await privateServices(['postgres']))
-}, 120_000)
-
-afterEach(async () => {
-  await scenario?.cleanup()
-  scenario = undefined
-})
-
-afterAll(async () => {
-  await services?.down()
-})
+const file = scenarioFile(['postgres'])
 
 test('3: PostgreSQL crash-restarted, then stopped for 20 s: circuits open, memory bounded, catch-up exactly once', async () => {
-  scenario = await ChaosScenario.begin({
+  file.scenario = await ChaosScenario.begin({
     id: '3-postgres',
     title: 'PostgreSQL restarted with -m immediate; then stopped for 20 s',
-    services,
+    services: file.services,
     rssBoundMb: 400,
   })
-  const s = scenario
-  const dir = services.dir
+  const s = file.scenario
+  const dir = file.services.dir
   await s.startNodes(ids)
   s.startTraffic()
   await s.waitCommitted(3_000)

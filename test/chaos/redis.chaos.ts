@@ -4,38 +4,23 @@
  * exactly-once on their own. Then it is stopped for 20 s. Redis is private to this file; Kafka and
  * PostgreSQL are the shared ones.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { servicesStatus, startService, stopService } from '../../deploy/local/services.ts'
-import { type PrivateServices, privateServices } from '../cluster/support.ts'
-import { ChaosScenario, trackPrivateServices } from './runner.ts'
+import { ChaosScenario, scenarioFile } from './runner.ts'
 
 const ids = ['baton-0', 'baton-1', 'baton-2']
-let services: PrivateServices
-let scenario: ChaosScenario | undefined
-
-beforeAll(async () => {
-  services = trackPrivateServices(await privateServices(['redis']))
-}, 120_000)
-
-afterEach(async () => {
-  await scenario?.cleanup()
-  scenario = undefined
-})
-
-afterAll(async () => {
-  await services?.down()
-})
+const file = scenarioFile(['redis'])
 
 test('4: Redis restarted with its data lost, then stopped for 20 s: the watermark keeps it exactly once', async () => {
-  scenario = await ChaosScenario.begin({
+  file.scenario = await ChaosScenario.begin({
     id: '4-redis',
     title: 'Redis killed and started with its data deleted; then stopped for 20 s',
-    services,
+    services: file.services,
   })
-  const s = scenario
-  const dir = services.dir
+  const s = file.scenario
+  const dir = file.services.dir
   const redis = (await servicesStatus({ dir })).find((x) => x.name === 'redis')
   const dataDir = redis?.dataDir
   if (!dataDir) throw new Error('the private Redis has no data folder on record')

@@ -18,6 +18,7 @@
  * has a deadline; every process started here is killed by `cleanup()` (or, should the test process
  * die, by the exit handler below).
  */
+import { afterAll, afterEach, beforeAll } from 'bun:test'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,6 +35,7 @@ import {
   type ExactlyOnceReport,
   mb,
   type PrivateServices,
+  privateServices,
   sampleRss,
 } from '../cluster/support.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
@@ -138,6 +140,34 @@ export function trackPrivateServices(services: PrivateServices): PrivateServices
       privateDirs.delete(services.dir)
     },
   }
+}
+
+/** What `scenarioFile` keeps for the tests of one file: its services, and the scenario under way. */
+export interface ScenarioFile {
+  /** Set before the file's first test runs. */
+  services: PrivateServices
+  /** The running test's scenario: ended (cleaned up) after each test. */
+  scenario: ChaosScenario | undefined
+}
+
+/**
+ * The set-up of a scenario file that breaks services of its own: a private set of `only` (in a temporary
+ * folder) brought up before the file's tests and down after them, and each test's scenario cleaned up
+ * after it. Call it once at the top of the file.
+ */
+export function scenarioFile(only: Parameters<typeof privateServices>[0]): ScenarioFile {
+  const file = { scenario: undefined } as ScenarioFile
+  beforeAll(async () => {
+    file.services = trackPrivateServices(await privateServices(only))
+  }, 120_000)
+  afterEach(async () => {
+    await file.scenario?.cleanup()
+    file.scenario = undefined
+  })
+  afterAll(async () => {
+    await file.services?.down()
+  })
+  return file
 }
 
 export class ChaosScenario {
