@@ -166,8 +166,10 @@ export interface Checkpoints {
 export interface DeadLetterPublisher {
   /**
    * `epoch`: the publishing actor's. A publisher backed by the sink's outbox publishes only while that
-   * epoch still owns the partition, so a zombie that wakes up does not publish what the new owner did.
+   * epoch still owns the partition, so a zombie that wakes up leaves publishing to the new owner.
    */
   publish(key: PartitionKey, letters: readonly DeadLetter[], epoch?: number): Promise<void>
+  /** Frees what publishing for `key` holds; its actor stopped (the partition left, or it restarts). */
+  release?(key: PartitionKey): Promise<void>
   close(): Promise<void>
 }

@@ -3,7 +3,7 @@ import { kafkaBrokers } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import type { DeadLetter, PartitionKey } from '../ports.ts'
 import { deleteTopics, ensureTopics } from './admin.ts'
-import { KafkaDeadLetterPublisher } from './dead-letter-publisher.ts'
+import { KafkaDeadLetterPublisher, type PublishStep } from './dead-letter-publisher.ts'
 import { PartitionReader } from './partition-reader.ts'
 
 const topic = uniqueName('t')
@@ -22,11 +22,11 @@ afterAll(async () => {
   await deleteTopics(kafkaBrokers(), [topic, `${topic}.dlq`])
 })
 
-function letter(offset: number): DeadLetter {
+function letter(offset: number, partition = 2): DeadLetter {
   return {
     record: {
       topic,
-      partition: 2,
+      partition,
       offset,
       key: Buffer.from(`key-${offset}`),
       value: Buffer.from(`not json ${offset}`),
@@ -39,9 +39,38 @@ function letter(offset: number): DeadLetter {
   }
 }
 
-async function deadLetters() {
-  const { earliest, end } = await reader.offsets(`${topic}.dlq`, 2)
-  return reader.read(`${topic}.dlq`, 2, earliest, end)
+/** What a read_committed consumer of the partition's dead letters sees. */
+async function deadLetters(partition = 2) {
+  const { earliest, end } = await reader.settledOffsets(`${topic}.dlq`, partition, 10_000)
+  return reader.read(`${topic}.dlq`, partition, earliest, end)
+}
+
+async function publishedOffsets(key: PartitionKey): Promise<string[]> {
+  return (await deadLetters(key.partition))
+    .filter((r) => r.headers['baton-group'] === key.group)
+    .map((r) => r.headers['baton-original-offset'] ?? '')
+}
+
+/** A publisher that stops at `step` of its next publish until released, as a paused process would. */
+function pausedPublisher(step: PublishStep) {
+  let reached = () => {}
+  const atStep = new Promise<void>((resolve) => {
+    reached = resolve
+  })
+  let release = () => {}
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const publisher = new KafkaDeadLetterPublisher({
+    brokers: kafkaBrokers(),
+    nodeId: 'zombie',
+    testPauseAt: async (at) => {
+      if (at !== step) return
+      reached()
+      await gate
+    },
+  })
+  return { publisher, atStep, release }
 }
 
 describe('KafkaDeadLetterPublisher', () => {
@@ -89,4 +118,63 @@ describe('KafkaDeadLetterPublisher', () => {
     const orders = (await deadLetters()).filter((r) => r.headers['baton-group'] === 'orders')
     expect(orders.map((r) => r.headers['baton-original-offset'])).toEqual(['5', '9', '12', '15', '16'])
   }, 30_000)
+})
+
+describe('two publishers of one partition: a zombie and the new owner', () => {
+  test('a zombie held after reading the tail cannot publish once the new owner has', async () => {
+    const key: PartitionKey = { group: 'payments', topic, partition: 1 }
+    const zombie = pausedPublisher('read')
+    const owner = new KafkaDeadLetterPublisher({ brokers: kafkaBrokers(), nodeId: 'owner' })
+    try {
+      // The zombie read the tail (nothing there) and would send 20 and 21 next.
+      const late = zombie.publisher.publish(key, [letter(20, 1), letter(21, 1)])
+      await zombie.atStep
+      await owner.publish(key, [letter(20, 1), letter(21, 1)])
+      zombie.release()
+      expect(await late.catch((err) => err.code)).toBe('DEAD_LETTER_FAILED')
+      expect(await publishedOffsets(key)).toEqual(['20', '21'])
+      // The owner was not disturbed.
+      await owner.publish(key, [letter(22, 1)])
+      expect(await publishedOffsets(key)).toEqual(['20', '21', '22'])
+    } finally {
+      await Promise.all([zombie.publisher.close(), owner.close()])
+    }
+  }, 60_000)
+
+  test("a zombie held after sending, before its commit: its letters are aborted, the new owner's count", async () => {
+    const key: PartitionKey = { group: 'payments', topic, partition: 3 }
+    const zombie = pausedPublisher('sent')
+    const owner = new KafkaDeadLetterPublisher({ brokers: kafkaBrokers(), nodeId: 'owner' })
+    try {
+      const late = zombie.publisher.publish(key, [letter(40, 3), letter(41, 3)])
+      // The zombie's letters are in the partition, in a transaction it has not committed.
+      await zombie.atStep
+      const { end, highWatermark } = await reader.offsets(`${topic}.dlq`, 3)
+      expect(highWatermark - end).toBe(2)
+      await owner.publish(key, [letter(40, 3), letter(41, 3)])
+      zombie.release()
+      expect(await late.catch((err) => err.code)).toBe('DEAD_LETTER_FAILED')
+      expect(await publishedOffsets(key)).toEqual(['40', '41'])
+    } finally {
+      await Promise.all([zombie.publisher.close(), owner.close()])
+    }
+  }, 60_000)
+
+  test('an owner fenced by a zombie that publishes late fails once, then goes on with a new producer', async () => {
+    const key: PartitionKey = { group: 'payments', topic, partition: 0 }
+    const owner = new KafkaDeadLetterPublisher({ brokers: kafkaBrokers(), nodeId: 'owner' })
+    const zombie = new KafkaDeadLetterPublisher({ brokers: kafkaBrokers(), nodeId: 'zombie' })
+    try {
+      await owner.publish(key, [letter(30, 0)])
+      // The zombie committed 31 before it lost the partition, and publishes it now: it fences the owner.
+      await zombie.publish(key, [letter(30, 0), letter(31, 0)])
+      const fenced = await owner.publish(key, [letter(31, 0), letter(32, 0)]).catch((err) => err)
+      expect(fenced.code).toBe('DEAD_LETTER_FAILED')
+      expect(fenced.message).toMatch(/fenced/)
+      await owner.publish(key, [letter(31, 0), letter(32, 0)])
+      expect(await publishedOffsets(key)).toEqual(['30', '31', '32'])
+    } finally {
+      await Promise.all([zombie.close(), owner.close()])
+    }
+  }, 60_000)
 })

@@ -22,6 +22,14 @@ export const deadLetterHeaders = {
 const MAX_ERROR_CHARS = 4_096
 /** How many records the first look at a dead-letter partition's tail reads; each next look reads 4 times more. */
 const FIRST_TAIL_WINDOW = 64
+/**
+ * How long a look at the tail waits for transactions open on the partition (other groups' publishers) to
+ * end: twice the transaction timeout (the clients' `timeout`), after which Kafka aborts them itself.
+ */
+const SETTLE_TIMEOUT_MS = 20_000
+
+/** A step of `publish` where a test may hold a publisher, as a pause of its process would. */
+export type PublishStep = 'read' | 'sent'
 
 export interface KafkaDeadLetterPublisherOptions {
   readonly brokers: readonly string[]
@@ -29,54 +37,70 @@ export interface KafkaDeadLetterPublisherOptions {
   readonly nodeId?: string
   /** SASL and TLS of every connection to the brokers (KAFKA_SASL_*, KAFKA_TLS*); default: plaintext. */
   readonly security?: KafkaSecurity
+  /** Test seam: awaited after the tail was read (`read`) and after the letters were sent (`sent`). */
+  readonly testPauseAt?: (step: PublishStep, key: PartitionKey) => Promise<void>
+}
+
+/** The transactional id of the publisher of partition `key`'s dead letters (topic names have no ':'). */
+export function deadLetterTransactionalId(key: PartitionKey): string {
+  return `baton-dlq:${key.group}:${key.topic}:${key.partition}`
 }
 
 /**
  * Publishes dead letters to `<topic>.dlq`, into the partition with the original's number, with the
- * original key, value and headers plus baton's (`deadLetterHeaders`), acks from all in-sync replicas and
- * an idempotent producer.
+ * original key, value and headers plus baton's (`deadLetterHeaders`), in Kafka transactions.
  *
- * Exactly once into the dead-letter topic: the sink records dead letters in its outbox within the batch
- * transaction; after commit the letters are published here and then marked published. A crash between
- * the two would publish them again, so `publish` first reads the tail of the dead-letter partition and
- * skips every letter at or below the last original offset it finds there for the same group, topic and
- * partition. That is enough because:
- * - only the partition's single owner publishes its letters (one owner per partition, DESIGN.md), and it
- *   publishes them in offset order, one `publish` at a time, so what is in the topic is always a prefix of
- *   the partition's letters and the last one found bounds it;
- * - a `publish` that failed half-way wrote a prefix too (its requests go out one after the other, each
- *   a single batch, which Kafka appends whole or not at all), and the idempotent producer keeps the
- *   client's own retries from doubling a batch.
- * What it cannot prevent: a zombie owner (one that lost the partition but does not know yet) publishing
- * the same outbox rows concurrently with the new owner; the epoch fencing keeps such a zombie from
- * committing new letters, but not from publishing ones already committed.
+ * Exactly once into the dead-letter topic (for read_committed consumers): the sink records dead letters in
+ * its outbox within the batch transaction; after commit the letters are published here and then marked
+ * published. Two things could publish a letter twice, and each has its answer:
+ * - a crash (or a failure) between publishing and marking: `publish` reads the tail of the dead-letter
+ *   partition first and skips every letter at or below the last original offset it finds there for the
+ *   same group, topic and partition. Letters are published in offset order, one transaction at a time,
+ *   so what is in the topic is a prefix of the partition's letters and the last one found bounds it.
+ * - two publishers of one partition at once: a zombie (a paused process whose partition moved) that wakes
+ *   up in the middle of publishing what the new owner publishes too. Each partition has one transactional
+ *   id (`deadLetterTransactionalId`), and each owner its own producer: the owner's first transaction
+ *   fences every older producer of the id (Kafka aborts what it left open and refuses it from then on)
+ *   before it reads the tail. So of two publishers the older cannot commit after the newer started, and
+ *   the newer reads the tail after the older's last commit: nothing is published twice. A publisher that
+ *   a zombie fenced in turn fails once and starts a new producer (which fences the zombie) on its next try.
  */
 export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
-  readonly #producer: KafkaEventProducer
+  readonly #options: KafkaDeadLetterPublisherOptions
+  readonly #clientId: string
   readonly #reader: PartitionReader
+  /** One transactional producer per partition whose letters this node published since it took it. */
+  readonly #producers = new Map<string, KafkaEventProducer>()
 
   constructor(options: KafkaDeadLetterPublisherOptions) {
-    const id = options.nodeId ? `baton-${options.nodeId}` : 'baton'
-    const { brokers, security } = options
-    this.#producer = new KafkaEventProducer({ brokers, clientId: `${id}-dlq`, security })
-    this.#reader = new PartitionReader(brokers, `${id}-dlq-reader`, security)
+    this.#options = options
+    this.#clientId = `${options.nodeId ? `baton-${options.nodeId}` : 'baton'}-dlq`
+    this.#reader = new PartitionReader(options.brokers, `${this.#clientId}-reader`, options.security)
   }
 
   /** Publishes the letters of partition `key` not yet in the dead-letter topic. Throws DEAD_LETTER_FAILED. */
   async publish(key: PartitionKey, letters: readonly DeadLetter[]): Promise<void> {
     if (letters.length === 0) return
     const topic = deadLetterTopic(key.topic)
+    const producer = this.#producerFor(key)
+    const pause = this.#options.testPauseAt
     try {
-      const last = await this.lastDeadLetteredOffset(key.topic, key.partition, key.group)
-      const fresh = [...letters]
-        .sort((a, b) => a.record.offset - b.record.offset)
-        .filter((letter) => last === null || letter.record.offset > last)
-      if (fresh.length === 0) return
-      await this.#producer.produce(
-        topic,
-        fresh.map((letter) => toEvent(key, letter)),
-      )
+      await producer.transaction(async (send) => {
+        const last = await this.lastDeadLetteredOffset(key.topic, key.partition, key.group)
+        const fresh = [...letters]
+          .sort((a, b) => a.record.offset - b.record.offset)
+          .filter((letter) => last === null || letter.record.offset > last)
+        await pause?.('read', key)
+        if (fresh.length === 0) return
+        await send(
+          topic,
+          fresh.map((letter) => toEvent(key, letter)),
+        )
+        await pause?.('sent', key)
+      })
     } catch (err) {
+      // Fenced, or in a state only Kafka knows: the next try starts from a new producer.
+      await this.#drop(key, producer)
       throw new BatonError(
         'DEAD_LETTER_FAILED',
         `Publishing ${letters.length} dead letter(s) of ${key.topic}/${key.partition} to ${topic} failed: ` +
@@ -86,15 +110,21 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
     }
   }
 
+  /** Closes the producer of partition `key` (the node no longer owns it); the next `publish` makes a new one. */
+  async release(key: PartitionKey): Promise<void> {
+    await this.#drop(key)
+  }
+
   /**
    * The highest original offset of `topic`/`partition` found in its dead-letter partition (only letters
    * of `group` when given), or null when there is none. Reads the partition backwards from its end in
    * growing windows, stopping at the first window holding a match: letters are published in offset
-   * order, so the newest match is the highest.
+   * order, so the newest match is the highest. Only committed letters count; it first waits until the
+   * transactions open when it started have ended, so none of them hides a letter committed after it.
    */
   async lastDeadLetteredOffset(topic: string, partition: number, group?: string): Promise<number | null> {
     const dlq = deadLetterTopic(topic)
-    const { earliest, end } = await this.#reader.offsets(dlq, partition)
+    const { earliest, end } = await this.#reader.settledOffsets(dlq, partition, SETTLE_TIMEOUT_MS)
     const matches = (record: SourceRecord) =>
       record.headers[deadLetterHeaders.topic] === topic &&
       record.headers[deadLetterHeaders.partition] === String(partition) &&
@@ -117,7 +147,29 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.#producer.close(), this.#reader.close()])
+    const producers = [...this.#producers.values()]
+    this.#producers.clear()
+    await Promise.allSettled([...producers.map((p) => p.close()), this.#reader.close()])
+  }
+
+  /** Closes the producer of `key` (only if it is still `only`, when given). */
+  async #drop(key: PartitionKey, only?: KafkaEventProducer): Promise<void> {
+    const id = deadLetterTransactionalId(key)
+    const producer = this.#producers.get(id)
+    if (!producer || (only && producer !== only)) return
+    this.#producers.delete(id)
+    await producer.close()
+  }
+
+  #producerFor(key: PartitionKey): KafkaEventProducer {
+    const id = deadLetterTransactionalId(key)
+    let producer = this.#producers.get(id)
+    if (!producer) {
+      const { brokers, security } = this.#options
+      producer = new KafkaEventProducer({ brokers, clientId: this.#clientId, security, transactionalId: id })
+      this.#producers.set(id, producer)
+    }
+    return producer
   }
 }
 

@@ -1,4 +1,4 @@
-import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka'
+import { ConnectionPool, Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka'
 import { BatonError } from '../../runtime/errors.ts'
 import { type SourceRecord, tpString } from '../ports.ts'
 import { defaultFetchTuning, sendFetch } from './fetch-request.ts'
@@ -22,21 +22,58 @@ export class PartitionReader {
     this.#pool = new ConnectionPool(`${clientId}-fetch`, options)
   }
 
-  /** The first offset still in the log and the offset after the last one (the high watermark). */
-  async offsets(topic: string, partition: number): Promise<{ earliest: number; end: number }> {
-    const ask = async (timestamp: bigint) => {
+  /**
+   * The first offset still in the log (`earliest`), the end of what a read_committed reader sees (`end`,
+   * the last stable offset: before the first record of a transaction still open) and the offset after
+   * the last record written (`highWatermark`, open transactions included).
+   */
+  async offsets(
+    topic: string,
+    partition: number,
+  ): Promise<{ earliest: number; end: number; highWatermark: number }> {
+    const ask = async (timestamp: bigint, isolationLevel: number) => {
       const offsets = await this.#client.listOffsets({
         topics: [topic],
         partitions: { [topic]: [partition] },
         timestamp,
+        isolationLevel,
       })
       return Number(offsets.get(topic)?.[partition] ?? 0n)
     }
-    const [earliest, end] = await Promise.all([
-      ask(ListOffsetTimestamps.EARLIEST),
-      ask(ListOffsetTimestamps.LATEST),
+    const { READ_COMMITTED, READ_UNCOMMITTED } = FetchIsolationLevels
+    const [earliest, end, highWatermark] = await Promise.all([
+      ask(ListOffsetTimestamps.EARLIEST, READ_COMMITTED),
+      ask(ListOffsetTimestamps.LATEST, READ_COMMITTED),
+      ask(ListOffsetTimestamps.LATEST, READ_UNCOMMITTED),
     ])
-    return { earliest, end }
+    return { earliest, end, highWatermark }
+  }
+
+  /**
+   * `earliest`, and as `end` the high watermark when called, once the last stable offset has reached it:
+   * every record written by then is committed or aborted, so a read_committed read up to `end` misses
+   * none committed by then (a commit's markers land a moment after the producer hears it committed).
+   * Throws SOURCE_UNAVAILABLE when a transaction stays open longer than `timeoutMs`.
+   */
+  async settledOffsets(
+    topic: string,
+    partition: number,
+    timeoutMs: number,
+  ): Promise<{ earliest: number; end: number }> {
+    const first = await this.offsets(topic, partition)
+    const deadline = performance.now() + timeoutMs
+    let stable = first.end
+    for (let wait = 10; stable < first.highWatermark; wait = Math.min(wait * 2, 1_000)) {
+      if (performance.now() > deadline)
+        throw new BatonError(
+          'SOURCE_UNAVAILABLE',
+          `${tpString({ topic, partition })} has had a transaction open at offset ${stable} for over ` +
+            `${timeoutMs / 1000} s; what comes after it cannot be read until it ends. Check the producers writing to it.`,
+        )
+      await Bun.sleep(wait)
+      stable = (await this.offsets(topic, partition)).end
+    }
+    return { earliest: first.earliest, end: first.highWatermark }
   }
 
   /** The records with offsets in [from, to), in order (control and aborted records left out). */

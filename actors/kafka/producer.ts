@@ -28,7 +28,18 @@ export interface KafkaEventProducerOptions {
   readonly clientId?: string
   /** SASL and TLS of every connection to the brokers (KAFKA_SASL_*, KAFKA_TLS*); default: plaintext. */
   readonly security?: KafkaSecurity
+  /**
+   * Makes the producer transactional (see `transaction`): the first transaction of a producer with this
+   * id fences every older producer that had it, so only the newest may still commit.
+   */
+  readonly transactionalId?: string
 }
+
+/** An open transaction of the client (its class is not exported). */
+type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
+
+/** Produces within one transaction: what `produce` does, atomically with the rest of the transaction. */
+export type TransactionalSend = (topic: string, events: readonly EventToProduce[]) => Promise<ProducedEvent[]>
 
 /**
  * Most bytes of events sent in one produce request. Below the brokers' default `message.max.bytes`
@@ -55,18 +66,72 @@ const RECORD_OVERHEAD_BYTES = 32
 export class KafkaEventProducer {
   readonly #producer: Producer
   readonly #brokers: readonly string[]
+  readonly #transactionalId: string | undefined
   readonly #partitioners = new Map<string, Partitioner>()
 
   constructor(options: KafkaEventProducerOptions) {
     this.#brokers = options.brokers
+    this.#transactionalId = options.transactionalId
     this.#producer = new Producer({
       ...clientOptions(options.clientId ?? 'baton-producer', options.brokers, options.security),
       idempotent: true,
       acks: ProduceAcks.ALL,
+      ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
     })
   }
 
   async produce(topic: string, events: readonly EventToProduce[]): Promise<ProducedEvent[]> {
+    return this.#produce(topic, events, null)
+  }
+
+  /**
+   * Runs `work` in a Kafka transaction (the producer must have a `transactionalId`): what it sends is
+   * committed when it resolves and aborted when it throws, and read_committed consumers see all of it or
+   * none. The first transaction fences older producers of the same id (Kafka aborts their open
+   * transaction, and refuses their sends and commits from then on), before `work` starts. Throws
+   * PRODUCE_FAILED when Kafka refuses, this producer included once a newer one fenced it; a fenced
+   * producer stays fenced, so make a new one.
+   */
+  async transaction<T>(work: (send: TransactionalSend) => Promise<T>): Promise<T> {
+    if (!this.#transactionalId)
+      throw new BatonError(
+        'INTERNAL',
+        'A transaction needs a producer with a transactionalId: without one, nothing fences.',
+      )
+    let txn: Transaction
+    try {
+      // -1/-1 asks for the id's current producer with its epoch bumped, as the Java client does; the
+      // client's default (0/0) is refused as PRODUCER_FENCED once another producer had the id.
+      txn = await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
+    } catch (err) {
+      throw this.#failed(`Beginning a transaction of '${this.#transactionalId}'`, err)
+    }
+    let sent = false
+    let result: T
+    try {
+      result = await work((topic, events) => {
+        sent ||= events.length > 0
+        return this.#produce(topic, events, txn)
+      })
+    } catch (err) {
+      // Nothing of it becomes visible either way; an abort only frees the partitions sooner.
+      await (sent ? txn.abort() : txn.cancel()).catch(() => txn.cancel().catch(() => {}))
+      throw err
+    }
+    try {
+      // A transaction that sent nothing has nothing at the coordinator to end.
+      await (sent ? txn.commit() : txn.cancel())
+    } catch (err) {
+      throw this.#failed(`Committing the transaction of '${this.#transactionalId}'`, err)
+    }
+    return result
+  }
+
+  async #produce(
+    topic: string,
+    events: readonly EventToProduce[],
+    txn: Transaction | null,
+  ): Promise<ProducedEvent[]> {
     if (events.length === 0) return []
     const partitioner = await this.#partitioner(topic)
     const messages = events.map((event) => toMessage(topic, event, partitioner))
@@ -76,14 +141,14 @@ export class KafkaEventProducer {
     for (const message of messages) {
       const size = messageBytes(message)
       if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
-        produced.push(...(await this.#send(topic, chunk)))
+        produced.push(...(await this.#send(topic, chunk, txn)))
         chunk = []
         bytes = 0
       }
       chunk.push(message)
       bytes += size
     }
-    produced.push(...(await this.#send(topic, chunk)))
+    produced.push(...(await this.#send(topic, chunk, txn)))
     return produced
   }
 
@@ -96,7 +161,7 @@ export class KafkaEventProducer {
     try {
       metadata = await this.#producer.metadata({ topics: [topic] })
     } catch (err) {
-      if (isUnreachable(err)) throw this.#failed(topic, err)
+      if (isUnreachable(err)) throw this.#failed(`Producing to '${topic}'`, err)
       throw new BatonError(
         'NOT_FOUND',
         `Topic '${topic}' does not exist in Kafka at ${this.#brokers.join(',')}. Produce to one of BATON_TOPICS (baton start creates them).`,
@@ -113,12 +178,16 @@ export class KafkaEventProducer {
     return partitioner
   }
 
-  async #send(topic: string, messages: MessageToProduce[]): Promise<ProducedEvent[]> {
+  async #send(
+    topic: string,
+    messages: MessageToProduce[],
+    txn: Transaction | null,
+  ): Promise<ProducedEvent[]> {
     let result: Awaited<ReturnType<Producer['send']>>
     try {
-      result = await this.#producer.send({ messages })
+      result = await (txn ?? this.#producer).send({ messages })
     } catch (err) {
-      throw this.#failed(topic, err)
+      throw this.#failed(`Producing to '${topic}'`, err)
     }
     // One batch per partition per request, in the order given: the n-th event of a partition in this
     // request sits at that partition's base offset + n.
@@ -140,20 +209,19 @@ export class KafkaEventProducer {
     })
   }
 
-  #failed(topic: string, err: unknown): BatonError {
+  /** `doing`: what failed, as the start of a sentence ("Producing to 'events'"). */
+  #failed(doing: string, err: unknown): BatonError {
     const ids = kafkaErrorIds(err)
     const hint = isUnreachable(err)
       ? `Kafka at ${this.#brokers.join(',')} cannot be reached; try again when it is back.`
       : ids.has('NOT_ENOUGH_REPLICAS') || ids.has('NOT_ENOUGH_REPLICAS_AFTER_APPEND')
         ? 'Too few in-sync replicas to acknowledge the write; try again when the brokers recover.'
-        : 'Kafka refused the events.'
-    return new BatonError(
-      'PRODUCE_FAILED',
-      `Producing to '${topic}' failed: ${describeKafkaError(err)}. ${hint}`,
-      {
-        cause: err,
-      },
-    )
+        : ids.has('PRODUCER_FENCED') || ids.has('INVALID_PRODUCER_EPOCH')
+          ? 'A newer producer with the same transactional id fenced this one; only a new producer can go on.'
+          : 'Kafka refused the events.'
+    return new BatonError('PRODUCE_FAILED', `${doing} failed: ${describeKafkaError(err)}. ${hint}`, {
+      cause: err,
+    })
   }
 }
 

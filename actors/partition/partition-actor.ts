@@ -104,6 +104,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #batchNo = 0
   #timer: { cancel(): void } | null = null
   #feed: PartitionFeed | null = null
+  /** Set when publishing dead letters failed: the outbox holds some, and the next commit tries again. */
+  #unpublished = false
   /** The pipeline's per-partition state (see PipelineState): loaded from the sink, never carried over. */
   #pipelineState: unknown
   /** Set when a transaction failed after `handle` may have changed the state: reload before going on. */
@@ -140,9 +142,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     this.#d.log?.('info', 'partition taken', { epoch: this.#epoch, offset: this.#position })
   }
 
-  onStop(): void {
+  async onStop(): Promise<void> {
     this.#timer?.cancel()
     this.#feed?.stop()
+    await this.#d.deadLetters?.release?.(this.#d.key)
   }
 
   async receive(msg: PartitionMsg, ctx: ActorContext<PartitionMsg>): Promise<void> {
@@ -285,7 +288,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     )
     this.#d.testAfterCommit?.()
     await this.#checkpoint(watermark)
-    if (letters.length > 0) await this.#publish(letters)
+    if (letters.length > 0 || this.#unpublished) await this.#publish(letters)
     void this.#feed?.commit(watermark).catch(() => {})
   }
 
@@ -325,8 +328,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     if (!this.#d.deadLetters) return
     try {
       await this.#d.deadLetters.publish(this.#d.key, letters, this.#epoch)
+      this.#unpublished = false
     } catch (err) {
-      // They stay in the sink's outbox and are published on the next start.
+      // They stay in the sink's outbox; the next commit (or start) publishes them.
+      this.#unpublished = true
       this.#d.log?.('warn', 'dead letters not published yet', {
         count: letters.length,
         error: errorMessage(err),

@@ -77,15 +77,15 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
         for (;;) {
           const pending = await sink.deadLetters.unpublished(key, 500)
           if (pending.length === 0) return
-          // Only the partition's owner publishes: a zombie (a paused process whose partition moved) that
-          // wakes up here must not publish again what the new owner already has. The check is right
-          // before the produce, so only a pause between the two can still double a dead letter.
+          // Only the partition's owner publishes. A zombie (a paused process whose partition moved) that
+          // wakes up here stops; one paused past this check is fenced by Kafka (see KafkaDeadLetterPublisher).
           if (epoch !== undefined && (await sink.storedEpoch(key)) !== epoch) return
           await kafkaDeadLetters.publish(key, pending)
           await sink.deadLetters.markPublished(pending.map((l) => l.id))
           if (pending.length < 500) return
         }
       },
+      release: (key) => kafkaDeadLetters.release(key),
       close: async () => {},
     }
 
