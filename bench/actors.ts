@@ -9,7 +9,7 @@ import {
   machineInfo,
   option,
   progress,
-  writeResult,
+  report,
 } from './index.ts'
 
 const help = `Usage: baton bench actors [options]
@@ -309,10 +309,7 @@ export const actorsBenchmark: Benchmark = {
     }
     const out = option(args, '--out') ?? defaultResultPath('actors')
     const result = await measureActors(config)
-    await writeResult(out, result)
-    process.stdout.write(`${actorsTable(result)}\n`)
-    progress(`wrote ${out}`)
-    return 0
+    return report(out, result, actorsTable(result))
   },
 }
 

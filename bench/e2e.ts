@@ -25,7 +25,7 @@ import {
   machineInfo,
   option,
   progress,
-  writeResult,
+  report,
 } from './index.ts'
 import { median } from './stats.ts'
 
@@ -201,10 +201,7 @@ export const e2eBenchmark: Benchmark = {
         machine: machineInfo(),
         sharedWith: sharedWith(services.reused, load),
       })
-      await writeResult(out, result)
-      process.stdout.write(`${e2eTable(result)}\n`)
-      progress(`wrote ${out}`)
-      return 0
+      return report(out, result, e2eTable(result))
     } finally {
       progress('cleaning up: topics, groups, checkpoints, the database')
       await deleteDataset(services.brokers, dataset).catch(() => {})

@@ -14,7 +14,7 @@ import {
   machineInfo,
   option,
   progress,
-  writeResult,
+  report,
 } from './index.ts'
 import { cpuSeconds, peakRssMb } from './process-stats.ts'
 import { median, quantile, significant } from './stats.ts'
@@ -215,10 +215,7 @@ export const embeddedBenchmark: Benchmark = {
       config,
       machine: machineInfo(),
     }
-    await writeResult(out, result)
-    process.stdout.write(`${embeddedTable(result)}\n`)
-    progress(`wrote ${out}`)
-    return 0
+    return report(out, result, embeddedTable(result))
   },
 }
 

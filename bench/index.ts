@@ -75,6 +75,17 @@ export async function writeResult(path: string, result: unknown): Promise<string
   return path
 }
 
+/**
+ * The end of a benchmark that ran: its result as JSON in `out`, its table on stdout, where the JSON went
+ * on stderr. Returns the exit code, 0.
+ */
+export async function report(out: string, result: unknown, table: string): Promise<0> {
+  await writeResult(out, result)
+  process.stdout.write(`${table}\n`)
+  progress(`wrote ${out}`)
+  return 0
+}
+
 /** A progress line on stderr, so stdout keeps only the result table. */
 export function progress(line: string): void {
   process.stderr.write(`${line}\n`)
