@@ -5,7 +5,8 @@
  * epochs, claims. Shared services.
  */
 import { afterEach, expect, test } from 'bun:test'
-import { ChaosScenario, seededRandom, until } from './runner.ts'
+import { until } from '../support/until.ts'
+import { ChaosScenario, seededRandom } from './runner.ts'
 
 const ids = ['baton-0', 'baton-1', 'baton-2']
 const pool = [...ids, 'baton-3', 'baton-4']

@@ -41,6 +41,7 @@ import {
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
 import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
+import { until } from '../support/until.ts'
 import { Netns } from './netns.ts'
 
 /** The brokers' `group.consumer.session.timeout.ms` in the local services (deploy/local/kafka.ts). */
@@ -503,58 +504,67 @@ export class ChaosScenario {
   async settledOwnership(ids: readonly string[], timeoutMs: number): Promise<string[]> {
     let last = ''
     try {
-      return await until('each partition owned by exactly one node', timeoutMs, async () => {
-        const owners: string[] = []
-        const views: ClusterView[] = []
-        for (const id of ids) {
-          const { status, body } = await this.get<ClusterView>(this.node(id).url, '/v1/cluster').catch(
-            (err: unknown) => ({ status: 0, body: String(err) as unknown as ClusterView }),
-          )
-          if (status !== 200) {
-            last = `${id}: /v1/cluster answered ${status} ${JSON.stringify(body).slice(0, 200)}`
-            return undefined
-          }
-          views.push(body)
-        }
-        for (const view of views) {
-          const nodeIds = view.nodes.map((n) => n.id).sort()
-          if (view.unowned.length > 0 || view.claimedTwice.length > 0) {
-            last = `${view.answeredBy}: unowned ${JSON.stringify(view.unowned.map((u) => u.partition))}, claimed twice ${JSON.stringify(view.claimedTwice)}`
-            return undefined
-          }
-          if (JSON.stringify(nodeIds) !== JSON.stringify([...ids].sort())) {
-            last = `${view.answeredBy}: live nodes ${nodeIds.join(',')}, expected ${[...ids].sort().join(',')}`
-            return undefined
-          }
-        }
-        for (let p = 0; p < this.partitions; p++) {
-          const named = new Set(
-            views.map((v) => {
-              const row = v.partitions.find((r) => r.topic === this.topic && r.partition === p)
-              return `${row?.owner}@${row?.epoch}`
-            }),
-          )
-          if (named.size !== 1) {
-            last = `partition ${p}: the nodes name different owners ${[...named].join(' / ')}`
-            return undefined
-          }
-          const runners: string[] = []
+      return await until(
+        'each partition owned by exactly one node',
+        timeoutMs,
+        async () => {
+          const owners: string[] = []
+          const views: ClusterView[] = []
           for (const id of ids) {
-            const answer = await this.get<PartitionView>(this.node(id).url, `/v1/actors/${this.topic}/${p}`, {
-              'X-Baton-Forwarded-By': 'chaos-check',
-            }).catch(() => ({ status: 0, body: null }))
-            if (answer.status === 200) runners.push(`${id}:${answer.body?.status}@${answer.body?.epoch}`)
+            const { status, body } = await this.get<ClusterView>(this.node(id).url, '/v1/cluster').catch(
+              (err: unknown) => ({ status: 0, body: String(err) as unknown as ClusterView }),
+            )
+            if (status !== 200) {
+              last = `${id}: /v1/cluster answered ${status} ${JSON.stringify(body).slice(0, 200)}`
+              return undefined
+            }
+            views.push(body)
           }
-          const [owner] = [...named]
-          const expected = `${owner?.split('@')[0]}:running@${owner?.split('@')[1]}`
-          if (runners.length !== 1 || runners[0] !== expected) {
-            last = `partition ${p}: /v1/cluster names ${owner}, the nodes themselves run it as [${runners.join(', ')}]`
-            return undefined
+          for (const view of views) {
+            const nodeIds = view.nodes.map((n) => n.id).sort()
+            if (view.unowned.length > 0 || view.claimedTwice.length > 0) {
+              last = `${view.answeredBy}: unowned ${JSON.stringify(view.unowned.map((u) => u.partition))}, claimed twice ${JSON.stringify(view.claimedTwice)}`
+              return undefined
+            }
+            if (JSON.stringify(nodeIds) !== JSON.stringify([...ids].sort())) {
+              last = `${view.answeredBy}: live nodes ${nodeIds.join(',')}, expected ${[...ids].sort().join(',')}`
+              return undefined
+            }
           }
-          owners.push(owner?.split('@')[0] ?? '')
-        }
-        return owners
-      })
+          for (let p = 0; p < this.partitions; p++) {
+            const named = new Set(
+              views.map((v) => {
+                const row = v.partitions.find((r) => r.topic === this.topic && r.partition === p)
+                return `${row?.owner}@${row?.epoch}`
+              }),
+            )
+            if (named.size !== 1) {
+              last = `partition ${p}: the nodes name different owners ${[...named].join(' / ')}`
+              return undefined
+            }
+            const runners: string[] = []
+            for (const id of ids) {
+              const answer = await this.get<PartitionView>(
+                this.node(id).url,
+                `/v1/actors/${this.topic}/${p}`,
+                {
+                  'X-Baton-Forwarded-By': 'chaos-check',
+                },
+              ).catch(() => ({ status: 0, body: null }))
+              if (answer.status === 200) runners.push(`${id}:${answer.body?.status}@${answer.body?.epoch}`)
+            }
+            const [owner] = [...named]
+            const expected = `${owner?.split('@')[0]}:running@${owner?.split('@')[1]}`
+            if (runners.length !== 1 || runners[0] !== expected) {
+              last = `partition ${p}: /v1/cluster names ${owner}, the nodes themselves run it as [${runners.join(', ')}]`
+              return undefined
+            }
+            owners.push(owner?.split('@')[0] ?? '')
+          }
+          return owners
+        },
+        250,
+      )
     } catch (err) {
       throw new Error(`${(err as Error).message}; last seen: ${last}`)
     }
@@ -700,15 +710,6 @@ export class ChaosScenario {
 }
 
 /** Polls `read` every 250 ms until it returns a value; throws `what` at the deadline. */
-export async function until<T>(what: string, ms: number, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const value = await read()
-    if (value !== undefined) return value
-    await Bun.sleep(250)
-  }
-  throw new Error(`${what}: not within ${ms / 1000} s`)
-}
 
 function tail(text: string, lines: number): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n')

@@ -8,7 +8,8 @@
  */
 import { afterEach, expect, test } from 'bun:test'
 import Redis from 'ioredis'
-import { ChaosScenario, SESSION_TIMEOUT_MS, seededRandom, until } from './runner.ts'
+import { until } from '../support/until.ts'
+import { ChaosScenario, SESSION_TIMEOUT_MS, seededRandom } from './runner.ts'
 
 const ids = ['baton-0', 'baton-1', 'baton-2']
 let scenario: ChaosScenario | undefined

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import type { ClusterView } from '../../cluster/cluster-view.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
+import { until } from '../support/until.ts'
 import { ClusterScenario } from './harness.ts'
 
 const TOKEN = 'admin-routes-admin-token'
@@ -26,17 +27,6 @@ async function call<T = PartitionView & { error?: string }>(
     signal: AbortSignal.timeout(60_000),
   })
   return { status: res.status, body: (await res.json()) as T }
-}
-
-/** Polls until `read` returns a value, for at most `ms`. */
-async function until<T>(what: string, ms: number, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const value = await read()
-    if (value !== undefined) return value
-    await Bun.sleep(100)
-  }
-  throw new Error(`${what}: not within ${ms} ms`)
 }
 
 describe('admin routes in a cluster, sent to a node that does not own the partition', () => {

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'bun:test'
 import { Consumer } from '@platformatic/kafka'
 import postgres from 'postgres'
 import { deleteTopics, ensureTopics } from '../../actors/kafka/admin.ts'
@@ -10,6 +11,7 @@ import { type SyntheticOptions, syntheticEvent } from '../../runtime/cli/synthet
 import { serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
 import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
+import { type PrivateServices, privateServices } from './support.ts'
 
 /**
  * One cluster-mode scenario: its own topic (8 partitions, plus .dlq) and consumer group on the shared
@@ -206,4 +208,22 @@ export class ClusterScenario {
     await this.sql.end()
     await deleteTopics(this.#brokers, [this.topic, `${this.topic}.dlq`], this.#security).catch(() => {})
   }
+}
+
+/**
+ * The set-up of a test file whose scenario needs a PostgreSQL of its own (to restart it, or because the
+ * pipeline's tables are not per topic), with the shared Kafka and Redis: brought up before the file's
+ * tests, the scenario cleaned up and PostgreSQL taken down after them. Call it once at the top of the file.
+ */
+export function scenarioOnPrivatePostgres(): { scenario: ClusterScenario; services: PrivateServices } {
+  const file = {} as { scenario: ClusterScenario; services: PrivateServices }
+  beforeAll(async () => {
+    file.services = await privateServices(['postgres'])
+    file.scenario = new ClusterScenario(undefined, { databaseUrl: file.services.env.DATABASE_URL })
+  }, 120_000)
+  afterAll(async () => {
+    await file.scenario?.cleanup()
+    await file.services?.down()
+  })
+  return file
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import type { ClusterView } from '../../cluster/cluster-view.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
 import type { NodeProcess } from '../support/node-process.ts'
+import { until } from '../support/until.ts'
 import { ClusterScenario } from './harness.ts'
 
 /** The brokers' `group.consumer.session.timeout.ms` in the test services (deploy/local/kafka.ts). */
@@ -23,17 +24,6 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
     signal: AbortSignal.timeout(10_000),
   })
   return { status: res.status, body: (await res.json()) as T }
-}
-
-/** Polls `read` until it returns a value, for at most `ms`; throws with `what` when it never does. */
-async function until<T>(what: string, ms: number, read: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const value = await read()
-    if (value !== undefined) return value
-    await Bun.sleep(100)
-  }
-  throw new Error(`${what}: not within ${ms} ms`)
 }
 
 async function committedAtLeast(scenario: ClusterScenario, events: number): Promise<void> {

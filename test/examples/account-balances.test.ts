@@ -1,25 +1,11 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { expect, test } from 'bun:test'
 import { join } from 'node:path'
 import type { EventToProduce } from '../../actors/kafka/producer.ts'
-import { restartService, servicesDown, servicesUp } from '../../deploy/local/services.ts'
-import { ClusterScenario } from '../cluster/harness.ts'
+import { restartService } from '../../deploy/local/services.ts'
+import { scenarioOnPrivatePostgres } from '../cluster/harness.ts'
 
 // A PostgreSQL of this test's own, so restarting it disturbs no other test.
-const dir = mkdtempSync(join(tmpdir(), 'baton-balances-'))
-let scenario: ClusterScenario
-
-beforeAll(async () => {
-  const { env } = await servicesUp({ dir, only: ['postgres'], useEnv: false })
-  scenario = new ClusterScenario(undefined, { databaseUrl: env.DATABASE_URL as string })
-})
-
-afterAll(async () => {
-  await scenario?.cleanup()
-  await servicesDown({ dir })
-  rmSync(dir, { recursive: true, force: true })
-})
+const file = scenarioOnPrivatePostgres()
 
 test('200,000 payments over 1,000 accounts, the node killed three times and PostgreSQL restarted once: every balance exact', async () => {
   const payments: EventToProduce[] = []
@@ -44,25 +30,27 @@ test('200,000 payments over 1,000 accounts, the node killed three times and Post
     total.events++
     expected.set(`${account}/${currency}`, total)
   }
-  await scenario.createTopics()
-  await scenario.produceEvents(payments)
+  await file.scenario.createTopics()
+  await file.scenario.produceEvents(payments)
 
   const env = { BATON_PIPELINE: join(import.meta.dir, '..', '..', 'examples', 'account-balances.ts') }
   const until = async (events: number) => {
     const deadline = Date.now() + 90_000
-    while ((await scenario.committed()) < events && Date.now() < deadline) await Bun.sleep(20)
+    while ((await file.scenario.committed()) < events && Date.now() < deadline) await Bun.sleep(20)
   }
   for (const [i, at] of [30_000, 80_000, 130_000].entries()) {
-    const node = await scenario.startNode('baton-0', env)
+    const node = await file.scenario.startNode('baton-0', env)
     await until(at)
-    if (i === 1) await restartService('postgres', { dir, mode: 'immediate' })
+    if (i === 1) await restartService('postgres', { dir: file.services.dir, mode: 'immediate' })
     await until(at + 10_000)
     await node.kill()
   }
-  await scenario.startNode('baton-0', env)
-  await scenario.caughtUp(180_000)
+  await file.scenario.startNode('baton-0', env)
+  await file.scenario.caughtUp(180_000)
 
-  const rows = await scenario.sql<{ account: string; currency: string; balance: string; events: string }[]>`
+  const rows = await file.scenario.sql<
+    { account: string; currency: string; balance: string; events: string }[]
+  >`
     select account, currency, balance::text, events::text from balances`
   const actual = new Map(
     rows.map((r) => [`${r.account}/${r.currency}`, { balance: Number(r.balance), events: Number(r.events) }]),
@@ -75,8 +63,8 @@ test('200,000 payments over 1,000 accounts, the node killed three times and Post
   }
   expect(wrong).toBe(0)
 
-  const letters = await scenario.sql<{ error: string }[]>`
-    select error from baton_dead_letters where group_id = ${scenario.group}`
+  const letters = await file.scenario.sql<{ error: string }[]>`
+    select error from baton_dead_letters where group_id = ${file.scenario.group}`
   expect(letters).toHaveLength(invalid)
   for (const l of letters) expect(l.error).toContain('ISO 4217')
 }, 420_000)

@@ -1,26 +1,11 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { expect, test } from 'bun:test'
 import { join } from 'node:path'
 import type { EventToProduce } from '../../actors/kafka/producer.ts'
-import { servicesDown, servicesUp } from '../../deploy/local/services.ts'
 import { SESSION_GAP_MS } from '../../examples/sessionize.ts'
-import { ClusterScenario } from '../cluster/harness.ts'
+import { scenarioOnPrivatePostgres } from '../cluster/harness.ts'
 
 // A PostgreSQL of this test's own: the example's tables are not per topic.
-const dir = mkdtempSync(join(tmpdir(), 'baton-sessions-'))
-let scenario: ClusterScenario
-
-beforeAll(async () => {
-  const { env } = await servicesUp({ dir, only: ['postgres'], useEnv: false })
-  scenario = new ClusterScenario(undefined, { databaseUrl: env.DATABASE_URL as string })
-})
-
-afterAll(async () => {
-  await scenario?.cleanup()
-  await servicesDown({ dir })
-  rmSync(dir, { recursive: true, force: true })
-})
+const file = scenarioOnPrivatePostgres()
 
 /** A deterministic stream: 300 users, each with 3 to 6 sessions of 1 to 8 clicks, in event-time order. */
 function clickStream(): { events: EventToProduce[]; sessions: Map<string, string[]> } {
@@ -59,25 +44,25 @@ function clickStream(): { events: EventToProduce[]; sessions: Map<string, string
 
 test('sessions from a click stream, the node killed with SIGKILL mid-stream: every session written once, none lost', async () => {
   const { events, sessions: expected } = clickStream()
-  await scenario.createTopics()
-  await scenario.produceEvents(events)
+  await file.scenario.createTopics()
+  await file.scenario.produceEvents(events)
   const env = {
     BATON_PIPELINE: join(import.meta.dir, '..', '..', 'examples', 'sessionize.ts'),
     BATON_BATCH_MAX_EVENTS: '200',
   }
-  const first = await scenario.startNode('baton-0', env)
+  const first = await file.scenario.startNode('baton-0', env)
   const deadline = Date.now() + 60_000
-  while ((await scenario.committed()) < events.length / 3 && Date.now() < deadline) await Bun.sleep(10)
+  while ((await file.scenario.committed()) < events.length / 3 && Date.now() < deadline) await Bun.sleep(10)
   await first.kill()
-  expect(await scenario.committed()).toBeLessThan(events.length)
-  await scenario.startNode('baton-0', env)
-  await scenario.caughtUp(120_000)
+  expect(await file.scenario.committed()).toBeLessThan(events.length)
+  await file.scenario.startNode('baton-0', env)
+  await file.scenario.caughtUp(120_000)
 
   // Closed sessions and those still open (no later click ended them yet) together are every session.
-  const closed = await scenario.sql<{ user_id: string; s: string; e: string; clicks: number }[]>`
+  const closed = await file.scenario.sql<{ user_id: string; s: string; e: string; clicks: number }[]>`
     select user_id, (extract(epoch from session_start) * 1000)::bigint::text as s,
            (extract(epoch from session_end) * 1000)::bigint::text as e, clicks from sessions`
-  const open = await scenario.sql<{ user_id: string; s: string; e: string; clicks: number }[]>`
+  const open = await file.scenario.sql<{ user_id: string; s: string; e: string; clicks: number }[]>`
     select user_id, (extract(epoch from session_start) * 1000)::bigint::text as s,
            (extract(epoch from last_click) * 1000)::bigint::text as e, clicks from open_sessions`
   const actual = new Map<string, string[]>()
