@@ -20,6 +20,11 @@ export interface EnsureTopicsOptions {
   readonly dlq: boolean
   /** Replicas of each topic created here; the brokers' default (`default.replication.factor`) when unset. */
   readonly replicationFactor?: number
+  /**
+   * False (BATON_CREATE_TOPICS=false): create nothing, only check that every topic exists, each `.dlq`
+   * with at least its topic's partitions; throws PREREQUISITE_MISSING naming what is missing. Default true.
+   */
+  readonly create?: boolean
   /** How long to wait for the new topics' partitions to have leaders (default 15 s). */
   readonly readyTimeoutMs?: number
   readonly log?: KafkaLog
@@ -53,6 +58,7 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<Ensure
   const admin = new Admin(clientOptions('baton-admin', brokers, options.security))
   try {
     const counts = await partitionCounts(admin, brokers, [...topics, ...topics.map(deadLetterTopic)])
+    if (options.create === false) return checkedTopics(brokers, topics, dlq, counts)
     const created: string[] = []
     const create = async (wanted: { topic: string; partitions: number }[]) => {
       const missing = wanted.filter(({ topic }) => !counts.has(topic))
@@ -96,6 +102,38 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<Ensure
     )
   } finally {
     await admin.close().catch(() => {})
+  }
+}
+
+/** What `ensureTopics` answers when it may not create: the counts, or PREREQUISITE_MISSING. */
+function checkedTopics(
+  brokers: readonly string[],
+  topics: readonly string[],
+  dlq: boolean,
+  counts: ReadonlyMap<string, number>,
+): EnsuredTopics {
+  const wanted = [...topics, ...(dlq ? topics.map(deadLetterTopic) : [])]
+  const missing = wanted.filter((topic) => !counts.has(topic))
+  const fix = 'Create them, or set BATON_CREATE_TOPICS=true to let baton create them.'
+  if (missing.length > 0)
+    throw new BatonError(
+      'PREREQUISITE_MISSING',
+      `Kafka at ${brokers.join(',')} has no topic ${missing.join(', ')}, and BATON_CREATE_TOPICS=false. ${fix} ` +
+        'A .dlq topic needs as many partitions as its topic.',
+    )
+  const short = dlq
+    ? topics.filter((topic) => (counts.get(deadLetterTopic(topic)) ?? 0) < (counts.get(topic) ?? 0))
+    : []
+  if (short.length > 0)
+    throw new BatonError(
+      'PREREQUISITE_MISSING',
+      `${short.map((t) => `${deadLetterTopic(t)} has ${counts.get(deadLetterTopic(t))} partitions, ${t} ${counts.get(t)}`).join('; ')}: ` +
+        'a dead letter goes to the partition number it came from. Add partitions to the .dlq topic ' +
+        '(kafka-topics --alter --partitions), or set BATON_CREATE_TOPICS=true to let baton add them.',
+    )
+  return {
+    created: [],
+    partitions: Object.fromEntries(wanted.map((topic) => [topic, counts.get(topic) ?? 0])),
   }
 }
 

@@ -41,9 +41,12 @@ export interface KafkaDeadLetterPublisherOptions {
   readonly testPauseAt?: (step: PublishStep, key: PartitionKey) => Promise<void>
 }
 
+/** What every transactional id of baton starts with, for ACLs (prefixed: `baton-dlq:<group>:`). */
+export const deadLetterTransactionalIdPrefix = 'baton-dlq:'
+
 /** The transactional id of the publisher of partition `key`'s dead letters (topic names have no ':'). */
 export function deadLetterTransactionalId(key: PartitionKey): string {
-  return `baton-dlq:${key.group}:${key.topic}:${key.partition}`
+  return `${deadLetterTransactionalIdPrefix}${key.group}:${key.topic}:${key.partition}`
 }
 
 /**

@@ -78,6 +78,7 @@ export class KafkaEventProducer {
       acks: ProduceAcks.ALL,
       ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
     })
+    if (options.transactionalId) speakClientAddPartitionsToTxn(this.#producer)
   }
 
   async produce(topic: string, events: readonly EventToProduce[]): Promise<ProducedEvent[]> {
@@ -223,6 +224,41 @@ export class KafkaEventProducer {
       cause: err,
     })
   }
+}
+
+/** The highest AddPartitionsToTxn version a client may send; v4 and later are the brokers' own (KIP-890). */
+const CLIENT_ADD_PARTITIONS_TO_TXN_MAX_VERSION = 3
+
+/**
+ * Makes `producer` send AddPartitionsToTxn v3, as the Java client does. @platformatic/kafka 2.12 sends the
+ * highest version the broker lists (v5), which brokers keep for themselves: one with an authorizer
+ * refuses it with CLUSTER_AUTHORIZATION_FAILED unless the user may ClusterAction (found by
+ * test/security/secure-cluster.test.ts, which enforces ACLs). The client keeps the broker's API list in
+ * a symbol-keyed field it does not export; this caps that list's entry whenever the client fills it.
+ * Its v3 request takes the same arguments as v5.
+ */
+function speakClientAddPartitionsToTxn(producer: Producer): void {
+  const key = Object.getOwnPropertySymbols(producer).find((s) => s.description === 'plt.kafka.base.apis')
+  if (!key)
+    throw new BatonError(
+      'INTERNAL',
+      '@platformatic/kafka no longer keeps its API versions where baton caps AddPartitionsToTxn ' +
+        '(actors/kafka/producer.ts); check whether the new version still needs the cap.',
+    )
+  type ApiVersion = { name: string; minVersion: number; maxVersion: number }
+  const holder = producer as unknown as Record<symbol, ApiVersion[]>
+  let apis = holder[key] ?? []
+  Object.defineProperty(producer, key, {
+    configurable: true,
+    get: () => apis,
+    set: (list: ApiVersion[]) => {
+      apis = list.map((api) =>
+        api.name === 'AddPartitionsToTxn'
+          ? { ...api, maxVersion: Math.min(api.maxVersion, CLIENT_ADD_PARTITIONS_TO_TXN_MAX_VERSION) }
+          : api,
+      )
+    },
+  })
 }
 
 function toMessage(topic: string, event: EventToProduce, partitioner: Partitioner): MessageToProduce {

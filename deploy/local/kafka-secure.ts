@@ -1,11 +1,56 @@
-/** The SCRAM users of a secure broker: baton's, and the broker's own for its inter-broker connections. */
+import type { Acl } from '@platformatic/kafka'
+import { AclOperations, AclPermissionTypes, ResourcePatternTypes, ResourceTypes } from '@platformatic/kafka'
+import { deadLetterTransactionalIdPrefix } from '../../actors/kafka/dead-letter-publisher.ts'
+
+/**
+ * The SCRAM users of a secure broker: baton's, and the broker's own for its inter-broker connections
+ * (a super user, which also sets up baton's ACLs).
+ */
 export const secureKafkaUsers = { baton: 'baton', broker: 'broker' } as const
+
+type Operation = keyof typeof AclOperations
+
+/**
+ * What baton's user may do on a secure broker, and nothing more: the rights the README's Security section
+ * lists, on every topic and group (names differ from test to test) and on baton's transactional ids.
+ */
+export const batonKafkaRights: readonly {
+  resource: 'TOPIC' | 'GROUP' | 'TRANSACTIONAL_ID'
+  name: string
+  pattern: 'LITERAL' | 'PREFIXED'
+  operations: readonly Operation[]
+}[] = [
+  { resource: 'TOPIC', name: '*', pattern: 'LITERAL', operations: ['READ', 'WRITE', 'DESCRIBE', 'CREATE'] },
+  { resource: 'GROUP', name: '*', pattern: 'LITERAL', operations: ['READ'] },
+  {
+    resource: 'TRANSACTIONAL_ID',
+    name: deadLetterTransactionalIdPrefix,
+    pattern: 'PREFIXED',
+    operations: ['WRITE', 'DESCRIBE'],
+  },
+]
+
+/** `batonKafkaRights` as the ACL entries of `user`. */
+export function batonKafkaAcls(user: string): Acl[] {
+  return batonKafkaRights.flatMap((right) =>
+    right.operations.map((operation) => ({
+      resourceType: ResourceTypes[right.resource],
+      resourceName: right.name,
+      resourcePatternType: ResourcePatternTypes[right.pattern],
+      principal: `User:${user}`,
+      host: '*',
+      operation: AclOperations[operation],
+      permissionType: AclPermissionTypes.ALLOW,
+    })),
+  )
+}
 
 /**
  * server.properties lines appended for a secure broker (a later key wins): its one client listener is
  * SASL_SSL with SCRAM-SHA-512, also between brokers; the certificate comes from a PEM keystore (private
  * key and certificate in one file). The controller listener stays PLAINTEXT on loopback: only the
- * broker itself talks to it.
+ * broker itself talks to it, as ANONYMOUS, which is therefore a super user like the broker's SCRAM user.
+ * ACLs are enforced: a user without one may do nothing (see `batonKafkaRights`).
  */
 export function secureKafkaProperties(opts: {
   brokerPort: number
@@ -26,6 +71,8 @@ export function secureKafkaProperties(opts: {
     `ssl.keystore.location=${opts.keystore}`,
     'ssl.truststore.type=PEM',
     `ssl.truststore.location=${opts.ca}`,
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    `super.users=User:${secureKafkaUsers.broker};User:ANONYMOUS`,
   ].join('\n')}\n`
 }
 

@@ -6,7 +6,7 @@ import { kafkaSecurityFromEnv, securityOptions } from '../../actors/kafka/kafka-
 import type { TlsFiles } from './certificates.ts'
 import { type CdsContext, cdsFlags, keepCdsArchive } from './kafka-cds.ts'
 import { ensureKafkaJars, kafkaJarsCached } from './kafka-jars.ts'
-import { scramUserArgs, secureKafkaProperties, secureKafkaUsers } from './kafka-secure.ts'
+import { batonKafkaAcls, scramUserArgs, secureKafkaProperties, secureKafkaUsers } from './kafka-secure.ts'
 import { generatedPassword } from './passwords.ts'
 import { localDeployDir } from './paths.ts'
 import { freeLoopbackPort } from './ports.ts'
@@ -99,6 +99,7 @@ function secureSetup(home: string, tls: TlsFiles, brokerPort: number, controller
   const brokerPassword = generatedPassword()
   const batonPassword = generatedPassword()
   return {
+    superUser: { name: secureKafkaUsers.broker, password: brokerPassword },
     properties: secureKafkaProperties({ brokerPort, controllerPort, keystore, ca: tls.ca, brokerPassword }),
     formatArgs: scramUserArgs([
       { name: secureKafkaUsers.broker, password: brokerPassword },
@@ -165,7 +166,7 @@ export const kafkaService: ServiceDriver = {
       dataDir,
       logFile,
       url: `127.0.0.1:${brokerPort}`,
-      ...(secure ? { secureEnv: secure.env } : {}),
+      ...(secure ? { secureEnv: secure.env, superUser: secure.superUser } : {}),
       owner,
       startedAt: new Date().toISOString(),
     } satisfies ServiceRecord
@@ -186,6 +187,22 @@ export const kafkaService: ServiceDriver = {
       logFile: record.logFile,
       cwd: record.home,
     })
+  },
+
+  async afterFirstStart(record) {
+    const { superUser, secureEnv } = record
+    if (!superUser || !secureEnv) return
+    const env = { ...secureEnv, KAFKA_SASL_USERNAME: superUser.name, KAFKA_SASL_PASSWORD: superUser.password }
+    const admin = new Admin({
+      ...securityOptions(kafkaSecurityFromEnv(env)),
+      clientId: 'baton-services',
+      bootstrapBrokers: [record.url],
+    })
+    try {
+      await admin.createAcls({ creations: batonKafkaAcls(secureKafkaUsers.baton) })
+    } finally {
+      await admin.close().catch(() => {})
+    }
   },
 
   async afterStop(record, exitedCleanly) {

@@ -125,6 +125,7 @@ async function startFresh(
   const record = await drivers[name].create(home, owner, progress, tls)
   progress(`${name}: starting on 127.0.0.1:${record.ports.join(', ')}; log ${record.logFile}`)
   await launchAndWait(dir, state, record)
+  await drivers[name].afterFirstStart?.(record)
   progress(`${name}: ready in ${((performance.now() - began) / 1000).toFixed(1)} s`)
 }
 

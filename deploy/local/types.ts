@@ -58,6 +58,8 @@ export interface ServiceRecord {
   url: string
   /** Set for a secure service: its further env lines (credentials, CA file). */
   secureEnv?: Partial<SecureServiceEnv>
+  /** A secure service's own super user, which `afterFirstStart` sets up baton's rights with. */
+  superUser?: { name: string; password: string }
   owner: Owner
   startedAt: string
 }
@@ -84,6 +86,8 @@ export interface ServiceDriver {
    * throws when it does not answer within `timeoutMs`.
    */
   probe(url: string, timeoutMs: number, secureEnv?: Partial<SecureServiceEnv>): Promise<void>
+  /** Set-up that needs the service running, once, after its first start (a secure Kafka's ACLs). */
+  afterFirstStart?(record: ServiceRecord): Promise<void>
   /** Tidying once the process is gone; `exitedCleanly` is false after a crash or a kill. */
   afterStop?(record: ServiceRecord, exitedCleanly: boolean): Promise<void>
   signalFor(mode: StopMode): NodeJS.Signals

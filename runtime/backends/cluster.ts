@@ -56,16 +56,16 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
     )
     closers.push(async () => postgresProbe.stop())
     const counts = new Map<string, number>()
-    if (config.createTopics) {
-      const ensured = await ensureTopics({
-        brokers,
-        topics: config.topics,
-        partitions: config.partitions,
-        dlq: true,
-        security,
-      })
-      for (const topic of config.topics) counts.set(topic, ensured.partitions[topic] ?? config.partitions)
-    }
+    // Also without creating: a missing topic or a refused login is told now, not after the join timeout.
+    const ensured = await ensureTopics({
+      brokers,
+      topics: config.topics,
+      partitions: config.partitions,
+      dlq: true,
+      security,
+      create: config.createTopics,
+    })
+    for (const topic of config.topics) counts.set(topic, ensured.partitions[topic] ?? config.partitions)
     const producer = new KafkaEventProducer({ brokers, clientId: `baton-${config.nodeId}-ingest`, security })
     closers.push(() => producer.close())
     const kafkaDeadLetters = new KafkaDeadLetterPublisher({ brokers, nodeId: config.nodeId, security })

@@ -7,31 +7,11 @@ import { clientOptions } from '../../actors/kafka/kafka-client.ts'
 import { freeLoopbackPort } from '../../deploy/local/ports.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
+import { runBaton } from '../support/node-process.ts'
 
-const root = join(import.meta.dir, '..', '..')
-
-/** Runs `baton start` to its exit; start-up failures must end it with a message, not hang. */
-async function start(env: Record<string, string>): Promise<{ code: number; output: string }> {
-  const proc = Bun.spawn([process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      ...serviceEnv(),
-      BATON_HTTP_PORT: String(await freeLoopbackPort()),
-      BATON_INSECURE: 'true',
-      ...env,
-    },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000)
-  const [code, out, err] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ])
-  clearTimeout(timer)
-  return { code, output: out + err }
+/** Runs `baton start` over the test services to its exit; start-up failures must end it with a message. */
+function start(env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return runBaton({ ...serviceEnv(), ...env })
 }
 
 async function topicExists(topic: string): Promise<boolean> {
@@ -84,6 +64,15 @@ describe('baton start refuses a broken set-up with a clear message and a non-zer
     const { code, output } = await start({ BATON_TOPICS: topic, REDIS_URL: `redis://127.0.0.1:${port}` })
     expect(code).not.toBe(0)
     expect(output).toContain(`127.0.0.1:${port}`)
+    expect(await topicExists(topic)).toBe(false)
+  }, 90_000)
+
+  test('BATON_CREATE_TOPICS=false and a topic that does not exist: named, and nothing created', async () => {
+    const topic = uniqueName('t')
+    const { code, output } = await start({ BATON_TOPICS: topic, BATON_CREATE_TOPICS: 'false' })
+    expect(code).not.toBe(0)
+    expect(output).toContain('[PREREQUISITE_MISSING]')
+    expect(output).toContain(`has no topic ${topic}, ${topic}.dlq`)
     expect(await topicExists(topic)).toBe(false)
   }, 90_000)
 

@@ -2,11 +2,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import Redis from 'ioredis'
 import postgres from 'postgres'
+import { deleteTopics } from '../../actors/kafka/admin.ts'
+import { kafkaErrorIds } from '../../actors/kafka/kafka-errors.ts'
+import { kafkaSecurityFromEnv } from '../../actors/kafka/kafka-security.ts'
+import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import { postgresConnection } from '../../actors/postgres/tls.ts'
 import { syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
 import { ClusterScenario } from '../cluster/harness.ts'
 import type { NodeProcess } from '../support/node-process.ts'
-import { leaked, runBaton, type SecureSet, tokens, upSecureSet } from './secure-set.ts'
+import { runBaton } from '../support/node-process.ts'
+import { until } from '../support/until.ts'
+import { leaked, type SecureSet, tokens, upSecureSet } from './secure-set.ts'
 
 const EVENTS = 20_000
 
@@ -52,10 +58,14 @@ describe('cluster mode over SASL_SSL Kafka, TLS PostgreSQL with a DML-only role,
     const { stored, deadLettered } = await scenario.check()
     expect(deadLettered).toBe(scenario.poisonSeqs.size)
     expect(stored + deadLettered).toBe(EVENTS)
-    const [published] = await scenario.sql<{ n: number }[]>`
-      select count(*)::int as n from baton_dead_letters
-      where group_id = ${scenario.group} and published_at is not null`
-    expect(published?.n).toBe(deadLettered)
+    // Published to the .dlq topic in transactions, which needs exactly the ACLs the README lists.
+    const published = await until('every dead letter published', 30_000, async () => {
+      const [row] = await scenario.sql<{ n: number }[]>`
+        select count(*)::int as n from baton_dead_letters
+        where group_id = ${scenario.group} and published_at is not null`
+      return row?.n === deadLettered ? row.n : undefined
+    })
+    expect(published).toBe(deadLettered)
   }, 150_000)
 
   test('ingest: no token is 401, a wrong one or the read token 403, and nothing reaches Kafka', async () => {
@@ -115,6 +125,24 @@ describe('cluster mode over SASL_SSL Kafka, TLS PostgreSQL with a DML-only role,
       'running',
     )
     for (const path of ['/healthz', '/readyz', '/metrics']) expect((await call('GET', path)).status).toBe(200)
+  })
+
+  test("least privilege in Kafka: baton's user has only the ACLs the README lists, and the broker enforces them", async () => {
+    // Everything above (topics created, events consumed, offsets committed, dead letters published in
+    // transactions) ran as that user; here is what it may not do.
+    const security = kafkaSecurityFromEnv(set.env)
+    const brokers = [set.env.KAFKA_BROKERS]
+    const producer = new KafkaEventProducer({ brokers, security, transactionalId: 'not-baton:0' })
+    try {
+      const refused = await producer.transaction(async () => {}).catch((err: unknown) => err)
+      expect([...kafkaErrorIds(refused)]).toContain('TRANSACTIONAL_ID_AUTHORIZATION_FAILED')
+    } finally {
+      await producer.close()
+    }
+    const deleted = await deleteTopics(brokers, [`${scenario.topic}.dlq`], security).catch(
+      (err: unknown) => err,
+    )
+    expect([...kafkaErrorIds(deleted)]).toContain('TOPIC_AUTHORIZATION_FAILED')
   })
 
   test('least privilege: the runtime role may not change the schema; the Redis user may not KEYS, FLUSHALL or CONFIG', async () => {

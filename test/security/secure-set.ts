@@ -2,15 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTestCertificates } from '../../deploy/local/certificates.ts'
-import { freeLoopbackPort } from '../../deploy/local/ports.ts'
 import {
   type SecureServiceEnv,
   type ServiceEnv,
   servicesDown,
   servicesUp,
 } from '../../deploy/local/services.ts'
-
-const root = join(import.meta.dir, '..', '..')
 
 /** The API tokens of the secure tests' nodes, one per role. */
 export const tokens = {
@@ -22,7 +19,10 @@ export const tokens = {
 export interface SecureSet {
   /** Every env line of the set: URLs with passwords, SASL user, CA files, the migration role. */
   readonly env: ServiceEnv & SecureServiceEnv
-  /** The env of a node over the set, with tokens and BATON_INSECURE unset (a node as in production). */
+  /**
+   * The env of a node over the set, with tokens and BATON_INSECURE unset (a node as in production), and
+   * debug logs (the most a node prints, for the search for secrets).
+   */
   readonly nodeEnv: Record<string, string>
   /** The PEM file of a CA that signed nothing the set serves. */
   readonly wrongCa: string
@@ -49,7 +49,7 @@ export async function upSecureSet(): Promise<SecureSet> {
     )
     return {
       env: full,
-      nodeEnv: { ...full, ...tokens, BATON_INSECURE: '' },
+      nodeEnv: { ...full, ...tokens, BATON_INSECURE: '', BATON_LOG_LEVEL: 'debug' },
       wrongCa: createTestCertificates(join(dir, 'wrong-ca')).ca,
       secrets: [
         ...passwords,
@@ -70,34 +70,6 @@ export function withPassword(url: string, password: string): string {
   const u = new URL(url)
   u.password = password
   return u.toString()
-}
-
-/** Runs `baton start` (or `args`) to its exit, as users do; start-up failures must end it, never hang. */
-export async function runBaton(
-  env: Record<string, string>,
-  args: string[] = ['start'],
-): Promise<{ code: number; output: string }> {
-  const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...inherited } = process.env
-  const proc = Bun.spawn([process.execPath, join(root, 'runtime/cli/baton.ts'), ...args], {
-    cwd: root,
-    env: {
-      ...inherited,
-      BATON_HTTP_HOST: '127.0.0.1',
-      BATON_HTTP_PORT: String(await freeLoopbackPort()),
-      BATON_LOG_LEVEL: 'debug',
-      ...env,
-    },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000)
-  const [code, out, err] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ])
-  clearTimeout(timer)
-  return { code, output: out + err }
 }
 
 /** The secrets that occur in `text` (none, one hopes). */

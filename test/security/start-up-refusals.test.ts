@@ -4,7 +4,8 @@ import { clientOptions } from '../../actors/kafka/kafka-client.ts'
 import { kafkaSecurityFromEnv } from '../../actors/kafka/kafka-security.ts'
 import { ClusterScenario } from '../cluster/harness.ts'
 import { uniqueName } from '../support/names.ts'
-import { leaked, runBaton, type SecureSet, upSecureSet, withPassword } from './secure-set.ts'
+import { runBaton } from '../support/node-process.ts'
+import { leaked, type SecureSet, upSecureSet, withPassword } from './secure-set.ts'
 
 let set: SecureSet
 let scenario: ClusterScenario
@@ -77,6 +78,12 @@ describe('a node over the secure services refuses to start, naming what failed, 
     expect(wrongPassword).toContain('[SERVICE_AUTH_FAILED]')
     expect(wrongPassword).toContain('Redis at rediss://baton:***@127.0.0.1')
     expect(wrongPassword).not.toContain('not-the-password')
+    // Also when baton creates no topics, the refusal comes at start, not after the group join times out.
+    const notCreating = await refused({
+      KAFKA_SASL_PASSWORD: 'not-the-password',
+      BATON_CREATE_TOPICS: 'false',
+    })
+    expect(notCreating).toContain('[SERVICE_AUTH_FAILED]')
     const wrongCa = await refused({ REDIS_TLS_CA: set.wrongCa }, topic)
     expect(wrongCa).toContain('[SERVICE_TLS_FAILED]')
     expect(wrongCa).toContain('REDIS_TLS_CA')
@@ -119,6 +126,12 @@ describe('a node over the secure services refuses to start, naming what failed, 
     expect(wrongPassword).toContain('[SERVICE_AUTH_FAILED]')
     expect(wrongPassword).toContain('Kafka at 127.0.0.1:')
     expect(wrongPassword).not.toContain('not-the-password')
+    // Also when baton creates no topics, the refusal comes at start, not after the group join times out.
+    const notCreating = await refused({
+      KAFKA_SASL_PASSWORD: 'not-the-password',
+      BATON_CREATE_TOPICS: 'false',
+    })
+    expect(notCreating).toContain('[SERVICE_AUTH_FAILED]')
     const wrongCa = await refused({ KAFKA_TLS_CA: set.wrongCa })
     expect(wrongCa).toContain('[SERVICE_TLS_FAILED]')
     expect(wrongCa).toContain('certificate')

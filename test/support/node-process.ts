@@ -15,6 +15,58 @@ export interface NodeProcess {
   stop(timeoutMs?: number): Promise<number | null>
 }
 
+/** `baton <args>` as its own process, with what it writes collected. */
+function spawnBaton(
+  env: Record<string, string>,
+  port: number,
+  args: readonly string[],
+  wrap: readonly string[] = [],
+): { proc: Subprocess; output: () => string; drained: Promise<unknown> } {
+  let output = ''
+  // The services' variables `npm test` sets would turn every node into a cluster node: a test that wants
+  // one passes them in `env`.
+  const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...inherited } = process.env
+  const proc = Bun.spawn([...wrap, process.execPath, join(root, 'runtime/cli/baton.ts'), ...args], {
+    cwd: root,
+    env: {
+      ...inherited,
+      BATON_LOG_LEVEL: 'info',
+      // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
+      BATON_INSECURE: 'true',
+      ...env,
+      BATON_HTTP_PORT: String(port),
+      BATON_HTTP_HOST: '127.0.0.1',
+    },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder()
+    for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
+  }
+  const drained = Promise.all([
+    collect(proc.stdout as ReadableStream<Uint8Array>),
+    collect(proc.stderr as ReadableStream<Uint8Array>),
+  ])
+  return { proc, output: () => output, drained }
+}
+
+/**
+ * Runs `baton <args>` (default `start`) to its exit, as users do, with the env of `startNodeProcess`;
+ * SIGKILLed after 60 s, so a start-up failure that hangs instead of ending with a message fails the test.
+ */
+export async function runBaton(
+  env: Record<string, string>,
+  args: readonly string[] = ['start'],
+): Promise<{ code: number; output: string }> {
+  const { proc, output, drained } = spawnBaton(env, await freeLoopbackPort(), args)
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000)
+  const code = await proc.exited
+  clearTimeout(timer)
+  await drained
+  return { code, output: output() }
+}
+
 /**
  * Runs `baton start` as a separate process, as users do (embedded unless `env` names the services), and waits until it answers /readyz (or
  * throws with its output when it exits or does not get ready within `readyTimeoutMs`). `wrap` is a command
@@ -26,37 +78,11 @@ export async function startNodeProcess(
 ): Promise<NodeProcess> {
   const port = env.BATON_HTTP_PORT ? Number(env.BATON_HTTP_PORT) : await freeLoopbackPort()
   const url = `http://127.0.0.1:${port}`
-  let output = ''
-  // The services' variables `npm test` sets would turn every node into a cluster node: a test that wants
-  // one passes them in `env`.
-  const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...inherited } = process.env
-  const proc = Bun.spawn(
-    [...(options.wrap ?? []), process.execPath, join(root, 'runtime/cli/baton.ts'), 'start'],
-    {
-      cwd: root,
-      env: {
-        ...inherited,
-        BATON_LOG_LEVEL: 'info',
-        // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
-        BATON_INSECURE: 'true',
-        ...env,
-        BATON_HTTP_PORT: String(port),
-        BATON_HTTP_HOST: '127.0.0.1',
-      },
-      stdout: 'pipe',
-      stderr: 'pipe',
-    },
-  )
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder()
-    for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
-  }
-  void collect(proc.stdout as ReadableStream<Uint8Array>)
-  void collect(proc.stderr as ReadableStream<Uint8Array>)
+  const { proc, output } = spawnBaton(env, port, ['start'], options.wrap)
   const node: NodeProcess = {
     url,
     proc,
-    output: () => output,
+    output,
     async kill() {
       proc.kill('SIGKILL')
       await proc.exited
@@ -72,7 +98,7 @@ export async function startNodeProcess(
   if (options.waitReady === false) return node
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000)
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`baton start exited with ${proc.exitCode}:\n${output}`)
+    if (proc.exitCode !== null) throw new Error(`baton start exited with ${proc.exitCode}:\n${output()}`)
     try {
       const res = await fetch(`${url}/readyz`)
       if (res.status === 200) return node
@@ -82,5 +108,5 @@ export async function startNodeProcess(
     await Bun.sleep(100)
   }
   proc.kill('SIGKILL')
-  throw new Error(`baton start did not get ready within ${options.readyTimeoutMs ?? 60_000} ms:\n${output}`)
+  throw new Error(`baton start did not get ready within ${options.readyTimeoutMs ?? 60_000} ms:\n${output()}`)
 }
