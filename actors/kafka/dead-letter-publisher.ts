@@ -67,13 +67,18 @@ export function deadLetterTransactionalId(key: PartitionKey): string {
  *   before it reads the tail. So of two publishers the older cannot commit after the newer started, and
  *   the newer reads the tail after the older's last commit: nothing is published twice. A publisher that
  *   a zombie fenced in turn fails once and starts a new producer (which fences the zombie) on its next try.
+ * The tail is read once per producer, after its fence: from then on no one else can commit letters of the
+ * partition without failing this producer first, so the last letter it committed bounds the topic's.
  */
 export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   readonly #options: KafkaDeadLetterPublisherOptions
   readonly #clientId: string
   readonly #reader: PartitionReader
-  /** One transactional producer per partition whose letters this node published since it took it. */
-  readonly #producers = new Map<string, KafkaEventProducer>()
+  /**
+   * One transactional producer per partition whose letters this node published since it took it, with
+   * the last original offset in the topic (undefined until the producer's first transaction read it).
+   */
+  readonly #producers = new Map<string, { producer: KafkaEventProducer; last?: number | null }>()
 
   constructor(options: KafkaDeadLetterPublisherOptions) {
     this.#options = options
@@ -85,25 +90,29 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   async publish(key: PartitionKey, letters: readonly DeadLetter[]): Promise<void> {
     if (letters.length === 0) return
     const topic = deadLetterTopic(key.topic)
-    const producer = this.#producerFor(key)
+    const publisher = this.#publisherFor(key)
     const pause = this.#options.testPauseAt
     try {
-      await producer.transaction(async (send) => {
-        const last = await this.lastDeadLetteredOffset(key.topic, key.partition, key.group)
+      publisher.last = await publisher.producer.transaction(async (send) => {
+        const last =
+          publisher.last === undefined
+            ? await this.lastDeadLetteredOffset(key.topic, key.partition, key.group)
+            : publisher.last
         const fresh = [...letters]
           .sort((a, b) => a.record.offset - b.record.offset)
           .filter((letter) => last === null || letter.record.offset > last)
         await pause?.('read', key)
-        if (fresh.length === 0) return
+        if (fresh.length === 0) return last
         await send(
           topic,
           fresh.map((letter) => toEvent(key, letter)),
         )
         await pause?.('sent', key)
+        return fresh[fresh.length - 1]?.record.offset ?? last
       })
     } catch (err) {
       // Fenced, or in a state only Kafka knows: the next try starts from a new producer.
-      await this.#drop(key, producer)
+      await this.#drop(key, publisher.producer)
       throw new BatonError(
         'DEAD_LETTER_FAILED',
         `Publishing ${letters.length} dead letter(s) of ${key.topic}/${key.partition} to ${topic} failed: ` +
@@ -150,7 +159,7 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   }
 
   async close(): Promise<void> {
-    const producers = [...this.#producers.values()]
+    const producers = [...this.#producers.values()].map((p) => p.producer)
     this.#producers.clear()
     await Promise.allSettled([...producers.map((p) => p.close()), this.#reader.close()])
   }
@@ -158,21 +167,27 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   /** Closes the producer of `key` (only if it is still `only`, when given). */
   async #drop(key: PartitionKey, only?: KafkaEventProducer): Promise<void> {
     const id = deadLetterTransactionalId(key)
-    const producer = this.#producers.get(id)
-    if (!producer || (only && producer !== only)) return
+    const publisher = this.#producers.get(id)
+    if (!publisher || (only && publisher.producer !== only)) return
     this.#producers.delete(id)
-    await producer.close()
+    await publisher.producer.close()
   }
 
-  #producerFor(key: PartitionKey): KafkaEventProducer {
+  #publisherFor(key: PartitionKey): { producer: KafkaEventProducer; last?: number | null } {
     const id = deadLetterTransactionalId(key)
-    let producer = this.#producers.get(id)
-    if (!producer) {
+    let publisher = this.#producers.get(id)
+    if (!publisher) {
       const { brokers, security } = this.#options
-      producer = new KafkaEventProducer({ brokers, clientId: this.#clientId, security, transactionalId: id })
-      this.#producers.set(id, producer)
+      const producer = new KafkaEventProducer({
+        brokers,
+        clientId: this.#clientId,
+        security,
+        transactionalId: id,
+      })
+      publisher = { producer }
+      this.#producers.set(id, publisher)
     }
-    return producer
+    return publisher
   }
 }
 

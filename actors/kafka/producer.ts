@@ -76,7 +76,7 @@ export class KafkaEventProducer {
       ...clientOptions(options.clientId ?? 'baton-producer', options.brokers, options.security),
       idempotent: true,
       acks: ProduceAcks.ALL,
-      ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+      ...(options.transactionalId ? transactionalOptions(options.transactionalId) : {}),
     })
     if (options.transactionalId) speakClientAddPartitionsToTxn(this.#producer)
   }
@@ -223,6 +223,22 @@ export class KafkaEventProducer {
     return new BatonError('PRODUCE_FAILED', `${doing} failed: ${describeKafkaError(err)}. ${hint}`, {
       cause: err,
     })
+  }
+}
+
+/**
+ * A transaction that starts right after the last one committed finds it still completing (its markers
+ * are being written) and is told CONCURRENT_TRANSACTIONS, for a few milliseconds: retry that quickly (as
+ * the Java client does), not after the usual 250 ms. Measured: 222 ms per one-letter dead-letter publish
+ * with the usual delay, against a few ms.
+ */
+function transactionalOptions(transactionalId: string) {
+  const usual = clientOptions('', []).retryDelay as number
+  return {
+    transactionalId,
+    retries: 6,
+    retryDelay: (_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown) =>
+      kafkaErrorIds(error).has('CONCURRENT_TRANSACTIONS') ? 5 * 2 ** attempt : usual,
   }
 }
 
