@@ -133,17 +133,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       async offsetForTime(tp, time) {
         return source.offsetForTime(tp, time)
       },
-      ...deadLetterApi(sink.deadLetters, config.topics, (topic, letters) =>
-        producer.produce(
-          topic,
-          letters.map((l) => ({
-            key: l.record.key,
-            value: l.record.value,
-            headers: l.record.headers,
-            time: l.record.timestamp,
-          })),
-        ),
-      ),
+      ...deadLetterApi(sink.deadLetters, config.topics, (topic, events) => producer.produce(topic, events)),
       problems() {
         const status = source.status()
         const problems = status.error ? [`Kafka: ${status.error.message}`] : []

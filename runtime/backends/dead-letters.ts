@@ -10,6 +10,14 @@ export interface DeadLetterStore {
   markReplayed(ids: readonly number[]): Promise<number>
 }
 
+/** What a replay appends for a dead letter: its original key, value, headers and time. */
+export interface ReplayedEvent {
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  readonly headers: Readonly<Record<string, string>>
+  readonly time: number
+}
+
 /**
  * GET /v1/dlq and POST /v1/dlq/replay over a sink's dead-letter table. A replay appends the letters'
  * original key, value, headers and time to their topic again (through `append`: the embedded log, or
@@ -18,7 +26,7 @@ export interface DeadLetterStore {
 export function deadLetterApi(
   store: DeadLetterStore,
   topics: readonly string[],
-  append: (topic: string, letters: readonly StoredDeadLetter[]) => Promise<unknown>,
+  append: (topic: string, events: readonly ReplayedEvent[]) => Promise<unknown>,
 ): Pick<Backend, 'listDeadLetters' | 'replayDeadLetters'> {
   async function unreplayed(topic: string, partition: number | undefined): Promise<StoredDeadLetter[]> {
     const out: StoredDeadLetter[] = []
@@ -49,10 +57,15 @@ export function deadLetterApi(
         }
       }
       for (const topic of new Set(letters.map((l) => l.record.topic))) {
-        await append(
-          topic,
-          letters.filter((l) => l.record.topic === topic),
-        )
+        const events = letters
+          .filter((l) => l.record.topic === topic)
+          .map(({ record }) => ({
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            time: record.timestamp,
+          }))
+        await append(topic, events)
       }
       await store.markReplayed(letters.map((l) => l.id))
       return letters.length

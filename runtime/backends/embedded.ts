@@ -51,17 +51,7 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
     async offsetForTime(tp, time) {
       return log.offsetForTime(tp.topic, tp.partition, time)
     },
-    ...deadLetterApi(sink.deadLetters, config.topics, async (topic, letters) =>
-      log.append(
-        topic,
-        letters.map((l) => ({
-          key: l.record.key,
-          value: l.record.value,
-          headers: l.record.headers,
-          time: l.record.timestamp,
-        })),
-      ),
-    ),
+    ...deadLetterApi(sink.deadLetters, config.topics, async (topic, events) => log.append(topic, events)),
     problems: () => [],
     close: () => embedded.close(),
   }

@@ -106,4 +106,40 @@ describe('admin routes in a cluster, sent to a node that does not own the partit
       where topic = ${scenario.topic} and partition = ${partition}`
     expect(row?.n).toBe(row?.distinct)
   }, 180_000)
+
+  test('POST /v1/dlq/replay produces the dead letters to their topic again, once, and marks them replayed', async () => {
+    const s = new ClusterScenario({ keys: 100, valueBytes: 100, poison: 0.02 })
+    scenario = s
+    await s.createTopics()
+    await s.produce(2_000)
+    const node = await s.startNode('baton-0', { BATON_API_TOKEN: TOKEN })
+    await s.caughtUp(60_000)
+    const letters = async (where: 'all' | 'replayed') => {
+      const [row] = await s.sql<{ n: number }[]>`
+        select count(*)::int as n from baton_dead_letters
+        where group_id = ${s.group} and topic = ${s.topic}
+          and (${where} = 'all' or replayed_at is not null)`
+      return row?.n ?? 0
+    }
+    const poison = await letters('all')
+    expect(poison).toBe(s.poisonSeqs.size)
+    const end = async () => (await s.kafkaOffsets()).end.reduce((a, b) => a + b, 0)
+    const before = await end()
+
+    const replay = { method: 'POST', body: { topic: s.topic } }
+    expect((await call<{ replayed: number }>(`${node.url}/v1/dlq/replay`, replay)).body).toEqual({
+      replayed: poison,
+    })
+    expect(await end()).toBe(before + poison)
+    expect(await letters('replayed')).toBe(poison)
+    // Only letters never replayed are selected by topic: a second replay sends nothing.
+    expect((await call<{ replayed: number }>(`${node.url}/v1/dlq/replay`, replay)).body).toEqual({
+      replayed: 0,
+    })
+    expect(await end()).toBe(before + poison)
+    // Still poison: the node dead-letters each replayed event once more, as a new letter.
+    await until('the replayed events dead-lettered again', 60_000, async () =>
+      (await letters('all')) === 2 * poison ? true : undefined,
+    )
+  }, 120_000)
 })
