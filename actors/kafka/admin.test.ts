@@ -43,9 +43,16 @@ describe('ensureTopics', () => {
     } finally {
       await admin.close()
     }
-    const result = await ensureTopics({ brokers, topics: [topic], partitions: 8, dlq: true, log: () => {} })
+    // Without the right to create (BATON_CREATE_TOPICS=false), the short .dlq is refused, untouched.
+    const options = { brokers, topics: [topic], partitions: 8, dlq: true, log: () => {} }
+    const refused = await ensureTopics({ ...options, create: false }).catch((e) => e)
+    expect(isBatonError(refused, 'PREREQUISITE_MISSING')).toBe(true)
+    expect(refused.message).toContain(`${topic}.dlq has 2 partitions, ${topic} 4`)
+    const result = await ensureTopics(options)
     expect(result.created).toEqual([])
     expect(result.partitions).toEqual({ [topic]: 4, [`${topic}.dlq`]: 4 })
+    // Now all there: checking alone answers the counts.
+    expect((await ensureTopics({ ...options, create: false })).partitions).toEqual(result.partitions)
   }, 60_000)
 
   test('an unreachable Kafka is SERVICE_UNREACHABLE, naming the brokers', async () => {

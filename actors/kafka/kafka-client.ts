@@ -17,6 +17,9 @@ export const stderrLog: KafkaLog = (level, message, fields) => {
   console.error(`[baton kafka] ${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`)
 }
 
+/** How long a client waits before it retries a request (`clientOptions().retryDelay`). */
+export const CLIENT_RETRY_DELAY_MS = 250
+
 /**
  * Options every baton Kafka client shares, the one place where SASL and TLS enter. Retries inside the
  * client are few and short: baton's own loops retry with backoff and report what is down, which a client
@@ -35,7 +38,7 @@ export function clientOptions(
     requestTimeout: 15_000,
     timeout: 10_000,
     retries: 2,
-    retryDelay: 250,
+    retryDelay: CLIENT_RETRY_DELAY_MS,
     metadataMaxAge: 30_000,
   }
 }

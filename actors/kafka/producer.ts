@@ -1,7 +1,7 @@
 import { type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka'
 import { BatonError } from '../../runtime/errors.ts'
 import { Partitioner } from '../partitioner.ts'
-import { clientOptions } from './kafka-client.ts'
+import { CLIENT_RETRY_DELAY_MS, clientOptions } from './kafka-client.ts'
 import { describeKafkaError, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
 import type { KafkaSecurity } from './kafka-security.ts'
 
@@ -233,12 +233,11 @@ export class KafkaEventProducer {
  * with the usual delay, against a few ms.
  */
 function transactionalOptions(transactionalId: string) {
-  const usual = clientOptions('', []).retryDelay as number
   return {
     transactionalId,
     retries: 6,
     retryDelay: (_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown) =>
-      kafkaErrorIds(error).has('CONCURRENT_TRANSACTIONS') ? 5 * 2 ** attempt : usual,
+      kafkaErrorIds(error).has('CONCURRENT_TRANSACTIONS') ? 5 * 2 ** attempt : CLIENT_RETRY_DELAY_MS,
   }
 }
 

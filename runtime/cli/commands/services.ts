@@ -30,7 +30,8 @@ downloaded once into \${XDG_CACHE_HOME:-~/.cache}/baton/. Needs java 17+, mvn (f
 the PostgreSQL server binaries and redis-server.
 
 --secure starts a secure set instead, in .baton/services-secure/ (the other sub-commands take --secure
-too): a test CA made with openssl; Kafka with one SASL_SSL listener and a SCRAM-SHA-512 user; PostgreSQL
+too): a test CA made with openssl; Kafka with one SASL_SSL listener, a SCRAM-SHA-512 user and ACLs
+enforced (that user has only the rights the README's Security section lists); PostgreSQL
 with TLS only, a schema owner (DATABASE_MIGRATION_URL) and a DML-only runtime role (DATABASE_URL); Redis
 with TLS only and an ACL user allowed baton's commands alone. It prints the further lines KAFKA_SASL_*,
 KAFKA_TLS_CA, DATABASE_MIGRATION_URL and REDIS_TLS_CA, with the generated passwords. Needs openssl too.`
