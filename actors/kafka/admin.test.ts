@@ -3,6 +3,7 @@ import { Admin } from '@platformatic/kafka'
 import { isBatonError } from '../../runtime/errors.ts'
 import { kafkaBrokers } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
+import { until } from '../../test/support/until.ts'
 import { deleteTopics, ensureTopics } from './admin.ts'
 
 const created: string[] = []
@@ -40,6 +41,11 @@ describe('ensureTopics', () => {
     try {
       await admin.createTopics({ topics: [topic], partitions: 4, replicas: 1 })
       await admin.createTopics({ topics: [`${topic}.dlq`], partitions: 2, replicas: 1 })
+      // A topic is listed a moment after its creation is acknowledged.
+      await until('both topics listed', 10_000, async () => {
+        const listed = await admin.listTopics()
+        return listed.includes(topic) && listed.includes(`${topic}.dlq`) ? true : undefined
+      })
     } finally {
       await admin.close()
     }
