@@ -18,7 +18,12 @@ import type { PartitionStats } from './stats.ts'
 
 /** The closed protocol of a partition actor. */
 export type PartitionMsg =
-  | { readonly type: 'records'; readonly records: readonly SourceRecord[] }
+  | {
+      readonly type: 'records'
+      readonly records: readonly SourceRecord[]
+      /** The instance whose feed delivered them (see `#instance`). */
+      readonly instance: object
+    }
   | { readonly type: 'flush'; readonly batch: number }
   | { readonly type: 'pause' }
   | { readonly type: 'resume' }
@@ -104,6 +109,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #batchNo = 0
   #timer: { cancel(): void } | null = null
   #feed: PartitionFeed | null = null
+  /** Tags what this instance's feed delivers, so a restarted instance tells its own records apart. */
+  readonly #instance = {}
   /** Set when publishing dead letters failed: the outbox holds some, and the next commit tries again. */
   #unpublished = false
   /** The pipeline's per-partition state (see PipelineState): loaded from the sink, never carried over. */
@@ -138,7 +145,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     await this.#d.pipeline.onAssign?.(this.#info(), this.#pipelineState)
     this.#state = 'running'
     const self = ctx.self
-    feed.start(this.#position, (records) => self.send({ type: 'records', records }))
+    const instance = this.#instance
+    feed.start(this.#position, (records) => self.send({ type: 'records', records, instance }))
     this.#d.log?.('info', 'partition taken', { epoch: this.#epoch, offset: this.#position })
   }
 
@@ -151,6 +159,9 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async receive(msg: PartitionMsg, ctx: ActorContext<PartitionMsg>): Promise<void> {
     switch (msg.type) {
       case 'records':
+        // Mail outlives a restart: records its previous instance was fed lie past the batch that failed
+        // there, and taking them would skip that batch. This instance's feed delivers them again.
+        if (msg.instance !== this.#instance) return
         return this.#onRecords(msg.records, ctx)
       case 'flush':
         if (msg.batch === this.#batchNo && this.#batcher.size > 0) await this.#flush(ctx)
