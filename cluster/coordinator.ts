@@ -17,7 +17,7 @@ export type CoordinatorMsg =
 export interface OwnedPartition {
   readonly tp: TopicPartition
   readonly stats: PartitionStats
-  /** Why its actor is not running, when it ended for good (fenced, or its supervisor gave up). */
+  /** Why its actor is not running, when it ended for good: only a fenced actor does. */
   ended: { reason: string; error: string } | null
 }
 
@@ -35,25 +35,50 @@ export interface CoordinatorOptions {
 }
 
 /**
- * How partition actors are supervised. A FENCED actor is stopped, never restarted: another actor owns
- * the partition and restarting would only take it back for a moment. Anything else (the sink stayed
- * down past the actor's patience, a bug) restarts it with a new epoch after an exponential, jittered
- * backoff, which also spaces out retries against a recovering database. More than 20 restarts of one
- * topic's partitions within a minute means something is wrong beyond one partition: the topic's
- * supervisor gives up and the coordinator restarts it (and with it, its partitions) after a longer pause.
+ * The supervision tree of a node, from the bottom up. Nothing in it gives up on a transient cause: a
+ * partition actor whose sink, checkpoint store or source stays down is restarted for as long as the node
+ * owns the partition, however long the outage, so that the node flows again by itself once the service is
+ * back. Only a FENCED actor ends for good: a newer epoch owns the partition, and taking it back would only
+ * fence that owner in turn.
+ *
+ * Partition actors (children of a topic supervisor): restarted with a new epoch after a capped, jittered
+ * exponential backoff, which also spaces out the retries of thousands of partitions against a recovering
+ * database; the backoff starts over once an actor ran for 30 s. No restart limit (`intensity: Infinity`):
+ * the backoff bounds the rate instead, and a partition that keeps failing shows in
+ * `baton_actor_restarts_total`, its `restarts` and `lastError` in GET /v1/actors/:topic/:partition, and
+ * an `actor event` log line per restart.
  */
 export const partitionSupervision: SupervisorSpec = {
   strategy: 'one-for-one',
-  intensity: 20,
+  intensity: Number.POSITIVE_INFINITY,
   periodMs: 60_000,
   backoff: backoff({ minMs: 250, maxMs: 15_000 }).withResetAfter(30_000),
   decider: (error) => (isBatonError(error, 'FENCED') ? 'stop' : 'restart'),
 }
 
-const topicSupervision: SupervisorSpec = {
+/**
+ * Topic supervisors (children of the coordinator). A topic supervisor only fails through a bug of its own
+ * (its children's failures never reach it); more than 5 such failures within 5 minutes and the
+ * coordinator gives up. Each restart comes after 5 to 60 s and starts every partition of the topic that
+ * the node owns (from the coordinator's `owned` map, which outlives the restart).
+ */
+export const topicSupervision: SupervisorSpec = {
   strategy: 'one-for-one',
   intensity: 5,
   periodMs: 300_000,
+  backoff: backoff({ minMs: 5_000, maxMs: 60_000 }),
+}
+
+/**
+ * The coordinator (a child of the actor system's root). Restarted after 5 to 60 s, it starts a topic
+ * supervisor for every topic it owns partitions of. More than 3 restarts within 10 minutes and the root
+ * gives up: the node process exits non-zero, Kubernetes restarts it and the group hands its partitions to
+ * the other nodes meanwhile. A node never lives on owning partitions it does not process.
+ */
+export const coordinatorSupervision: SupervisorSpec = {
+  strategy: 'one-for-one',
+  intensity: 3,
+  periodMs: 600_000,
   backoff: backoff({ minMs: 5_000, maxMs: 60_000 }),
 }
 
@@ -70,10 +95,15 @@ const topicSupervision: SupervisorSpec = {
  */
 export function coordinator(options: CoordinatorOptions, owned: Map<string, OwnedPartition>) {
   return (): Behavior<CoordinatorMsg> => ({
+    // A restarted coordinator comes back without children: every topic it owns partitions of gets its
+    // supervisor again, which starts those partitions.
+    onStart(ctx) {
+      for (const topic of new Set([...owned.values()].map((o) => o.tp.topic))) topicRefOrSpawn(ctx, topic)
+    },
     async receive(msg, ctx) {
       switch (msg.type) {
         case 'assign':
-          for (const tp of msg.partitions) start(tp, ctx)
+          start(msg.partitions, ctx)
           options.onOwnedChanged?.(owned)
           msg.reply()
           return
@@ -93,7 +123,7 @@ export function coordinator(options: CoordinatorOptions, owned: Map<string, Owne
           entry.ended = null
           await topicRef(ctx, msg.tp.topic)?.ask<void>((reply) => ({
             type: 'start',
-            partition: msg.tp.partition,
+            partitions: [msg.tp.partition],
             reply,
           }))
           msg.reply(true)
@@ -103,18 +133,33 @@ export function coordinator(options: CoordinatorOptions, owned: Map<string, Owne
     },
   })
 
-  function start(tp: TopicPartition, ctx: ActorContext<CoordinatorMsg>): void {
-    const key = tpString(tp)
-    const existing = owned.get(key)
-    if (existing && existing.ended === null) return
-    owned.set(key, { tp, stats: existing?.stats ?? new PartitionStats(), ended: null })
-    const ref =
-      topicRef(ctx, tp.topic) ??
-      ctx.spawn<TopicMsg>(tp.topic, topicSupervisor(tp.topic, options, owned), {
+  /**
+   * One message per topic, however many partitions: an assignment of thousands of partitions never meets
+   * a mailbox's capacity.
+   */
+  function start(partitions: readonly TopicPartition[], ctx: ActorContext<CoordinatorMsg>): void {
+    const byTopic = new Map<string, number[]>()
+    for (const tp of partitions) {
+      const key = tpString(tp)
+      const existing = owned.get(key)
+      if (existing && existing.ended === null) continue
+      owned.set(key, { tp, stats: existing?.stats ?? new PartitionStats(), ended: null })
+      const list = byTopic.get(tp.topic)
+      if (list) list.push(tp.partition)
+      else byTopic.set(tp.topic, [tp.partition])
+    }
+    for (const [topic, list] of byTopic) topicRefOrSpawn(ctx, topic).tell({ type: 'start', partitions: list })
+  }
+
+  /** A new topic supervisor starts the topic's owned partitions itself (its onStart). */
+  function topicRefOrSpawn(ctx: ActorContext<CoordinatorMsg>, topic: string) {
+    return (
+      topicRef(ctx, topic) ??
+      ctx.spawn<TopicMsg>(topic, topicSupervisor(topic, options, owned), {
         supervision: partitionSupervision,
         shutdownMs: options.drainTimeoutMs + 5_000,
       })
-    ref.tell({ type: 'start', partition: tp.partition })
+    )
   }
 
   async function drain(tp: TopicPartition, ctx: ActorContext<CoordinatorMsg>): Promise<void> {
@@ -127,10 +172,12 @@ export function coordinator(options: CoordinatorOptions, owned: Map<string, Owne
   }
 }
 
-export const coordinatorSupervision = topicSupervision
-
 type TopicMsg =
-  | { readonly type: 'start'; readonly partition: number; readonly reply?: (v: undefined) => void }
+  | {
+      readonly type: 'start'
+      readonly partitions: readonly number[]
+      readonly reply?: (v: undefined) => void
+    }
   | { readonly type: 'stop'; readonly partition: number; readonly reply: (v: undefined) => void }
   | { readonly type: 'drain'; readonly partition: number; readonly reply: (v: undefined) => void }
   | { readonly type: 'ended'; readonly partition: number; readonly termination: Termination }
@@ -156,7 +203,7 @@ function topicSupervisor(
     async receive(msg, ctx) {
       switch (msg.type) {
         case 'start':
-          if (!ctx.child(String(msg.partition))) spawn(msg.partition, ctx)
+          for (const partition of msg.partitions) if (!ctx.child(String(partition))) spawn(partition, ctx)
           msg.reply?.(undefined)
           return
         case 'stop':
@@ -183,12 +230,21 @@ function topicSupervisor(
         case 'ended': {
           const entry = owned.get(tpString({ topic, partition: msg.partition }))
           if (!entry || msg.termination.reason === 'stopped') return
-          entry.ended = { reason: msg.termination.reason, error: errorMessage(msg.termination.error) }
-          options.log?.('error', 'partition actor ended and is not restarted', {
+          const { error } = msg.termination
+          if (!isBatonError(error, 'FENCED')) {
+            // partitionSupervision restarts every other failure, so this is a bug; never leave the partition
+            // without an actor: failing makes the coordinator restart this supervisor, which starts it again.
+            throw new BatonError(
+              'INTERNAL',
+              `Partition actor ${topic}/${msg.partition} ended (${msg.termination.reason}: ${errorMessage(error)}) although only a fenced one may; its topic supervisor restarts to start it again.`,
+              { cause: error },
+            )
+          }
+          entry.ended = { reason: 'FENCED', error: errorMessage(error) }
+          options.log?.('error', 'partition fenced: a newer epoch owns it, so its actor is not restarted', {
             topic,
             partition: msg.partition,
-            reason: msg.termination.reason,
-            error: errorMessage(msg.termination.error),
+            error: errorMessage(error),
           })
           options.onOwnedChanged?.(owned)
           return

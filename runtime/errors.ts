@@ -30,6 +30,9 @@ export const errorCodes = [
   'ACTOR_OPTIONS_INVALID',
   // partition processing
   'FENCED',
+  // the watermark row holds this actor's epoch (or an older one) but not the offset its batch starts at:
+  // the actor restarts and resumes from the watermark, nothing is applied
+  'WATERMARK_MISMATCH',
   'POISON_EVENT',
   'SINK_UNAVAILABLE',
   'CHECKPOINT_UNAVAILABLE',

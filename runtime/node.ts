@@ -2,7 +2,14 @@ import type { PartitionMsg } from '../actors/partition/partition-actor.ts'
 import type { Pipeline } from '../actors/pipeline.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
 import { advertiseUrl } from '../cluster/advertise-url.ts'
-import { type CoordinatorMsg, coordinator, noOwner, type OwnedPartition } from '../cluster/coordinator.ts'
+import {
+  type CoordinatorMsg,
+  coordinator,
+  coordinatorSupervision,
+  noOwner,
+  type OwnedPartition,
+  topicSupervision,
+} from '../cluster/coordinator.ts'
 import { createPeers } from '../cluster/peers.ts'
 import { ActorSystem } from './actor/index.ts'
 import type { Backend } from './backends/backend.ts'
@@ -42,6 +49,9 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   const started = Date.now()
   const system = new ActorSystem({
     name: 'node',
+    // The tree and its specs are described in cluster/coordinator.ts; if this root gives up, `failed`
+    // resolves and the process exits non-zero.
+    supervision: coordinatorSupervision,
     onEvent: (event) => logger.warn({ actorEvent: event }, 'actor event'),
   })
   const owned = new Map<string, OwnedPartition>()
@@ -98,7 +108,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       },
       owned,
     ),
-    { shutdownMs: config.drainTimeoutMs + 5_000 },
+    { supervision: topicSupervision, shutdownMs: config.drainTimeoutMs + 5_000 },
   )
 
   const partitionRef = (tp: TopicPartition) =>

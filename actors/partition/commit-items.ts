@@ -2,7 +2,7 @@ import { errorMessage } from '../../runtime/errors.ts'
 import type { Pipeline, PipelineEvent } from '../pipeline.ts'
 import type { DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
 import type { BatchItem } from './batcher.ts'
-import { classifyFailure, failureCode } from './failure.ts'
+import { classifyFailure, endsInstance, failureCode } from './failure.ts'
 
 export interface CommitContext<E> {
   readonly key: PartitionKey
@@ -42,9 +42,9 @@ export interface Committed {
  * and returns the new watermark. Normally that is one transaction. When the pipeline or the database
  * refuses the batch, the batch is split in halves and each half committed in turn, down to the one event
  * at fault, which is retried `maxRetries` times and then dead-lettered in the transaction that moves the
- * watermark past it; the events around it are stored in order. FENCED and SINK_UNAVAILABLE errors are
- * thrown as they are: the caller decides (stop, or back off and call again with the items past the
- * watermark reported through `onCommitted`).
+ * watermark past it; the events around it are stored in order. FENCED, WATERMARK_MISMATCH and
+ * SINK_UNAVAILABLE errors are thrown as they are: the caller decides (stop, restart, or back off and call
+ * again with the items past the watermark reported through `onCommitted`).
  */
 export async function commitItems<E>(
   ctx: CommitContext<E>,
@@ -55,7 +55,7 @@ export async function commitItems<E>(
     return await commitOnce(ctx, from, items, [])
   } catch (err) {
     const kind = classifyFailure(err)
-    if (kind === 'fenced' || kind === 'unavailable') throw err
+    if (endsInstance(kind) || kind === 'unavailable') throw err
     await ctx.afterFailure()
     if (items.length > 1) {
       const mid = items.length >>> 1
@@ -76,7 +76,7 @@ async function isolate<E>(ctx: CommitContext<E>, from: number | null, item: Batc
       return await commitOnce(ctx, from, [item], [])
     } catch (err) {
       const kind = classifyFailure(err)
-      if (kind === 'fenced' || kind === 'unavailable') throw err
+      if (endsInstance(kind) || kind === 'unavailable') throw err
       await ctx.afterFailure()
       error = err
     }

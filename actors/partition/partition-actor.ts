@@ -90,8 +90,9 @@ const defaultRetryDelay = (attempt: number) => Math.min(5_000, 100 * 2 ** (attem
  *
  * Failure handling: a refused batch is split to find the failing event, which is retried and then
  * dead-lettered (commit-items.ts); an unreachable sink is retried with backoff while fetching pauses,
- * and after `sinkOutageMs` the actor fails so its supervisor restarts it; a FENCED commit stops the
- * actor for good — another actor owns the partition.
+ * and after `sinkOutageMs` the actor fails so its supervisor restarts it; a WATERMARK_MISMATCH (the row is
+ * not at this batch's start under this epoch) fails it too, and the new instance resumes from the stored
+ * watermark; a FENCED commit stops the actor for good — another actor owns the partition.
  */
 export function partitionActor<E>(deps: PartitionActorDeps<E>): () => Behavior<PartitionMsg> {
   return () => new PartitionBehavior(deps)

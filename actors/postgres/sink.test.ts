@@ -39,7 +39,7 @@ afterAll(async () => {
 })
 
 describe('claim', () => {
-  test('a new partition has no progress; a newer epoch takes it over; an older or equal epoch is fenced', async () => {
+  test('a new partition has no progress; a newer epoch takes it over; an older epoch is fenced, the same one restarts', async () => {
     const key = newKey()
     expect(await sink.storedEpoch(key)).toBeNull()
     expect(await sink.claim(key, 5)).toBeNull()
@@ -50,7 +50,7 @@ describe('claim', () => {
 
     for (const epoch of [6, 7]) {
       const refused = sink.claim(key, epoch)
-      await expect(refused).rejects.toMatchObject({ code: 'FENCED' })
+      await expect(refused).rejects.toMatchObject({ code: epoch === 7 ? 'WATERMARK_MISMATCH' : 'FENCED' })
       await expect(refused).rejects.toThrow(epoch === 7 ? /already claimed by epoch 7/ : /owned by epoch 7/)
     }
     expect(await watermark(db.sql, key)).toEqual({ nextOffset: 3, epoch: 7 })
@@ -68,13 +68,13 @@ describe('commit', () => {
     expect(await storedOffsets(db.sql, key)).toEqual([3, 5, 8, 9, 10])
   })
 
-  test('a batch that does not start at the watermark is refused and nothing of it applied', async () => {
+  test('a batch that does not start at the watermark is refused, nothing of it applied, and the actor told to restart', async () => {
     const key = newKey()
     await sink.claim(key, 1)
     await sink.commit(batch(key, 1, null, [0, 1]))
     for (const from of [null, 1, 3]) {
       const refused = sink.commit(batch(key, 1, from, [5]))
-      await expect(refused).rejects.toMatchObject({ code: 'FENCED' })
+      await expect(refused).rejects.toMatchObject({ code: 'WATERMARK_MISMATCH' })
       await expect(refused).rejects.toThrow(/is at offset 2, but the batch of epoch 1 starts at/)
     }
     expect(await watermark(db.sql, key)).toEqual({ nextOffset: 2, epoch: 1 })
@@ -109,7 +109,9 @@ describe('commit', () => {
 
   test('a partition never claimed cannot be committed to', async () => {
     const key = newKey()
-    await expect(sink.commit(batch(key, 1, null, [0]))).rejects.toThrow(/has no watermark: claim it/)
+    const refused = sink.commit(batch(key, 1, null, [0]))
+    await expect(refused).rejects.toMatchObject({ code: 'WATERMARK_MISMATCH' })
+    await expect(refused).rejects.toThrow(/has no watermark row/)
   })
 
   test('a throwing work rolls back the watermark and the dead letters with it, and its error comes through as thrown', async () => {

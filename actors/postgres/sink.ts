@@ -135,7 +135,8 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
      * Moves the watermark and stores the batch's dead letters in one statement, then runs the pipeline's
      * `work`, all in one transaction. The watermark moves only if the row holds `batch.epoch` and
      * `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise nothing is applied
-     * and it throws FENCED: a newer epoch owns the partition, or the batch is a duplicate or out of order.
+     * and it throws FENCED when a newer epoch owns the partition, WATERMARK_MISMATCH when the batch is a
+     * duplicate or out of order under this epoch (the actor restarts from the watermark).
      * One exception: a batch whose commit this same epoch already made (the acknowledgement was lost with
      * the connection, and the actor retried) is accepted without applying anything again, so that a
      * PostgreSQL restart does not also cost a fenced actor.
@@ -168,7 +169,8 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
 
 /**
  * Takes the watermark row for `epoch` if no newer epoch holds it, in one statement; creates the row (without
- * progress) for a partition never seen. Throws FENCED when an epoch as new or newer owns it.
+ * progress) for a partition never seen. Throws FENCED when a newer epoch owns it, WATERMARK_MISMATCH when
+ * this epoch already claimed it (an epoch is claimed once).
  */
 async function claim(sql: Sql, key: PartitionKey, epoch: number): Promise<number | null> {
   const [claimed] = await sql<{ next_offset: string | null }[]>`
@@ -182,13 +184,17 @@ async function claim(sql: Sql, key: PartitionKey, epoch: number): Promise<number
     select epoch from baton_watermarks
     where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`
   const held = Number(owner?.epoch)
+  if (held === epoch) {
+    throw new BatonError(
+      'WATERMARK_MISMATCH',
+      `Partition ${describeKey(key)} is already claimed by epoch ${epoch}: an epoch is claimed once. ` +
+        'The actor restarts with a new epoch.',
+    )
+  }
   throw new BatonError(
     'FENCED',
-    held === epoch
-      ? `Partition ${describeKey(key)} is already claimed by epoch ${epoch}: an epoch is claimed once. ` +
-          'Stop this actor and start it again with a new epoch.'
-      : `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
-          'another actor took the partition, so this one must stop.',
+    `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
+      'another actor took the partition, so this one must stop.',
   )
 }
 
@@ -229,7 +235,10 @@ async function refuse(tx: TransactionSql, batch: BatchCommit): Promise<void> {
     where group_id = ${group} and topic = ${topic} and partition = ${partition}`
   const where = describeKey(batch.key)
   if (!row) {
-    throw new BatonError('FENCED', `Partition ${where} has no watermark: claim it before committing to it.`)
+    throw new BatonError(
+      'WATERMARK_MISMATCH',
+      `Partition ${where} has no watermark row: nothing was applied; the actor restarts and claims it.`,
+    )
   }
   const epoch = Number(row.epoch)
   const next = row.next_offset === null ? null : Number(row.next_offset)
@@ -243,15 +252,16 @@ async function refuse(tx: TransactionSql, batch: BatchCommit): Promise<void> {
   }
   if (epoch < batch.epoch) {
     throw new BatonError(
-      'FENCED',
-      `Partition ${where} was never claimed by epoch ${batch.epoch} (it holds epoch ${epoch}): claim it first.`,
+      'WATERMARK_MISMATCH',
+      `Partition ${where} was never claimed by epoch ${batch.epoch} (it holds epoch ${epoch}): nothing was ` +
+        'applied; the actor restarts and claims it.',
     )
   }
   throw new BatonError(
-    'FENCED',
+    'WATERMARK_MISMATCH',
     `Partition ${where} is at offset ${next ?? 'null (no progress yet)'}, but the batch of epoch ` +
-      `${batch.epoch} starts at ${batch.fromOffset ?? 'null (first batch)'}: a duplicate or out-of-order batch, refused and rolled back. Restart the actor ` +
-      'so that it resumes from the watermark.',
+      `${batch.epoch} starts at ${batch.fromOffset ?? 'null (first batch)'}: a duplicate or out-of-order batch, refused and rolled back. The actor ` +
+      'restarts and resumes from the watermark.',
   )
 }
 

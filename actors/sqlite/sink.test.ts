@@ -85,8 +85,9 @@ describe('claim', () => {
     expect(watermark()).toEqual({ next_offset: 3, epoch: 2 })
   })
 
-  test('an older epoch is fenced, and so is a second claim with the same epoch', async () => {
+  test('an older epoch is fenced; a second claim with the same epoch is told to restart', async () => {
     await sink.claim(key, 5)
+    await expect(sink.claim(key, 5)).rejects.toMatchObject({ code: 'WATERMARK_MISMATCH' })
     await expect(sink.claim(key, 5)).rejects.toThrow('an epoch is claimed once')
     const claim = sink.claim(key, 4)
     await expect(claim).rejects.toMatchObject({ code: 'FENCED' })
@@ -104,12 +105,12 @@ describe('commit', () => {
     expect(watermark()).toEqual({ next_offset: 45, epoch: 1 })
   })
 
-  test('a duplicate batch is refused with FENCED and nothing of it is applied', async () => {
+  test('a duplicate batch is refused with WATERMARK_MISMATCH and nothing of it is applied', async () => {
     await sink.claim(key, 1)
     await sink.commit(batch(1, null, [0, 1]))
-    await expect(sink.commit(batch(1, 0, [0, 1]))).rejects.toMatchObject({ code: 'FENCED' })
+    await expect(sink.commit(batch(1, 0, [0, 1]))).rejects.toMatchObject({ code: 'WATERMARK_MISMATCH' })
     await expect(sink.commit(batch(1, null, [0, 1]))).rejects.toThrow('a duplicate or out-of-order batch')
-    await expect(sink.commit(batch(1, 5, [5]))).rejects.toMatchObject({ code: 'FENCED' })
+    await expect(sink.commit(batch(1, 5, [5]))).rejects.toMatchObject({ code: 'WATERMARK_MISMATCH' })
     expect(stored()).toEqual([0, 1])
     expect(watermark()).toEqual({ next_offset: 2, epoch: 1 })
   })
@@ -130,10 +131,12 @@ describe('commit', () => {
     expect(stored()).toEqual([0, 1, 2, 3])
   })
 
-  test('a commit without a claim is refused', async () => {
+  test('a commit without a claim is refused, and the actor told to restart (and claim)', async () => {
     await expect(sink.commit(batch(1, null, [0]))).rejects.toThrow('never claimed')
     await sink.claim(key, 1)
-    await expect(sink.commit(batch(2, null, [0]))).rejects.toThrow('Claim it before committing')
+    const refused = sink.commit(batch(2, null, [0]))
+    await expect(refused).rejects.toMatchObject({ code: 'WATERMARK_MISMATCH' })
+    await expect(refused).rejects.toThrow('the actor restarts and claims it')
   })
 
   test('work that throws rolls back its writes, the dead letters and the watermark, and its error comes out as it is', async () => {

@@ -109,7 +109,8 @@ export class SqliteSink implements Sink {
   /**
    * Takes the partition's watermark row for `epoch`: creates it (with no offset yet) or raises its epoch.
    * Returns the stored next offset, null when nothing was ever committed. A row held by the same or a
-   * higher epoch is FENCED: a newer actor owns the partition, or this epoch was already claimed once.
+   * higher epoch is FENCED (a newer actor owns the partition); one held by this epoch is WATERMARK_MISMATCH
+   * (an epoch is claimed once: the actor restarts with a new one).
    */
   claim(key: PartitionKey, epoch: number): Promise<number | null> {
     const what = `claim ${describe(key)}`
@@ -128,8 +129,8 @@ export class SqliteSink implements Sink {
       }
       if (row.epoch === epoch) {
         throw new BatonError(
-          'FENCED',
-          `Partition ${describe(key)} was already claimed by epoch ${epoch}: an epoch is claimed once. Stop this actor and start it again with a new epoch.`,
+          'WATERMARK_MISMATCH',
+          `Partition ${describe(key)} was already claimed by epoch ${epoch}: an epoch is claimed once. The actor restarts with a new epoch.`,
         )
       }
       own(what, () => this.#sql.takeWatermark.run(epoch, now, key.group, key.topic, key.partition))
@@ -140,7 +141,8 @@ export class SqliteSink implements Sink {
   /**
    * Commits one batch in one transaction: moves the watermark from `fromOffset` to `toOffset` if the row
    * still has this epoch and that offset, stores the dead letters, runs the pipeline's `work`. When the
-   * watermark does not match (a zombie or a duplicate batch) nothing is applied and it throws FENCED.
+   * watermark does not match nothing is applied: FENCED for a zombie (a newer epoch holds the row),
+   * WATERMARK_MISMATCH for a duplicate or out-of-order batch of this epoch.
    * What `work` throws rolls everything back and is rethrown as it is, except SQLite errors that say the
    * database cannot be used (disk full, I/O, locked), which become SINK_UNAVAILABLE.
    */
@@ -189,16 +191,20 @@ export class SqliteSink implements Sink {
     const { key, epoch, fromOffset } = batch
     const row = this.#sql.watermark.get(key.group, key.topic, key.partition)
     const what = describe(key)
+    if (row && row.epoch > epoch) {
+      return new BatonError(
+        'FENCED',
+        `Partition ${what} is owned by epoch ${row.epoch}; this actor (epoch ${epoch}) is a zombie and stops.`,
+      )
+    }
     let message: string
     if (!row)
-      message = `Partition ${what} has no watermark row: it was never claimed. Claim it before committing.`
-    else if (row.epoch > epoch)
-      message = `Partition ${what} is owned by epoch ${row.epoch}; this actor (epoch ${epoch}) is a zombie and stops.`
+      message = `Partition ${what} has no watermark row: it was never claimed. Nothing was applied; the actor restarts and claims it.`
     else if (row.epoch < epoch)
-      message = `Partition ${what} is claimed by epoch ${row.epoch}, not by this actor's epoch ${epoch}. Claim it before committing.`
+      message = `Partition ${what} is claimed by epoch ${row.epoch}, not by this actor's epoch ${epoch}. Nothing was applied; the actor restarts and claims it.`
     else
-      message = `Partition ${what} has its watermark at ${row.next_offset ?? 'none yet'} but the batch starts at ${fromOffset ?? 'none'} (epoch ${epoch}): a duplicate or out-of-order batch. Nothing was applied; the actor stops and resumes from the watermark.`
-    return new BatonError('FENCED', message)
+      message = `Partition ${what} has its watermark at ${row.next_offset ?? 'none yet'} but the batch starts at ${fromOffset ?? 'none'} (epoch ${epoch}): a duplicate or out-of-order batch. Nothing was applied; the actor restarts and resumes from the watermark.`
+    return new BatonError('WATERMARK_MISMATCH', message)
   }
 
   /** Runs `fn` in a transaction of its own, with no watermark moved (a pipeline loading its state). */

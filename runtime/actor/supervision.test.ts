@@ -269,6 +269,37 @@ describe('intensity', () => {
     expect(child('w').snapshot().restarts).toBe(10)
   })
 
+  test('intensity Infinity never gives up: a child failing for an hour is restarted throughout, spaced by the backoff', async () => {
+    const spec = {
+      intensity: Number.POSITIVE_INFINITY,
+      backoff: backoff({ minMs: 100, maxMs: 5_000, jitter: 0 }),
+    }
+    const { child, events, clock } = spawnFamily(spec, [['w']])
+    await flush()
+    // Fails as soon as it is up again, for an hour of virtual time.
+    for (let elapsed = 0; elapsed < 3_600_000; elapsed += 1_000) {
+      if (child('w').snapshot().status === 'running') child('w').tell('fail')
+      await clock.advance(1_000)
+    }
+    expect(events.filter((e) => e.type === 'intensity-exceeded')).toHaveLength(0)
+    const restarts = events.filter((e) => e.type === 'actor-restarting')
+    // Capped at 5 s apart: about 720 restarts in the hour, never a tight loop.
+    expect(restarts.length).toBeGreaterThan(600)
+    expect(restarts.length).toBeLessThan(800)
+    expect(restarts.every((e) => e.type !== 'actor-restarting' || e.delayMs <= 5_000)).toBe(true)
+    // And it runs again once the cause is gone.
+    await clock.advance(5_000)
+    child('w').tell('count')
+    expect(await count(child('w'))).toBe(1)
+  })
+
+  test('intensity Infinity without a backoff is refused: it would restart in a tight loop', () => {
+    const { system } = testSystem()
+    expect(() =>
+      system.spawn('p', parent([], []), { supervision: { intensity: Number.POSITIVE_INFINITY } }),
+    ).toThrow(/intensity Infinity needs a backoff/)
+  })
+
   test('a supervisor that gave up is visible to its own parent: a decider can stop it, and a watch reports why', async () => {
     const { system } = testSystem()
     const log: string[] = []

@@ -55,6 +55,11 @@ export type Decider = (error: unknown, child: FailedChild) => Directive
  */
 export interface SupervisorSpec {
   strategy?: Strategy
+  /**
+   * Restarts allowed within `periodMs` before the supervisor gives up. `Infinity`: it never gives up, for
+   * children whose failures are transient by nature (a service that is down); then a `backoff` is required,
+   * which bounds the rate of restarts instead.
+   */
   intensity?: number
   periodMs?: number
   /** Delay between a failure and the restart; none (restart at once) by default. */
@@ -101,8 +106,12 @@ export function resolveSupervisorSpec(
   }
   if (!strategies.includes(resolved.strategy))
     fail(`strategy must be one of ${strategies.join(', ')}, got '${resolved.strategy}'`)
-  if (!Number.isInteger(resolved.intensity) || resolved.intensity < 0)
-    fail(`intensity must be a whole number >= 0, got ${resolved.intensity}`)
+  if (resolved.intensity === Number.POSITIVE_INFINITY) {
+    if (resolved.backoff === undefined)
+      fail('intensity Infinity needs a backoff: without one a failing child restarts in a tight loop')
+  } else if (!Number.isInteger(resolved.intensity) || resolved.intensity < 0) {
+    fail(`intensity must be a whole number >= 0 or Infinity, got ${resolved.intensity}`)
+  }
   if (!(resolved.periodMs > 0)) fail(`periodMs must be positive, got ${resolved.periodMs}`)
   if (typeof resolved.decider !== 'function') fail('decider must be a function (error, child) => directive')
   return resolved

@@ -16,6 +16,7 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   METHOD_NOT_ALLOWED: 405,
   // the partition changed hands while the request was being answered; asking again reaches the new owner
   FENCED: 409,
+  WATERMARK_MISMATCH: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   NO_OWNER: 503,

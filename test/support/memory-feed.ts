@@ -40,6 +40,9 @@ export class MemoryPartition {
           position += chunk.length
           await deliver(chunk)
         }
+      } catch {
+        // The actor it delivers to stopped (as the Kafka source, the feed stops delivering then).
+        running = false
       } finally {
         busy = false
       }

@@ -224,8 +224,11 @@ export class Supervisor {
     const system = this.owner.system
     const clock = system.clock
     const now = clock.now()
-    this.restarts = addRestart(this.restarts, now, this.spec.periodMs)
-    if (this.restarts.length > this.spec.intensity) return this.giveUp(child, error)
+    // An unlimited supervisor keeps no restart times: with thousands of children they would only grow.
+    if (this.spec.intensity !== Number.POSITIVE_INFINITY) {
+      this.restarts = addRestart(this.restarts, now, this.spec.periodMs)
+      if (this.restarts.length > this.spec.intensity) return this.giveUp(child, error)
+    }
 
     const group = this.groupOf(child)
     const restarting = group.filter((c) => c === child || c.options.restart !== 'temporary')
