@@ -38,7 +38,7 @@ export function corruptBatchError(tp: TopicPartition, batch: CorruptBatch): Bato
     'CORRUPT_RECORD_BATCH',
     `The record batch at offset ${batch.firstOffset} of ${tpString(tp)} does not match its CRC-32C: its bytes were ` +
       'damaged on the way from the broker or on its disk. Nothing from it is used; it is fetched again with ' +
-      'backoff. If it stays corrupt, check the broker (its log segment, `kafka-dump-log --verify-index-only`) and the network path.',
+      'backoff. If it stays corrupt, check the broker (its log segment: `kafka-dump-log.sh --deep-iteration`) and the network path.',
   )
 }
 
