@@ -3,6 +3,7 @@
  * (cluster mode) and bun:sqlite (embedded mode); the partition actor, batcher and pipelines only ever
  * see these types. Offsets are plain numbers: a partition would need 2^53 events to overflow them.
  */
+import type { BatonError } from '../runtime/errors.ts'
 
 /** Identifies one partition of one topic. */
 export interface TopicPartition {
@@ -44,8 +45,17 @@ export const tpString = (tp: TopicPartition): string => `${tp.topic}/${tp.partit
  * settled, which is how a full mailbox slows fetching down (backpressure).
  */
 export interface PartitionFeed {
-  /** Starts (or restarts) fetching at `offset`, handing fetched records in offset order to `deliver`. */
-  start(offset: number, deliver: (records: SourceRecord[]) => void | Promise<void>): void
+  /**
+   * Starts (or restarts) fetching at `offset`, handing fetched records in offset order to `deliver`.
+   * `onCorrupt` (sources that check integrity: Kafka's CRC-32C) hears a CORRUPT_RECORD_BATCH error for
+   * each damaged copy of the batch at the position, which the source holds at and fetches again, then
+   * `null` once the partition flows past it. Called outside the actor's turn, like `deliver`.
+   */
+  start(
+    offset: number,
+    deliver: (records: SourceRecord[]) => void | Promise<void>,
+    onCorrupt?: (error: BatonError | null) => void,
+  ): void
   pause(): void
   resume(): void
   /** Moves the fetch position; records fetched before the seek and not yet delivered are dropped. */

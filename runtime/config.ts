@@ -53,6 +53,8 @@ export interface Config {
   /** BATON_REQUEST_TIMEOUT_MS: longest an HTTP request may take before the node answers 503. */
   readonly requestTimeoutMs: number
   readonly createTopics: boolean
+  /** BATON_CHECK_CRCS: check fetched Kafka record batches against their CRC-32C (cluster mode). */
+  readonly checkCrcs: boolean
   readonly drainTimeoutMs: number
   readonly mailboxCapacity: number
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error'
@@ -170,6 +172,7 @@ const schema = z.object({
   KAFKA_TLS: bool.optional(),
   KAFKA_TLS_CA: pemFile,
   BATON_CREATE_TOPICS: bool.default(true),
+  BATON_CHECK_CRCS: bool.default(true),
   BATON_DRAIN_TIMEOUT_MS: int(100, 600_000).default(15_000),
   BATON_MAILBOX_CAPACITY: int(1, 10_000).default(16),
   BATON_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -246,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestRate: v.BATON_INGEST_RATE,
     requestTimeoutMs: v.BATON_REQUEST_TIMEOUT_MS,
     createTopics: v.BATON_CREATE_TOPICS,
+    checkCrcs: v.BATON_CHECK_CRCS,
     drainTimeoutMs: v.BATON_DRAIN_TIMEOUT_MS,
     mailboxCapacity: v.BATON_MAILBOX_CAPACITY,
     logLevel: v.BATON_LOG_LEVEL,

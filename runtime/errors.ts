@@ -37,6 +37,8 @@ export const errorCodes = [
   'SINK_UNAVAILABLE',
   'CHECKPOINT_UNAVAILABLE',
   'SOURCE_UNAVAILABLE',
+  // a fetched record batch does not match its CRC-32C (BATON_CHECK_CRCS)
+  'CORRUPT_RECORD_BATCH',
   'DEAD_LETTER_FAILED',
   'PARTITION_NOT_ASSIGNED',
   'PRODUCE_FAILED',

@@ -55,6 +55,7 @@ interface Series {
   readonly deadLettered: Counter.Internal
   readonly restarts: Counter.Internal
   readonly fenced: Counter.Internal
+  readonly corruptBatches: Counter.Internal
   readonly batchSize: Histogram.Internal<PartitionLabel>
   readonly commitDuration: Histogram.Internal<PartitionLabel>
   readonly latency: Histogram.Internal<PartitionLabel>
@@ -83,6 +84,7 @@ class PromMetrics implements Metrics {
   readonly #deadLettered: Counter<PartitionLabel>
   readonly #restarts: Counter<PartitionLabel>
   readonly #fenced: Counter<PartitionLabel>
+  readonly #corruptBatches: Counter<PartitionLabel>
   readonly #rebalances: Counter
   readonly #batchSize: Histogram<PartitionLabel>
   readonly #commitDuration: Histogram<PartitionLabel>
@@ -124,6 +126,10 @@ class PromMetrics implements Metrics {
     this.#fenced = counter(
       'baton_fenced_commits_total',
       'Commits refused because a newer epoch owns the partition (this actor was a zombie).',
+    )
+    this.#corruptBatches = counter(
+      'baton_corrupt_record_batches_total',
+      'Fetched record batches whose CRC-32C did not match: not used, fetched again (BATON_CHECK_CRCS).',
     )
     this.#rebalances = new Counter({
       name: 'baton_rebalances_total',
@@ -201,6 +207,10 @@ class PromMetrics implements Metrics {
     this.#of(key).fenced.inc()
   }
 
+  corruptBatch(key: TopicPartition): void {
+    this.#of(key).corruptBatches.inc()
+  }
+
   mailboxDepth(key: TopicPartition, depth: number): void {
     this.#of(key).mailboxDepth.set(depth)
   }
@@ -254,6 +264,7 @@ class PromMetrics implements Metrics {
       deadLettered: this.#deadLettered.labels(labels),
       restarts: this.#restarts.labels(labels),
       fenced: this.#fenced.labels(labels),
+      corruptBatches: this.#corruptBatches.labels(labels),
       batchSize: this.#batchSize.labels(labels),
       commitDuration: this.#commitDuration.labels(labels),
       latency: this.#latency.labels(labels),
@@ -264,7 +275,15 @@ class PromMetrics implements Metrics {
     }
     // Counters start at 0 as soon as the partition is known, so rate() and increase() count the first
     // events too (a series that appears with value n hides those n).
-    for (const c of [s.consumed, s.stored, s.deadLetteredOutcome, s.deadLettered, s.restarts, s.fenced])
+    for (const c of [
+      s.consumed,
+      s.stored,
+      s.deadLetteredOutcome,
+      s.deadLettered,
+      s.restarts,
+      s.fenced,
+      s.corruptBatches,
+    ])
       c.inc(0)
     return s
   }

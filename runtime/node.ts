@@ -188,10 +188,15 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       if (!joined)
         reasons.push('not yet joined the consumer group (or, embedded, not yet started its partitions)')
       for (const entry of owned.values()) {
+        const state = entry.ended ? null : entry.stats.current?.().state
         if (entry.ended) reasons.push(`partition ${tpString(entry.tp)} stopped: ${entry.ended.error}`)
-        else if (entry.stats.current?.().state === 'sink-down') {
+        else if (state === 'sink-down') {
           reasons.push(
             `partition ${tpString(entry.tp)} cannot reach its sink: ${entry.stats.lastError?.message ?? ''}`,
+          )
+        } else if (state === 'corrupt') {
+          reasons.push(
+            `partition ${tpString(entry.tp)} is held at a corrupt record batch: ${entry.stats.lastError?.message ?? ''}`,
           )
         }
       }

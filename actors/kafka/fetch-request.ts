@@ -13,6 +13,11 @@ export interface FetchTuning {
   readonly minBytes: number
   /** Read only committed transactions (and skip aborted ones), as an exactly-once consumer must. */
   readonly readCommitted: boolean
+  /**
+   * Check each fetched record batch against its CRC-32C and hold the partition at one that fails
+   * (BATON_CHECK_CRCS). Off saves the checksum's CPU and trusts the network and the brokers' disks.
+   */
+  readonly checkCrcs: boolean
 }
 
 export const defaultFetchTuning: FetchTuning = {
@@ -25,6 +30,7 @@ export const defaultFetchTuning: FetchTuning = {
   maxWaitMs: 250,
   minBytes: 1,
   readCommitted: true,
+  checkCrcs: true,
 }
 
 /** One partition to fetch, by topic id (what Fetch v13+ speaks), from `offset` on. */

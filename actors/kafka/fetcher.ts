@@ -252,6 +252,7 @@ export class Fetcher {
           part.records ?? null,
           offset,
           aborted,
+          this.#tuning.checkCrcs,
         )
         feed.accept(generation, decoded, Number(part.highWatermark))
       }

@@ -1,8 +1,11 @@
+import type { BatonError } from '../../runtime/errors.ts'
 import type { PartitionFeed, SourceRecord, TopicPartition } from '../ports.ts'
+import { Backoff } from './backoff.ts'
 import type { KafkaLog } from './kafka-client.ts'
-import type { DecodedPartition } from './record-decoder.ts'
+import { corruptBatchError, type DecodedPartition } from './record-decoder.ts'
 
 type Deliver = (records: SourceRecord[]) => void | Promise<void>
+type OnCorrupt = (error: BatonError | null) => void
 
 /** What a feed needs from the source that owns it. */
 export interface FeedHost {
@@ -22,6 +25,13 @@ export interface FeedRequest {
 
 /** How long a partition waits before it is fetched again after its `deliver` failed. */
 const REDELIVER_AFTER_MS = 1_000
+/**
+ * How long a partition waits before it fetches a corrupt batch again: soon at first (a flip on the way
+ * heals by itself), then up to every 10 s (a batch damaged on the broker's disk stays so until an
+ * operator acts), so a corrupt partition costs the broker little.
+ */
+const CORRUPT_RETRY_MIN_MS = 200
+const CORRUPT_RETRY_MAX_MS = 10_000
 
 /**
  * The Kafka side of one assigned partition: its fetch position and delivery state. The partition actor
@@ -33,6 +43,10 @@ const REDELIVER_AFTER_MS = 1_000
  * the partition is left out of fetch requests, so a slow actor stops its own fetching and nobody else's.
  * After `pause()` returns, `deliver` is not called until `resume()`; records that arrive in between are
  * held (one fetch response's worth at most) and handed over on resume.
+ *
+ * A batch that fails its CRC-32C check stops the partition at that batch: the records before it are
+ * delivered, the position stays at it, it is fetched again with capped backoff, and `onCorrupt` hears of
+ * every corrupt copy, then `null` once a sound copy moved the position past it.
  */
 export class KafkaPartitionFeed implements PartitionFeed {
   readonly tp: TopicPartition
@@ -41,6 +55,10 @@ export class KafkaPartitionFeed implements PartitionFeed {
   node: number | undefined
   topicId: string | undefined
   #deliver: Deliver | null = null
+  #onCorrupt: OnCorrupt | null = null
+  /** The offset of the corrupt batch the partition is held at; null when it flows. */
+  #corruptAt: number | null = null
+  readonly #corruptRetry = new Backoff(CORRUPT_RETRY_MIN_MS, CORRUPT_RETRY_MAX_MS)
   #started = false
   #stopped = false
   #paused = false
@@ -58,9 +76,12 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#host = host
   }
 
-  start(offset: number, deliver: Deliver): void {
+  start(offset: number, deliver: Deliver, onCorrupt?: OnCorrupt): void {
     this.#generation++
     this.#deliver = deliver
+    this.#onCorrupt = onCorrupt ?? null
+    this.#corruptAt = null
+    this.#corruptRetry.reset()
     this.#started = true
     this.#stopped = false
     this.#paused = false
@@ -92,6 +113,8 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#held = null
     this.#resetting = false
     this.#retryAt = 0
+    // Away from the corrupt batch (or back to it, when it is found again): the partition flows for now.
+    this.#sound()
     this.#host.wake(this)
   }
 
@@ -100,6 +123,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#stopped = true
     this.#started = false
     this.#deliver = null
+    this.#onCorrupt = null
     this.#held = null
   }
 
@@ -146,13 +170,18 @@ export class KafkaPartitionFeed implements PartitionFeed {
     return this.#problem
   }
 
-  /** Takes a fetch answer: moves the position and hands the records over (or holds them while paused). */
+  /**
+   * Takes a fetch answer: moves the position and hands the records over (or holds them while paused).
+   * A corrupt batch in it holds the position there and backs off (see the class comment).
+   */
   accept(generation: number, decoded: DecodedPartition, highWatermark: number): void {
     if (!this.isCurrent(generation)) return
     if (highWatermark >= 0) this.#endOffset = highWatermark
     this.#position = decoded.nextOffset
     this.#retryAt = 0
     this.#problem = null
+    if (decoded.corrupt) this.#corrupted(decoded.corrupt.firstOffset)
+    else if (this.#corruptAt !== null && decoded.nextOffset > this.#corruptAt) this.#sound()
     if (decoded.records.length === 0) return
     if (this.#paused) this.#held = decoded.records
     else this.#hand(decoded.records)
@@ -179,6 +208,36 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#problem = problem
     if (problem) this.#retryAt = Date.now() + REDELIVER_AFTER_MS
     this.#host.wake(this)
+  }
+
+  #corrupted(offset: number): void {
+    const error = corruptBatchError(this.tp, { firstOffset: offset })
+    if (this.#corruptAt !== offset) this.#corruptRetry.reset()
+    const delayMs = this.#corruptRetry.next()
+    // Logged once per batch; every copy is counted (the partition's actor hears of each).
+    if (this.#corruptAt !== offset) {
+      this.#host.log('error', 'a fetched record batch does not match its CRC-32C; fetching it again', {
+        topic: this.tp.topic,
+        partition: this.tp.partition,
+        offset,
+      })
+    }
+    this.#corruptAt = offset
+    this.#retryAt = Date.now() + delayMs
+    this.#problem = error.message
+    this.#onCorrupt?.(error)
+  }
+
+  #sound(): void {
+    if (this.#corruptAt === null) return
+    this.#host.log('info', 'the partition is no longer held at a corrupt record batch', {
+      topic: this.tp.topic,
+      partition: this.tp.partition,
+      offset: this.#corruptAt,
+    })
+    this.#corruptAt = null
+    this.#corruptRetry.reset()
+    this.#onCorrupt?.(null)
   }
 
   #hand(records: SourceRecord[]): void {

@@ -5,7 +5,7 @@ import { defaultFetchTuning, sendFetch } from './fetch-request.ts'
 import { clientOptions } from './kafka-client.ts'
 import { kafkaErrorName } from './kafka-errors.ts'
 import type { KafkaSecurity } from './kafka-security.ts'
-import { decodePartition } from './record-decoder.ts'
+import { corruptBatchError, decodePartition } from './record-decoder.ts'
 
 /**
  * Reads a range of one partition outside any consumer group: the dead-letter publisher reads the tail of
@@ -118,6 +118,8 @@ export class PartitionReader {
         part.abortedTransactions,
       )
       for (const record of decoded.records) if (record.offset < to) records.push(record)
+      if (decoded.corrupt && decoded.corrupt.firstOffset < to)
+        throw corruptBatchError({ topic, partition }, decoded.corrupt)
       // Nothing more to read below `to` (it lies past the end, or only markers were left).
       if (decoded.nextOffset <= position) break
       position = decoded.nextOffset

@@ -48,7 +48,7 @@ function viaReadBatches(data: Buffer) {
     b.forEachRecord((offsetDelta, timestampDelta, key, value, headers) =>
       records.push({ offsetDelta, timestampDelta, key, value, headers }),
     )
-    const { forEachRecord: _, ...header } = b
+    const { forEachRecord: _, crcMatches: __, ...header } = b
     return { ...header, records }
   })
 }
@@ -135,6 +135,44 @@ describe('readBatches', () => {
         const truncated = data.subarray(0, data.length - 1 - (cut % last))
         expect(readBatches(truncated).length).toBe(batches.length - 1)
       }),
+    )
+  })
+
+  test('every batch carries a CRC-32C that matches (fixtures write the real one, as a broker sends it)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(batch, { maxLength: 4 }),
+        fc.constantFrom(undefined, 'gzip', 'zstd'),
+        (batches, c) => {
+          expect(
+            readBatches(recordBatchBytes(batches, c as Compression | undefined)).map((b) => b.crcMatches()),
+          ).toEqual(batches.map(() => true))
+        },
+      ),
+      { numRuns: 50 },
+    )
+  })
+
+  test('a flipped bit anywhere from the CRC field to the end of a batch fails that batch only', () => {
+    fc.assert(
+      fc.property(
+        fc.array(batch, { minLength: 1, maxLength: 3 }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        (batches, which, where, bit) => {
+          const data = recordBatchBytes(batches)
+          const target = which % batches.length
+          const start = recordBatchBytes(batches.slice(0, target)).length
+          const size = recordBatchBytes([batches[target] as RecordsBatch]).length
+          // Offset (8), length (4), leader epoch (4), magic (1) lie outside the CRC; the CRC field and all after it are checked.
+          const from = start + 17
+          const at = from + (where % (start + size - from))
+          data[at] = (data[at] as number) ^ (1 << bit)
+          expect(readBatches(data).map((b) => b.crcMatches())).toEqual(batches.map((_, i) => i !== target))
+        },
+      ),
+      { numRuns: 300 },
     )
   })
 })

@@ -1,5 +1,6 @@
 import { compressionsAlgorithmsByBitmask, IS_COMPRESSED } from '@platformatic/kafka'
 import { NO_HEADERS } from '../ports.ts'
+import { batchCrcMatches } from './batch-crc.ts'
 
 /** The header of one record batch (message format v2), in plain numbers. */
 export interface BatchHeader {
@@ -28,6 +29,8 @@ export type RecordVisitor = (
 /** One record batch: its header, and its records on demand (decompressing them if need be). */
 export interface RecordBatch extends BatchHeader {
   forEachRecord(visit: RecordVisitor): void
+  /** Whether its bytes still match the CRC-32C the producer computed (computed on each call). */
+  crcMatches(): boolean
 }
 
 /** Batch offset (8 bytes) and length (4): what must be there to know whether a whole batch follows. */
@@ -62,6 +65,7 @@ export function readBatches(bytes: Buffer): RecordBatch[] {
       producerId: int64(bytes, start + 31),
       recordCount,
       forEachRecord: (visit) => readRecords(decompress(body, attributes), recordCount, visit),
+      crcMatches: () => batchCrcMatches(bytes, start, end),
     })
     at = end
   }

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { IS_CONTROL, IS_TRANSACTIONAL, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
+import { isBatonError } from '../../runtime/errors.ts'
 import { NO_HEADERS } from '../ports.ts'
-import { decodePartition } from './record-decoder.ts'
+import { corruptBatchError, decodePartition } from './record-decoder.ts'
 import { recordBatchBytes } from './testing.ts'
 
 function record(
@@ -143,5 +144,38 @@ describe('decodePartition', () => {
     )
     expect(values(records)).toEqual(['p8-committed', 'plain', 'p7-next'])
     expect(nextOffset).toBe(8)
+  })
+
+  test('stops at a batch whose CRC-32C fails: the batches before it are used, nothing from it or after it', () => {
+    const batches = [
+      batch(0, [record(0, 'a'), record(1, 'b')]),
+      batch(2, [record(0, 'c')]),
+      batch(3, [record(0, 'd')]),
+    ]
+    const bytes = recordBatchBytes(batches)
+    // A value byte of the second batch ('c'), as a flip on the wire would change it.
+    const at = bytes.indexOf('c', recordBatchBytes(batches.slice(0, 1)).length)
+    bytes[at] = 'x'.charCodeAt(0)
+    const decoded = decodePartition('t', 0, bytes, 0)
+    expect(values(decoded.records)).toEqual(['a', 'b'])
+    expect(decoded.nextOffset).toBe(2)
+    expect(decoded.corrupt).toEqual({ firstOffset: 2 })
+    // Unchecked (BATON_CHECK_CRCS=false), the damaged value passes: what the check is for.
+    const unchecked = decodePartition('t', 0, bytes, 0, null, false)
+    expect(values(unchecked.records)).toEqual(['a', 'b', 'x', 'd'])
+    expect(unchecked.corrupt).toBeUndefined()
+  })
+
+  test('a corrupt first batch keeps the fetch offset', () => {
+    const bytes = recordBatchBytes([batch(5, [record(0, 'a'), record(1, 'b')])])
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1
+    expect(decodePartition('t', 0, bytes, 6)).toEqual({
+      records: [],
+      nextOffset: 6,
+      corrupt: { firstOffset: 5 },
+    })
+    const error = corruptBatchError({ topic: 't', partition: 0 }, { firstOffset: 5 })
+    expect(isBatonError(error, 'CORRUPT_RECORD_BATCH')).toBe(true)
+    expect(error.message).toContain('offset 5 of t/0')
   })
 })

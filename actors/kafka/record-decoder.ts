@@ -1,5 +1,6 @@
 import { IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka'
-import type { SourceRecord } from '../ports.ts'
+import { BatonError } from '../../runtime/errors.ts'
+import { type SourceRecord, type TopicPartition, tpString } from '../ports.ts'
 import { type RecordBatch, readBatches } from './record-batches.ts'
 
 /** Batch attribute bit 3: the broker stamped the batch (topic `message.timestamp.type=LogAppendTime`). */
@@ -16,13 +17,37 @@ export interface AbortedTransaction {
 export interface DecodedPartition {
   /** The data records at or after the fetch offset, in offset order, without control or aborted records. */
   readonly records: SourceRecord[]
-  /** Where the next fetch continues: after the last complete batch, control and aborted batches included. */
+  /**
+   * Where the next fetch continues: after the last complete batch, control and aborted batches included;
+   * at the corrupt batch when there is one.
+   */
   readonly nextOffset: number
+  /** The first batch whose CRC-32C did not match: nothing from it or after it is in `records`. */
+  readonly corrupt?: CorruptBatch
+}
+
+/** A record batch whose bytes do not match its CRC-32C: damaged on the way or on the broker's disk. */
+export interface CorruptBatch {
+  /** Its base offset (outside the CRC, like the length; the fields inside it cannot be trusted). */
+  readonly firstOffset: number
+}
+
+/** The error a corrupt batch is reported with (CORRUPT_RECORD_BATCH). */
+export function corruptBatchError(tp: TopicPartition, batch: CorruptBatch): BatonError {
+  return new BatonError(
+    'CORRUPT_RECORD_BATCH',
+    `The record batch at offset ${batch.firstOffset} of ${tpString(tp)} does not match its CRC-32C: its bytes were ` +
+      'damaged on the way from the broker or on its disk. Nothing from it is used; it is fetched again with ' +
+      'backoff. If it stays corrupt, check the broker (its log segment: `kafka-dump-log.sh --deep-iteration`) and the network path.',
+  )
 }
 
 /**
  * Turns the record batches of one partition of a fetch response (its raw bytes) into baton records.
  *
+ * - With `checkCrcs` (the default), each batch is checked against its CRC-32C before anything is read
+ *   from it; decoding stops at the first that does not match, which is returned as `corrupt`, with the
+ *   records of the sound batches before it.
  * - Batches may start before `fetchOffset` (a compressed batch is returned whole); earlier records are dropped.
  * - Control batches (transaction markers) are skipped but still move `nextOffset`, so fetching never stalls
  *   on a marker.
@@ -38,6 +63,7 @@ export function decodePartition(
   bytes: Buffer | null,
   fetchOffset: number,
   aborted: readonly AbortedTransaction[] | null = null,
+  checkCrcs = true,
 ): DecodedPartition {
   const records: SourceRecord[] = []
   if (!bytes || bytes.length === 0) return { records, nextOffset: fetchOffset }
@@ -51,6 +77,8 @@ export function decodePartition(
   let nextOffset = fetchOffset
   for (const batch of readBatches(bytes)) {
     const lastOffset = batch.firstOffset + batch.lastOffsetDelta
+    if (checkCrcs && !batch.crcMatches())
+      return { records, nextOffset, corrupt: { firstOffset: batch.firstOffset } }
     nextOffset = lastOffset + 1
     const isControl = (batch.attributes & IS_CONTROL) !== 0
     if (batch.producerId >= 0 && pendingAborts.length > 0) {

@@ -1,12 +1,12 @@
 /** Helpers shared by this folder's tests: record batches as the bytes a broker sends. */
-import { compressionsAlgorithms, type RecordsBatch, Writer } from '@platformatic/kafka'
+import { compressionsAlgorithms, crc32c, type RecordsBatch, Writer } from '@platformatic/kafka'
 
 export type Compression = keyof typeof compressionsAlgorithms
 
 /**
  * The bytes of `batches` in the record batch format (v2) of a fetch response, with the library's own
  * writer: offsets, lengths, attributes, times, producer and records as given (`length` and `crc` are
- * computed, not taken). `compression` compresses each batch's records and sets its attribute bits.
+ * computed, not taken; the CRC-32C is real, as a broker sends it). `compression` compresses each batch's records and sets its attribute bits.
  */
 export function recordBatchBytes(batches: readonly RecordsBatch[], compression?: Compression): Buffer {
   const all = Writer.create()
@@ -27,10 +27,7 @@ export function recordBatchBytes(batches: readonly RecordsBatch[], compression?:
     }
     const algorithm = compression ? compressionsAlgorithms[compression] : undefined
     const body = algorithm ? algorithm.compressSync(records.buffer) : records.buffer
-    const rest = Writer.create()
-      .appendInt32(batch.partitionLeaderEpoch)
-      .appendInt8(batch.magic)
-      .appendUnsignedInt32(0) // crc: not checked by readers of a fetch (the broker did)
+    const covered = Writer.create()
       .appendInt16(batch.attributes | (algorithm?.bitmask ?? 0))
       .appendInt32(batch.lastOffsetDelta)
       .appendInt64(batch.firstTimestamp)
@@ -40,6 +37,12 @@ export function recordBatchBytes(batches: readonly RecordsBatch[], compression?:
       .appendInt32(batch.firstSequence)
       .appendInt32(batch.records.length)
       .append(body)
+    // The library's own CRC-32C, not the checker's: a fault in one is not hidden by the same fault in the other.
+    const rest = Writer.create()
+      .appendInt32(batch.partitionLeaderEpoch)
+      .appendInt8(batch.magic)
+      .appendUnsignedInt32(crc32c(covered.buffer))
+      .appendFrom(covered)
     all.appendInt64(batch.firstOffset).appendInt32(rest.length).appendFrom(rest)
   }
   return all.buffer

@@ -12,6 +12,8 @@ export interface PartitionObserver {
   ): void
   checkpointed(key: PartitionKey, seconds: number): void
   fenced(key: PartitionKey): void
+  /** The source found a fetched record batch that fails its CRC-32C check (one call per damaged copy). */
+  corruptBatch(key: PartitionKey): void
   mailboxDepth(key: PartitionKey, depth: number): void
 }
 
@@ -20,5 +22,6 @@ export const noObserver: PartitionObserver = {
   committed() {},
   checkpointed() {},
   fenced() {},
+  corruptBatch() {},
   mailboxDepth() {},
 }

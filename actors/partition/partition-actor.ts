@@ -30,8 +30,18 @@ export type PartitionMsg =
   | { readonly type: 'seek'; readonly offset: number; readonly reply: (r: SeekResult) => void }
   | { readonly type: 'drain'; readonly reply: (r: DrainResult) => void }
   | { readonly type: 'status'; readonly reply: (s: PartitionStatus) => void }
+  /** The feed holds at a corrupt record batch (an error), or flows past it again (null). */
+  | { readonly type: 'corrupt'; readonly error: BatonError | null; readonly instance: object }
 
-export type PartitionState = 'starting' | 'running' | 'paused' | 'sink-down' | 'draining' | 'drained'
+/** `corrupt`: running, but the source holds at a record batch that failed its CRC-32C check. */
+export type PartitionState =
+  | 'starting'
+  | 'running'
+  | 'corrupt'
+  | 'paused'
+  | 'sink-down'
+  | 'draining'
+  | 'drained'
 
 export interface SeekResult {
   /** Where fetching continues. Offsets below the watermark are already stored and are skipped. */
@@ -118,6 +128,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #pipelineState: unknown
   /** Set when a transaction failed after `handle` may have changed the state: reload before going on. */
   #stateDirty = false
+  /** Set while the feed holds at a corrupt record batch: shown as state `corrupt` while running. */
+  #corrupt = false
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
@@ -147,7 +159,12 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     this.#state = 'running'
     const self = ctx.self
     const instance = this.#instance
-    feed.start(this.#position, (records) => self.send({ type: 'records', records, instance }))
+    feed.start(
+      this.#position,
+      (records) => self.send({ type: 'records', records, instance }),
+      // Dropped when the actor is stopping: its feed stops with it.
+      (error) => void self.send({ type: 'corrupt', error, instance }).catch(() => {}),
+    )
     this.#d.log?.('info', 'partition taken', { epoch: this.#epoch, offset: this.#position })
   }
 
@@ -187,6 +204,14 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         return
       case 'status':
         msg.reply(this.#status())
+        return
+      case 'corrupt':
+        if (msg.instance !== this.#instance) return
+        this.#corrupt = msg.error !== null
+        if (msg.error) {
+          this.#d.stats.recordError(msg.error, msg.error.code, ctx.clock.now())
+          this.#d.observer.corruptBatch(this.#d.key)
+        }
         return
     }
   }
@@ -362,7 +387,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     const lag = end === null ? null : Math.max(0, end - (committed ?? 0))
     const lastEventTime = this.#d.stats.lastEventTime
     return {
-      state: this.#state,
+      state: this.#corrupt && this.#state === 'running' ? 'corrupt' : this.#state,
       epoch: this.#epoch,
       committedOffset: committed,
       position: this.#position,

@@ -97,6 +97,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       topics: config.topics,
       nodeId: config.nodeId,
       rebalanceTimeoutMs: config.drainTimeoutMs + 15_000,
+      fetch: { checkCrcs: config.checkCrcs },
       onAssigned: async (partitions) => {
         for (const tp of partitions)
           counts.set(tp.topic, Math.max(counts.get(tp.topic) ?? 0, tp.partition + 1))

@@ -135,4 +135,27 @@ describe('toxic proxy', () => {
     })
     expect(await roundTrip(socket, 50_000)).toBeGreaterThan(0)
   })
+
+  test('corrupt flips a bit of every occurrence of the pattern, also when it spans two writes', async () => {
+    const { proxy, socket } = await setup()
+    proxy.toxics({ corrupt: Buffer.from('MARK') })
+    const received: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => received.push(chunk))
+    const expected = 'a-LARK-b-LARK-c'
+    const done = new Promise<void>((resolve) => {
+      const check = () => {
+        if (Buffer.concat(received).length >= expected.length) resolve()
+        else setTimeout(check, 5)
+      }
+      check()
+    })
+    socket.write('a-MARK-b-MA')
+    // A separate write, usually a separate read at the proxy: the held 'MA' must still be caught.
+    await Bun.sleep(5)
+    socket.write('RK-c')
+    await done
+    // Flipped on the way out (M ^ 1 = L); the echo's way back no longer matches.
+    expect(Buffer.concat(received).toString()).toBe(expected)
+    proxy.heal()
+  })
 })

@@ -9,6 +9,9 @@
  * - `blackhole()`: nothing passes, nothing is lost, no connection is closed: what a dropped route does to
  *   TCP until it comes back. Readers stop reading when their queue is full, so memory stays bounded.
  * - `reset()`: every open connection is cut with a TCP RST, and new ones are cut at once, until `heal()`.
+ * - `corrupt(pattern)`: one bit of the first byte of every occurrence of `pattern` is flipped, also when
+ *   the pattern spans two reads (a tail that may begin it is held until the next read, at most 20 ms):
+ *   what a damaged link or disk does to the bytes, here aimed at chosen bytes (a marker in a record value).
  * `heal()` removes them all; held data then flows on.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
@@ -22,9 +25,13 @@ export interface Toxics {
   bandwidth: number
   blackhole: boolean
   reset: boolean
+  /** Flip a bit of every occurrence of these bytes; null: pass bytes untouched. */
+  corrupt: Buffer | null
 }
 
-const none: Toxics = { latencyMs: 0, bandwidth: 0, blackhole: false, reset: false }
+const none: Toxics = { latencyMs: 0, bandwidth: 0, blackhole: false, reset: false, corrupt: null }
+/** How long a held tail that may begin the corrupt pattern waits for the next read. */
+const corruptHoldMs = 20
 /** A reader stops reading while this much waits to be passed on. */
 const maxQueuedBytes = 1024 * 1024
 
@@ -155,6 +162,9 @@ class Link {
   #queued = 0
   #ended = false
   #timer: ReturnType<typeof setTimeout> | null = null
+  /** The end of the last read, held because it may begin the corrupt pattern. */
+  #held: Buffer | null = null
+  #heldTimer: ReturnType<typeof setTimeout> | null = null
   /** When the bandwidth toxic next lets bytes through (ms, performance clock). */
   #nextSendAt = 0
   onDone: () => void = () => {}
@@ -163,19 +173,53 @@ class Link {
     this.#from = from
     this.#to = to
     this.#toxics = toxics
-    from.on('data', (chunk: Buffer) => {
-      this.#queue.push({ chunk, at: performance.now() })
-      this.#queued += chunk.length
-      if (this.#queued >= maxQueuedBytes) from.pause()
-      this.pump()
-    })
+    from.on('data', (chunk: Buffer) => this.#take(chunk))
     from.on('end', () => {
+      this.#release()
       this.#ended = true
       this.pump()
     })
     to.on('drain', () => this.pump())
     from.on('close', () => this.#stop())
     to.on('close', () => this.#stop())
+  }
+
+  #take(read: Buffer): void {
+    let chunk = read
+    if (this.#held) {
+      chunk = Buffer.concat([this.#held, chunk])
+      this.#held = null
+      if (this.#heldTimer) clearTimeout(this.#heldTimer)
+    }
+    const pattern = this.#toxics().corrupt
+    if (pattern && pattern.length > 0) {
+      for (let at = chunk.indexOf(pattern); at >= 0; at = chunk.indexOf(pattern, at + 1))
+        chunk[at] = (chunk[at] as number) ^ 0x01
+      const tail = partialMatchAtEnd(chunk, pattern)
+      if (tail > 0) {
+        this.#held = chunk.subarray(chunk.length - tail)
+        chunk = chunk.subarray(0, chunk.length - tail)
+        this.#heldTimer = setTimeout(() => this.#release(), corruptHoldMs)
+      }
+    }
+    this.#enqueue(chunk)
+  }
+
+  /** Passes on a held tail (the pattern did not follow in time, or the stream ended). */
+  #release(): void {
+    if (this.#heldTimer) clearTimeout(this.#heldTimer)
+    this.#heldTimer = null
+    const held = this.#held
+    this.#held = null
+    if (held) this.#enqueue(held)
+  }
+
+  #enqueue(chunk: Buffer): void {
+    if (chunk.length === 0) return
+    this.#queue.push({ chunk, at: performance.now() })
+    this.#queued += chunk.length
+    if (this.#queued >= maxQueuedBytes) this.#from.pause()
+    this.pump()
   }
 
   pump(): void {
@@ -212,8 +256,17 @@ class Link {
   }
 
   #stop(): void {
+    if (this.#heldTimer) clearTimeout(this.#heldTimer)
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     this.onDone()
   }
+}
+
+/** The length of the longest proper prefix of `pattern` that `chunk` ends with (0: none). */
+function partialMatchAtEnd(chunk: Buffer, pattern: Buffer): number {
+  for (let n = Math.min(pattern.length - 1, chunk.length); n > 0; n--) {
+    if (chunk.subarray(chunk.length - n).equals(pattern.subarray(0, n))) return n
+  }
+  return 0
 }
