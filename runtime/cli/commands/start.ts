@@ -65,7 +65,9 @@ Environment (defaults in brackets):
   BATON_RETAIN_MS          [0] embedded log: and kept at least this long by event time (0: no limit)
 
 SIGTERM or SIGINT stops the node gracefully: fetching stops, in-flight batches commit, the node leaves
-the group; exit 0, or 1 when the drain deadline passed.`
+the group; exit 0, or 1 when the drain deadline passed. More signals during the drain are ignored (SIGKILL
+is the stop that does not wait). A start-up that fails (the port taken, the pipeline module, a service,
+a migration) exits 1 at once, before any partition is taken, with the reason and what to do.`
 
 // A failed start ends the process: closing politely may not hold that up.
 const closeOnFailureMs = 5_000
