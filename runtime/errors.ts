@@ -15,6 +15,8 @@ export const errorCodes = [
   'SERVICE_TLS_FAILED',
   'SERVICE_START_FAILED',
   'MIGRATION_FAILED',
+  // the HTTP port could not be bound (taken, an address this machine lacks, a privileged port)
+  'LISTEN_FAILED',
   'SERVICE_NOT_STARTED',
   'SERVICES_BUSY',
   // actor core
@@ -55,6 +57,8 @@ export const errorCodes = [
   'METHOD_NOT_ALLOWED',
   'RATE_LIMITED',
   'REQUEST_TIMEOUT',
+  // the port is bound but the node has not finished starting (services checked, API built)
+  'NODE_STARTING',
   // anything not raised on purpose, as the HTTP API reports it (the details stay in the node's log)
   'INTERNAL',
 ] as const

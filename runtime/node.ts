@@ -15,7 +15,7 @@ import { ActorSystem } from './actor/index.ts'
 import type { Backend } from './backends/backend.ts'
 import type { Config } from './config.ts'
 import { BatonError } from './errors.ts'
-import { createApi, type Server, serve } from './http/index.ts'
+import { createApi, type Listener } from './http/index.ts'
 import { startLagSampler } from './lag-sampler.ts'
 import { type Logger, logFunction, withContext } from './log.ts'
 import type { Metrics } from './metrics.ts'
@@ -27,6 +27,8 @@ export interface NodeDeps {
   readonly pipeline: Pipeline
   readonly metrics: Metrics
   readonly logger: Logger
+  /** The HTTP port, bound before the backend was opened; the node attaches its API to it. */
+  readonly listener: Listener
   /** TEST ONLY (runtime/test-hooks.ts): given to every partition actor. */
   readonly testAfterCommit?: () => void
 }
@@ -42,7 +44,7 @@ export interface RunningNode {
 
 /**
  * Starts a node: the actor system with its coordinator, the backend's assignments feeding it, and the
- * HTTP API. Embedded and cluster mode differ only in the backend.
+ * HTTP API on the already bound `listener`. Embedded and cluster mode differ only in the backend.
  */
 export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   const { config, backend, pipeline, metrics, logger } = deps
@@ -259,7 +261,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     // Through the logger, so that what an unexpected error carries is redacted like every other line.
     onInternalError: (err, request) => logger.error({ err, ...request }, 'HTTP request failed'),
   })
-  const server: Server = serve(http, { host: config.httpHost, port: config.httpPort })
+  const server = deps.listener
+  server.attach(http)
 
   // Published before the first assignment, so other nodes can forward to this one as soon as it owns something.
   peers.join(advertiseUrl(config.advertiseUrl, server.url))

@@ -38,4 +38,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2))
+const code = await main(process.argv.slice(2))
+// A failed command ends now: sockets and timers its clients (or a user's pipeline module) left open must not
+// keep a process alive that has nothing left to do, e.g. a node whose start-up was refused.
+if (code !== 0) process.exit(code)
+process.exitCode = code

@@ -55,7 +55,7 @@ export const apiDefaults = {
  * `{ error, message }`; every answer carries security headers and `Cache-Control: no-store`. Routes are
  * guarded by role (access.ts), ingest is rate-limited per client, and every request has a deadline.
  *
- * @example serve(createApi(node, { apiToken: config.apiToken }), { host: '127.0.0.1', port: 8080 })
+ * @example listen({ host: '127.0.0.1', port: 8080 }).attach(createApi(node, { apiToken: config.apiToken }))
  */
 export function createApi(node: NodeApi, options: ApiOptions = {}): Hono {
   const limits = {

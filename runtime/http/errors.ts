@@ -33,6 +33,7 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   CHECKPOINT_UNAVAILABLE: 503,
   REGISTRY_UNAVAILABLE: 503,
   SHUTDOWN_TIMEOUT: 503,
+  NODE_STARTING: 503,
   // the node took too long; what was asked may still take effect, so check before repeating it
   REQUEST_TIMEOUT: 503,
   ASK_TIMEOUT: 504,

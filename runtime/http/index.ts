@@ -1,2 +1,2 @@
 export { type ApiOptions, apiDefaults, createApi } from './app.ts'
-export { type Server, serve } from './serve.ts'
+export { type Listener, listen, type Server } from './serve.ts'

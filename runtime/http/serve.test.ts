@@ -1,6 +1,54 @@
 import { describe, expect, test } from 'bun:test'
 import { Hono } from 'hono'
-import { serve } from './serve.ts'
+import { isBatonError } from '../errors.ts'
+import { type ListenOptions, listen, type Server } from './serve.ts'
+
+function serve(app: Hono, options: ListenOptions): Server {
+  const listener = listen(options)
+  listener.attach(app)
+  return listener
+}
+
+/** What `listen` threw, for assertions on its code and message. */
+function listenError(options: ListenOptions): unknown {
+  try {
+    listen(options)
+  } catch (err) {
+    return err
+  }
+  throw new Error(`listen on ${options.host}:${options.port} succeeded`)
+}
+
+describe('listen', () => {
+  test('binds at once and answers 503 NODE_STARTING until an app is attached', async () => {
+    const listener = listen({ host: '127.0.0.1', port: 0 })
+    const before = await fetch(`${listener.url}readyz`)
+    expect(before.status).toBe(503)
+    expect(((await before.json()) as { error: string }).error).toBe('NODE_STARTING')
+    listener.attach(new Hono().get('/readyz', (c) => c.text('ready')))
+    expect(await (await fetch(`${listener.url}readyz`)).text()).toBe('ready')
+    await listener.stop()
+  })
+
+  test('a port another process holds is LISTEN_FAILED naming the port and BATON_HTTP_PORT', async () => {
+    const holder = listen({ host: '127.0.0.1', port: 0 })
+    const port = Number(new URL(holder.url).port)
+    const err = listenError({ host: '127.0.0.1', port })
+    await holder.stop()
+    expect(isBatonError(err, 'LISTEN_FAILED')).toBe(true)
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`)
+    expect((err as Error).message).toContain(`port ${port} is in use`)
+    expect((err as Error).message).toContain('BATON_HTTP_PORT')
+  })
+
+  test('an address this machine does not have is LISTEN_FAILED naming BATON_HTTP_HOST', () => {
+    // 192.0.2.0/24 is reserved for documentation (RFC 5737): no machine has it. Binding sends nothing.
+    const err = listenError({ host: '192.0.2.1', port: 0 })
+    expect(isBatonError(err, 'LISTEN_FAILED')).toBe(true)
+    expect((err as Error).message).toContain('192.0.2.1')
+    expect((err as Error).message).toContain('BATON_HTTP_HOST')
+  })
+})
 
 describe('serve', () => {
   test('listens on the asked host, reports the real port, and stops', async () => {

@@ -9,6 +9,8 @@ import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
 import { runBaton } from '../support/node-process.ts'
 
+const root = join(import.meta.dir, '..', '..')
+
 /** Runs `baton start` over the test services to its exit; start-up failures must end it with a message. */
 function start(env: Record<string, string>): Promise<{ code: number; output: string }> {
   return runBaton({ ...serviceEnv(), ...env })
@@ -43,6 +45,37 @@ describe('baton start refuses a broken set-up with a clear message and a non-zer
     expect(code).not.toBe(0)
     expect(output).toContain('handle(batch, tx)')
   })
+
+  test('a pipeline whose PostgreSQL migration is invalid: MIGRATION_FAILED naming it, and no topic created', async () => {
+    const file = join(dir, 'bad-migration.ts')
+    writeFileSync(
+      file,
+      `import { definePipeline } from '${join(root, 'actors/pipeline.ts')}'\n` +
+        "export default definePipeline({ name: 'bad-migration', migrations: { postgres: ['create tabel oops (id int)'] }, async handle() {} })\n",
+    )
+    const topic = uniqueName('t')
+    const { code, output } = await start({ BATON_PIPELINE: file, BATON_TOPICS: topic })
+    expect(code).not.toBe(0)
+    expect(output).toContain('[MIGRATION_FAILED]')
+    expect(output).toContain("pipeline 'bad-migration' migration 1")
+    expect(await topicExists(topic)).toBe(false)
+  }, 90_000)
+
+  test('an HTTP port another process holds: LISTEN_FAILED naming the port, before any service is touched', async () => {
+    const holder = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('taken') })
+    const topic = uniqueName('t')
+    try {
+      const { code, output } = await start({ BATON_TOPICS: topic, BATON_HTTP_PORT: String(holder.port) })
+      expect(code).not.toBe(0)
+      expect(output).toContain('[LISTEN_FAILED]')
+      expect(output).toContain(`127.0.0.1:${holder.port}`)
+      expect(output).toContain('BATON_HTTP_PORT')
+    } finally {
+      await holder.stop(true)
+    }
+    // Topics are created before the node joins its group: without one, no partition was taken.
+    expect(await topicExists(topic)).toBe(false)
+  }, 90_000)
 
   test('an unreachable PostgreSQL: named without its password, and no topic created', async () => {
     const topic = uniqueName('t')

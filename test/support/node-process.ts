@@ -21,12 +21,24 @@ function spawnBaton(
   port: number,
   args: readonly string[],
   wrap: readonly string[] = [],
+) {
+  return spawnNode(env, port, [...wrap, process.execPath, join(root, 'runtime/cli/baton.ts'), ...args])
+}
+
+/**
+ * `command` (a way to run a node, e.g. `['npm', 'start']`) in the project's folder with the env of
+ * `startNodeProcess`, with what it writes collected; `drained` resolves when its output ends.
+ */
+export function spawnNode(
+  env: Record<string, string>,
+  port: number,
+  command: readonly string[],
 ): { proc: Subprocess; output: () => string; drained: Promise<unknown> } {
   let output = ''
   // The services' variables `npm test` sets would turn every node into a cluster node: a test that wants
   // one passes them in `env`.
   const { KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...inherited } = process.env
-  const proc = Bun.spawn([...wrap, process.execPath, join(root, 'runtime/cli/baton.ts'), ...args], {
+  const proc = Bun.spawn([...command], {
     cwd: root,
     env: {
       ...inherited,
@@ -52,18 +64,29 @@ function spawnBaton(
 }
 
 /**
- * Runs `baton <args>` (default `start`) to its exit, as users do, with the env of `startNodeProcess`;
- * SIGKILLed after 60 s, so a start-up failure that hangs instead of ending with a message fails the test.
+ * Runs `baton <args>` (default `start`) to its exit, as users do, with the env of `startNodeProcess` (on
+ * `env.BATON_HTTP_PORT` when given, else a free port). A process that has not exited after 60 s is
+ * SIGKILLed and the call throws with its output: a start-up failure that hangs instead of ending fails the test.
  */
 export async function runBaton(
   env: Record<string, string>,
   args: readonly string[] = ['start'],
 ): Promise<{ code: number; output: string }> {
-  const { proc, output, drained } = spawnBaton(env, await freeLoopbackPort(), args)
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000)
+  const port = env.BATON_HTTP_PORT ? Number(env.BATON_HTTP_PORT) : await freeLoopbackPort()
+  const { proc, output, drained } = spawnBaton(env, port, args)
+  let killed = false
+  const timer = setTimeout(() => {
+    killed = true
+    proc.kill('SIGKILL')
+  }, 60_000)
   const code = await proc.exited
   clearTimeout(timer)
   await drained
+  if (killed) {
+    throw new Error(
+      `baton ${args.join(' ')} did not exit within 60 s, so it was killed. Its output:\n${output()}`,
+    )
+  }
   return { code, output: output() }
 }
 

@@ -4,9 +4,10 @@ import type { Backend } from '../../backends/backend.ts'
 import { embeddedBackend } from '../../backends/embedded.ts'
 import type { Config } from '../../config.ts'
 import { loadConfig, printableConfig, secretsOf } from '../../config.ts'
-import { createLogger } from '../../log.ts'
+import { listen } from '../../http/index.ts'
+import { createLogger, type Logger } from '../../log.ts'
 import { createMetrics } from '../../metrics.ts'
-import { startNode } from '../../node.ts'
+import { type RunningNode, startNode } from '../../node.ts'
 import { loadPipeline } from '../../pipeline-loader.ts'
 import { testCrashAfterCommit } from '../../test-hooks.ts'
 import { type Command, wantsHelp } from '../command.ts'
@@ -64,7 +65,41 @@ Environment (defaults in brackets):
   BATON_RETAIN_MS          [0] embedded log: and kept at least this long by event time (0: no limit)
 
 SIGTERM or SIGINT stops the node gracefully: fetching stops, in-flight batches commit, the node leaves
-the group; exit 0, or 1 when the drain deadline passed.`
+the group; exit 0, or 1 when the drain deadline passed. More signals during the drain are ignored (SIGKILL
+is the stop that does not wait). A start-up that fails (the port taken, the pipeline module, a service,
+a migration) exits 1 at once, before any partition is taken, with the reason and what to do.`
+
+// A failed start ends the process: closing politely may not hold that up.
+const closeOnFailureMs = 5_000
+
+/**
+ * Everything that can refuse a start, cheapest first and before any partition is taken: the HTTP port,
+ * the pipeline module, the backend (services checked, migrations, topics), then the node joins. On a
+ * failure what was opened is closed (for at most a few seconds) and the error is thrown, to end the process.
+ */
+async function startUp(
+  config: Config,
+  logger: Logger,
+  testAfterCommit: (() => void) | undefined,
+): Promise<RunningNode> {
+  const listener = listen({ host: config.httpHost, port: config.httpPort })
+  let backend: Backend | undefined
+  try {
+    const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
+    backend = await openBackend(config, pipeline)
+    const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
+    const node = await startNode({ config, backend, pipeline, metrics, logger, listener, testAfterCommit })
+    logger.info(
+      { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
+      'node started',
+    )
+    return node
+  } catch (err) {
+    const closing = Promise.all([listener.stop(0), backend?.close()]).catch(() => {})
+    await Promise.race([closing, Bun.sleep(closeOnFailureMs)])
+    throw err
+  }
+}
 
 async function openBackend(config: Config, pipeline: Pipeline): Promise<Backend> {
   if (config.mode === 'embedded') return embeddedBackend(config, pipeline)
@@ -92,14 +127,7 @@ export const start: Command = {
       nodeId: config.nodeId,
       secrets: secretsOf(config),
     })
-    const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
-    const backend = await openBackend(config, pipeline)
-    const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
-    const node = await startNode({ config, backend, pipeline, metrics, logger, testAfterCommit })
-    logger.info(
-      { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
-      'node started',
-    )
+    const node = await startUp(config, logger, testAfterCommit)
     const topic = config.topics[0]
     const base = node.url.replace(/\/$/, '').replace('//0.0.0.0:', '//127.0.0.1:')
     process.stderr.write(
@@ -111,8 +139,14 @@ export const start: Command = {
 
     const stopped = new Promise<number>((resolve) => {
       let stopping = false
+      // Listeners stay installed: a second signal must not end the drain. Ctrl-C under `npm start` sends
+      // SIGINT twice (the terminal to the whole group, npm once more to its child); the drain has its own
+      // deadline, and SIGKILL remains for a stop that must not wait.
       const onSignal = async (signal: NodeJS.Signals) => {
-        if (stopping) return
+        if (stopping) {
+          logger.info({ signal }, 'already stopping: the drain goes on until it ends or its deadline passes')
+          return
+        }
         stopping = true
         logger.info({ signal }, 'stopping: draining partitions')
         const deadline = setTimeout(() => {
@@ -124,8 +158,8 @@ export const start: Command = {
         logger.info({ clean }, 'stopped')
         resolve(clean ? 0 : 1)
       }
-      process.once('SIGTERM', onSignal)
-      process.once('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
+      process.on('SIGINT', onSignal)
     })
     const failed = node.failed.then((failure) => {
       if (failure === undefined) return new Promise<number>(() => {})
