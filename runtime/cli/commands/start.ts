@@ -5,6 +5,7 @@ import { embeddedBackend } from '../../backends/embedded.ts'
 import type { Config } from '../../config.ts'
 import { loadConfig, printableConfig, secretsOf } from '../../config.ts'
 import { createLogger } from '../../log.ts'
+import { memoryLimitBytes } from '../../memory-limit.ts'
 import { createMetrics } from '../../metrics.ts'
 import { startNode } from '../../node.ts'
 import { loadPipeline } from '../../pipeline-loader.ts'
@@ -94,7 +95,11 @@ export const start: Command = {
     })
     const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
     const backend = await openBackend(config, pipeline)
-    const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
+    const metrics = createMetrics({
+      nodeId: config.nodeId,
+      version: pkg.version,
+      memoryLimitBytes: memoryLimitBytes(),
+    })
     const node = await startNode({ config, backend, pipeline, metrics, logger, testAfterCommit })
     logger.info(
       { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
