@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freeLoopbackPort } from '../../deploy/local/ports.ts'
 import { type LocalPrometheus, startPrometheus } from '../../deploy/local/prometheus.ts'
+import { memoryLimitBytes } from '../../runtime/memory-limit.ts'
 import { ClusterScenario } from '../cluster/harness.ts'
 import type { NodeProcess } from '../support/node-process.ts'
 import { until } from '../support/until.ts'
-import { testOverlay } from './alert-rules.ts'
+import { alertRules, testOverlay } from './alert-rules.ts'
 import { expressions } from './dashboard-queries.ts'
-import { withGrafanaVariables } from './promql-names.ts'
+import { seriesNames, withGrafanaVariables } from './promql-names.ts'
 
 /**
  * A real Prometheus scraping three real cluster nodes every second, with the shipped rules evaluated every
@@ -119,6 +120,34 @@ describe('a real Prometheus scraping three cluster nodes, with the shipped rules
       throw new Error(`${err.message}; still empty:\n${empty.join('\n')}`)
     })
     expect(empty).toEqual([])
+  }, 90_000)
+
+  test('every series the alert rules select is scraped from the nodes; all three report baton_ready 1', async () => {
+    // Without a cgroup memory limit (as on most development machines) nodes have no baton_memory_limit_bytes.
+    const unlimited = memoryLimitBytes() === null
+    const names = [...new Set(alertRules().flatMap((r) => seriesNames(r.expr)))].filter(
+      (name) => !(unlimited && name === 'baton_memory_limit_bytes'),
+    )
+    expect(names).toContain('baton_cluster_unowned_partitions')
+    let missing: string[] = []
+    await until(
+      'every series the rules select',
+      30_000,
+      async () => {
+        const counts = await Promise.all(names.map(async (name) => ({ name, n: (await query(name)).length })))
+        missing = counts.filter((c) => c.n === 0).map((c) => c.name)
+        return missing.length === 0 ? true : undefined
+      },
+      1_000,
+    ).catch((err) => {
+      throw new Error(`${err.message}; none of: ${missing.join(', ')}`)
+    })
+    await until('baton_ready 1 on all three nodes', 30_000, async () => {
+      const ready = await query('baton_ready == 1')
+      return ready.length === IDS.length ? true : undefined
+    })
+    const clusterView = await query(`baton_cluster_partitions{topic="${scenario.topic}"}`)
+    expect(clusterView.length).toBe(IDS.length)
   }, 90_000)
 
   test('poison events make BatonDeadLetters fire for their topic and partition', async () => {
