@@ -131,4 +131,47 @@ describe('createMetrics', () => {
     expect(sample((await a.render()).body, 'baton_rebalances_total')).toBe(1)
     expect(sample((await b.render()).body, 'baton_rebalances_total')).toBe(0)
   })
+
+  test('baton_ready and the cluster gauges say what the sources say at each scrape; one registry read per scrape', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0', memoryLimitBytes: 1 << 30 })
+    let ready = false
+    let reads = 0
+    let registryUp = true
+    const rows = (topic: string, partitions: number[]) =>
+      partitions.map((partition) => ({ topic, partition }))
+    metrics.watchNode({
+      ready: () => ready,
+      cluster: async () => {
+        reads++
+        if (!registryUp) throw new Error('registry down')
+        return {
+          partitions: [...rows('orders', [0, 1, 2]), ...rows('clicks', [0, 1])],
+          unowned: rows('orders', [1, 2]),
+          claimedTwice: rows('clicks', [0]),
+        }
+      },
+    })
+    const first = (await metrics.render()).body
+    expect(reads).toBe(1)
+    expect(sample(first, 'baton_ready')).toBe(0)
+    expect(sample(first, 'baton_memory_limit_bytes')).toBe(1 << 30)
+    expect(sample(first, 'baton_cluster_partitions{topic="orders"}')).toBe(3)
+    expect(sample(first, 'baton_cluster_unowned_partitions{topic="orders"}')).toBe(2)
+    expect(sample(first, 'baton_cluster_unowned_partitions{topic="clicks"}')).toBe(0)
+    expect(sample(first, 'baton_cluster_claimed_twice_partitions{topic="clicks"}')).toBe(1)
+    expect(sample(first, 'baton_cluster_claimed_twice_partitions{topic="orders"}')).toBe(0)
+
+    ready = true
+    registryUp = false
+    const second = (await metrics.render()).body
+    expect(sample(second, 'baton_ready')).toBe(1)
+    // Unknown is left out, never shown as the last counts.
+    expect(second).not.toContain('baton_cluster_unowned_partitions{')
+    expect(second).not.toContain('baton_cluster_partitions{')
+  })
+
+  test('no memory limit, no baton_memory_limit_bytes series', async () => {
+    const { body } = await createMetrics({ nodeId: 'baton-0', version: '0.1.0' }).render()
+    expect(sample(body, 'baton_memory_limit_bytes')).toBeUndefined()
+  })
 })

@@ -22,6 +22,21 @@ export interface NodeMetrics {
    * are counted exactly then) and break `rate()`. Call it after the partition's actor stopped for good.
    */
   forget(key: TopicPartition): void
+  /**
+   * Where `baton_ready` and the `baton_cluster_*` gauges come from. Both are read at every scrape, so the
+   * gauges say what `/readyz` and `GET /v1/cluster` would say at that moment. Call once, when the node's
+   * readiness and cluster view exist. `cluster` may reject (the registry does not answer): its gauges are
+   * then left out of that scrape rather than showing stale counts.
+   */
+  watchNode(sources: { ready(): boolean; cluster(): Promise<OwnershipView> }): void
+}
+
+/** What the cluster gauges count, per topic: a part of `GET /v1/cluster`'s answer (ClusterView). */
+export interface OwnershipView {
+  /** One row per partition of each served topic. */
+  readonly partitions: readonly { readonly topic: string }[]
+  readonly unowned: readonly { readonly topic: string }[]
+  readonly claimedTwice: readonly { readonly topic: string }[]
 }
 
 /** The node's metrics: the partition observer, the node hooks, and the registry `/metrics` serves. */
@@ -73,8 +88,13 @@ interface Series {
  * const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
  * app.get('/metrics', async (c) => { const m = await metrics.render(); return c.body(m.body, 200, { 'content-type': m.contentType }) })
  */
-export function createMetrics(options: { nodeId: string; version: string }): Metrics {
-  return new PromMetrics(options.nodeId, options.version)
+export function createMetrics(options: {
+  nodeId: string
+  version: string
+  /** The memory limit the node runs under (`memoryLimitBytes()`); null: none, and no series. */
+  memoryLimitBytes?: number | null
+}): Metrics {
+  return new PromMetrics(options.nodeId, options.version, options.memoryLimitBytes ?? null)
 }
 
 class PromMetrics implements Metrics {
@@ -94,10 +114,11 @@ class PromMetrics implements Metrics {
   readonly #lagSeconds: Gauge<PartitionLabel>
   readonly #mailboxDepth: Gauge<PartitionLabel>
   readonly #owned: Gauge<'topic'>
+  #sources: Parameters<NodeMetrics['watchNode']>[0] | null = null
   /** topic -> partition -> series; nested maps so the hot path builds no key string. */
   readonly #series = new Map<string, Map<number, Series>>()
 
-  constructor(nodeId: string, version: string) {
+  constructor(nodeId: string, version: string, memoryLimitBytes: number | null) {
     const registers = [this.registry]
     const labelNames = ['topic', 'partition'] as const
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers })
@@ -174,8 +195,78 @@ class PromMetrics implements Metrics {
       registers,
     }).set({ version, node: nodeId, bun: Bun.version }, 1)
 
+    if (memoryLimitBytes !== null) {
+      new Gauge({
+        name: 'baton_memory_limit_bytes',
+        help: "The memory limit of the node's cgroup (its container's limit in Kubernetes).",
+        registers,
+      }).set(memoryLimitBytes)
+    }
+    this.#nodeGauges(registers)
+
     collectDefaultMetrics({ register: this.registry, prefix: 'baton_' })
     for (const name of BROKEN_DEFAULTS) this.registry.removeSingleMetric(`baton_nodejs_${name}`)
+  }
+
+  watchNode(sources: Parameters<NodeMetrics['watchNode']>[0]): void {
+    this.#sources = sources
+  }
+
+  /** `baton_ready` and the cluster gauges, computed at scrape time from what watchNode gave. */
+  #nodeGauges(registers: Registry[]): void {
+    const metrics = this
+    new Gauge({
+      name: 'baton_ready',
+      help: '1 while GET /readyz answers 200, else 0.',
+      registers,
+      collect() {
+        this.set(metrics.#sources?.ready() ? 1 : 0)
+      },
+    })
+    // The three gauges are collected concurrently at a scrape; they share one registry read.
+    let reading: Promise<OwnershipView | null> | null = null
+    const view = () => {
+      reading ??= (async () => {
+        try {
+          return (await metrics.#sources?.cluster()) ?? null
+        } catch {
+          return null
+        }
+      })().finally(() => {
+        reading = null
+      })
+      return reading
+    }
+    const perTopic = (name: string, help: string, rows: (v: OwnershipView) => readonly { topic: string }[]) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['topic'],
+        registers,
+        async collect() {
+          const v = await view()
+          this.reset()
+          if (v === null) return
+          // Every served topic gets a series, 0 included, so an alert sees "none" rather than "unknown".
+          for (const { topic } of v.partitions) this.inc({ topic }, 0)
+          for (const { topic } of rows(v)) this.inc({ topic })
+        },
+      })
+    perTopic(
+      'baton_cluster_partitions',
+      'Partitions of each served topic, as this node sees them (the rows of GET /v1/cluster).',
+      (v) => v.partitions,
+    )
+    perTopic(
+      'baton_cluster_unowned_partitions',
+      "Partitions no live node claims, in this node's view of the membership registry.",
+      (v) => v.unowned,
+    )
+    perTopic(
+      'baton_cluster_claimed_twice_partitions',
+      "Partitions two or more live nodes claim, in this node's view of the membership registry.",
+      (v) => v.claimedTwice,
+    )
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

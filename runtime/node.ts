@@ -250,6 +250,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     metrics: () => metrics.render(),
   }
 
+  metrics.watchNode({ ready: () => api.readiness().ready, cluster: () => peers.cluster() })
+
   const http = createApi(api, {
     apiToken: config.apiToken,
     ingestToken: config.ingestToken,

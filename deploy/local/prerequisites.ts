@@ -83,6 +83,13 @@ export function requireRedisServer(): string {
   return redis
 }
 
+/** The `prometheus` server (Debian package `prometheus`), for tests that run rules against real nodes. */
+export function requirePrometheus(): string {
+  const prometheus = which('prometheus')
+  if (!prometheus) throw missing('Prometheus (prometheus)', 'prometheus')
+  return prometheus
+}
+
 /** The `openssl` executable, which makes the certificates of the secure services (`up --secure`). */
 export function requireOpenssl(): string {
   const openssl = which('openssl')

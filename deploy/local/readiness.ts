@@ -16,7 +16,8 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
-function logTail(file: string, lines = 8): string {
+/** The last `lines` lines of a service's log, indented, for an error message. */
+export function logTail(file: string, lines = 8): string {
   try {
     const text = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines)
     return text.map((line) => `    ${line}`).join('\n')

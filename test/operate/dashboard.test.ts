@@ -4,49 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { type BusyNode, startBusyNode } from './busy-node.ts'
+import { expressions, grafana, panels, variables } from './dashboard-queries.ts'
 import { type Exposition, familyOf, parseExposition, promtool } from './exposition.ts'
 import { seriesNames, withGrafanaVariables } from './promql-names.ts'
 
-const grafana = join(import.meta.dir, '..', '..', 'deploy', 'grafana')
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, meant literally
 const DATASOURCE = '${datasource}'
-
-interface Target {
-  readonly expr: string
-  readonly datasource: { readonly uid: string }
-}
-interface Panel {
-  readonly type: string
-  readonly title: string
-  readonly datasource?: { readonly uid: string }
-  readonly targets?: readonly Target[]
-}
-interface Variable {
-  readonly name: string
-  readonly type: string
-  readonly query: string | { readonly query: string }
-  readonly datasource?: { readonly uid: string }
-}
-
-const dashboard = JSON.parse(readFileSync(join(grafana, 'baton.json'), 'utf8')) as {
-  uid: string
-  panels: Panel[]
-  templating: { list: Variable[] }
-}
-const panels = dashboard.panels.filter((p) => p.type !== 'row')
-const variables = dashboard.templating.list
-
-/** Every PromQL expression the dashboard runs: panel queries, and the selectors inside `label_values(…)`. */
-function expressions(): { where: string; expr: string }[] {
-  const found = panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: p.title, expr: t.expr })))
-  for (const v of variables.filter((v) => v.type === 'query')) {
-    const query = typeof v.query === 'string' ? v.query : v.query.query
-    const selector = /^label_values\((.+),\s*\w+\)$/.exec(query)?.[1]
-    if (!selector) throw new Error(`variable ${v.name}: only label_values(<selector>, <label>) is checked`)
-    found.push({ where: `variable ${v.name}`, expr: selector })
-  }
-  return found
-}
 
 describe('deploy/grafana/baton.json', () => {
   test('asks for its Prometheus data source: a datasource variable that every panel and query uses', () => {

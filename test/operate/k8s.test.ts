@@ -31,6 +31,7 @@ describe('deploy/k8s validates offline against the Kubernetes and the operatorsâ
         'Service/baton',
         'PodDisruptionBudget/baton',
         'ServiceMonitor/baton',
+        'PrometheusRule/baton',
         'ScaledObject/baton',
         'Kafka/baton-kafka',
         'KafkaNodePool/dual',
@@ -209,6 +210,8 @@ describe('the resources around it', () => {
         ([k, v]) => find('Service', 'baton').metadata.labels[k] === v,
       ),
     ).toBe(false)
+    // The alert rules select up{job="baton"}: the job label comes from the Service's name label.
+    expect(nodes.metadata.labels[monitor.spec.jobLabel]).toBe('baton')
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })])
     expect(nodes.spec.publishNotReadyAddresses).toBe(true)
   })

@@ -21,6 +21,11 @@ const CONTRACT: readonly { name: string; type: string; labels: readonly string[]
   { name: 'baton_rebalances_total', type: 'counter', labels: [] },
   { name: 'baton_owned_partitions', type: 'gauge', labels: ['topic'] },
   { name: 'baton_build_info', type: 'gauge', labels: ['version', 'node', 'bun'] },
+  // Issue 18, for the alerts (baton_memory_limit_bytes only exists under a cgroup memory limit).
+  { name: 'baton_ready', type: 'gauge', labels: [] },
+  { name: 'baton_cluster_partitions', type: 'gauge', labels: ['topic'] },
+  { name: 'baton_cluster_unowned_partitions', type: 'gauge', labels: ['topic'] },
+  { name: 'baton_cluster_claimed_twice_partitions', type: 'gauge', labels: ['topic'] },
   // prom-client's default process metrics, prefixed baton_ like the rest.
   { name: 'baton_process_cpu_seconds_total', type: 'counter', labels: [] },
   { name: 'baton_process_resident_memory_bytes', type: 'gauge', labels: [] },

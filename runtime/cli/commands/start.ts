@@ -6,6 +6,7 @@ import type { Config } from '../../config.ts'
 import { loadConfig, printableConfig, secretsOf } from '../../config.ts'
 import { listen } from '../../http/index.ts'
 import { createLogger, type Logger } from '../../log.ts'
+import { memoryLimitBytes } from '../../memory-limit.ts'
 import { createMetrics } from '../../metrics.ts'
 import { type RunningNode, startNode } from '../../node.ts'
 import { loadPipeline } from '../../pipeline-loader.ts'
@@ -87,7 +88,11 @@ async function startUp(
   try {
     const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
     backend = await openBackend(config, pipeline)
-    const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
+    const metrics = createMetrics({
+      nodeId: config.nodeId,
+      version: pkg.version,
+      memoryLimitBytes: memoryLimitBytes(),
+    })
     const node = await startNode({ config, backend, pipeline, metrics, logger, listener, testAfterCommit })
     logger.info(
       { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
