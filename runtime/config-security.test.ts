@@ -43,6 +43,13 @@ describe('API tokens', () => {
     expect(config.openWithoutToken).toBe(true)
   })
 
+  test('a cluster node that listens on loopback only needs no token; on any other address it does', () => {
+    expect(loadConfig({ ...services, BATON_HTTP_HOST: '127.0.0.1' }).openWithoutToken).toBe(true)
+    expect(loadConfig({ ...services, BATON_HTTP_HOST: '::1' }).openWithoutToken).toBe(true)
+    expect(problemsOf(services)).toContain('BATON_HTTP_HOST=0.0.0.0, the cluster-mode default')
+    expect(problemsOf({ ...services, BATON_HTTP_HOST: '10.0.0.7' })).toContain('BATON_HTTP_HOST=10.0.0.7')
+  })
+
   test('with tokens, a route whose token is unset is not open in cluster mode', () => {
     const config = loadConfig({ ...services, BATON_API_TOKEN: tokens.BATON_API_TOKEN })
     expect(config.openWithoutToken).toBe(false)

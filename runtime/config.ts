@@ -245,7 +245,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestToken: v.BATON_INGEST_TOKEN,
     readToken: v.BATON_READ_TOKEN,
     metricsAuth: v.BATON_METRICS_AUTH,
-    openWithoutToken: v.BATON_INSECURE || !exposed(cluster, httpHost),
+    openWithoutToken: v.BATON_INSECURE || !exposed(httpHost),
     ingestRate: v.BATON_INGEST_RATE,
     requestTimeoutMs: v.BATON_REQUEST_TIMEOUT_MS,
     createTopics: v.BATON_CREATE_TOPICS,
@@ -272,9 +272,13 @@ const clusterOnly = [
 
 const tokenVars = ['BATON_API_TOKEN', 'BATON_INGEST_TOKEN', 'BATON_READ_TOKEN'] as const
 
-/** True when the API can be reached from other machines: cluster mode, or a host other than loopback. */
-function exposed(cluster: boolean, httpHost: string): boolean {
-  return cluster || !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(httpHost)
+/**
+ * True when the API can be reached from other machines: it listens on an address other than loopback. A
+ * cluster of nodes on one machine (BATON_HTTP_HOST=127.0.0.1) forwards between them over loopback, so it
+ * is no more exposed than an embedded node; cluster mode's default host, 0.0.0.0, is.
+ */
+function exposed(httpHost: string): boolean {
+  return !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(httpHost)
 }
 
 /**
@@ -285,11 +289,12 @@ function securityProblems(present: Record<string, string | undefined>, cluster: 
   const problems: string[] = []
   const flag = (name: string) => bool.safeParse(present[name]).data
   const httpHost = present.BATON_HTTP_HOST?.trim() || (cluster ? '0.0.0.0' : '127.0.0.1')
-  if (exposed(cluster, httpHost) && !flag('BATON_INSECURE') && tokenVars.every((name) => !present[name])) {
+  if (exposed(httpHost) && !flag('BATON_INSECURE') && tokenVars.every((name) => !present[name])) {
     problems.push(
       `${tokenVars.join(', ')}: none is set, and this node's API is reachable from other machines ` +
-        `(${cluster ? 'cluster mode' : `BATON_HTTP_HOST=${httpHost}`}). Set them (each at least 16 random ` +
-        'characters), or set BATON_INSECURE=true to serve every route without a token.',
+        `(BATON_HTTP_HOST=${httpHost}${present.BATON_HTTP_HOST?.trim() ? '' : ', the cluster-mode default'}). ` +
+        'Set them (each at least 16 random characters), set BATON_INSECURE=true to serve every route ' +
+        'without a token, or listen on loopback only (BATON_HTTP_HOST=127.0.0.1).',
     )
   }
   for (const name of ['BATON_INGEST_TOKEN', 'BATON_READ_TOKEN'] as const) {

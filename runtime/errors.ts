@@ -65,6 +65,20 @@ export const errorCodes = [
 
 export type ErrorCode = (typeof errorCodes)[number]
 
+/**
+ * The codes that say a service is away, not that the request or its data is wrong: the same operation can
+ * succeed later, so the caller retries it with backoff and blames no event (as franz-go's `kerr.Retriable`
+ * is a property of Kafka's error codes). Whether an outside error is one of these is decided once, where
+ * an adapter turns it into a BatonError (`toSinkError`, `connectionError`, the SQLite sink); everything
+ * downstream reads the code. Not here: SOURCE_UNAVAILABLE, which also reports a group coordinator that
+ * refused the member for good, and the codes of a refusal (FENCED, SERVICE_AUTH_FAILED, ...).
+ */
+const retryableCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'SERVICE_UNREACHABLE',
+  'SINK_UNAVAILABLE',
+  'CHECKPOINT_UNAVAILABLE',
+])
+
 export class BatonError extends Error {
   readonly code: ErrorCode
 
@@ -78,6 +92,11 @@ export class BatonError extends Error {
 /** True when `err` is a BatonError with one of the given codes (or any code when none is given). */
 export function isBatonError(err: unknown, ...codes: ErrorCode[]): err is BatonError {
   return err instanceof BatonError && (codes.length === 0 || codes.includes(err.code))
+}
+
+/** True when `err` is a BatonError whose code says "retry later" (see `retryableCodes`). */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof BatonError && retryableCodes.has(err.code)
 }
 
 /** The message of anything thrown, for logs and API answers. */

@@ -5,10 +5,10 @@ import {
   type Consumer,
   ListOffsetTimestamps,
 } from '@platformatic/kafka'
+import { type Clock, realClock } from '../../runtime/actor/clock.ts'
 import { tpString } from '../ports.ts'
-import { Backoff } from './backoff.ts'
 import { type FetchResponse, type FetchTuning, sendFetch } from './fetch-request.ts'
-import type { KafkaLog } from './kafka-client.ts'
+import { brokerRetries, type KafkaLog } from './kafka-client.ts'
 import { describeKafkaError, kafkaErrorName, partitionFetchAction } from './kafka-errors.ts'
 import type { FeedRequest, KafkaPartitionFeed } from './partition-feed.ts'
 import { decodePartition } from './record-decoder.ts'
@@ -40,6 +40,7 @@ export class Fetcher {
   readonly #pool: ConnectionPool
   readonly #tuning: FetchTuning
   readonly #log: KafkaLog
+  readonly #clock: Clock
   readonly #feeds = new Map<string, KafkaPartitionFeed>()
   readonly #loops = new Map<number, { wakeup: Wakeup; done: Promise<void> }>()
   readonly #outages = new Map<number | null, FetchOutage>()
@@ -50,8 +51,15 @@ export class Fetcher {
   #forceMetadata = false
   #closed = false
 
-  constructor(client: Consumer, pool: ConnectionPool, tuning: FetchTuning, log: KafkaLog) {
+  constructor(
+    client: Consumer,
+    pool: ConnectionPool,
+    tuning: FetchTuning,
+    log: KafkaLog,
+    clock: Clock = realClock,
+  ) {
     this.#client = client
+    this.#clock = clock
     this.#pool = pool
     this.#tuning = tuning
     this.#log = log
@@ -106,13 +114,13 @@ export class Fetcher {
       .finally(() => {
         this.#routing = null
         // A request that came in while the last round was finishing must not be lost; a failed round retries.
-        if (failed) setTimeout(() => this.#route(true), 1_000)
+        if (failed) this.#clock.schedule(1_000, () => this.#route(true))
         else if (this.#routeAgain) this.#route()
       })
   }
 
   async #routeUntilDone(): Promise<void> {
-    const backoff = new Backoff(100, 5_000)
+    const backoff = brokerRetries(100, 5_000)
     do {
       this.#routeAgain = false
       const unrouted = [...this.#feeds.values()].filter((feed) => feed.node === undefined && !feed.stopped)
@@ -156,7 +164,7 @@ export class Fetcher {
   #loop(node: number): { wakeup: Wakeup; done: Promise<void> } {
     let loop = this.#loops.get(node)
     if (!loop) {
-      const wakeup = new Wakeup()
+      const wakeup = new Wakeup(this.#clock)
       const done = this.#fetchLoop(node, wakeup).catch((err) => {
         // A bug, not a broker problem: let the next routing start a fresh loop for this broker.
         this.#log('error', `the fetch loop of broker ${node} failed`, { error: describeKafkaError(err) })
@@ -171,10 +179,10 @@ export class Fetcher {
   }
 
   async #fetchLoop(node: number, wakeup: Wakeup): Promise<void> {
-    const backoff = new Backoff(100, 5_000)
+    const backoff = brokerRetries(100, 5_000)
     let rotation = 0
     while (!this.#closed) {
-      const now = Date.now()
+      const now = this.#clock.now()
       const ready: FeedRequest[] = []
       let nextRetry = Number.POSITIVE_INFINITY
       let led = 0
@@ -318,11 +326,11 @@ export class Fetcher {
     if (this.#closed) return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer)
+        timer.cancel()
         this.#sleepers.delete(done)
         resolve()
       }
-      const timer = setTimeout(done, ms)
+      const timer = this.#clock.schedule(ms, done)
       this.#sleepers.add(done)
     })
   }
@@ -330,7 +338,7 @@ export class Fetcher {
   #outage(node: number | null, message: string): void {
     const previous = this.#outages.get(node)
     if (previous?.message !== message) this.#log('warn', message, { node })
-    this.#outages.set(node, { node, message, since: previous?.since ?? Date.now() })
+    this.#outages.set(node, { node, message, since: previous?.since ?? this.#clock.now() })
   }
 
   #recovered(node: number | null): void {
@@ -342,7 +350,7 @@ export class Fetcher {
       node === null ? 'partition leaders found again' : `fetching from broker ${node} works again`,
       {
         node,
-        downMs: Date.now() - previous.since,
+        downMs: this.#clock.now() - previous.since,
       },
     )
   }

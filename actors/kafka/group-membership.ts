@@ -9,10 +9,10 @@ import {
   findCoordinatorV6,
   offsetCommitV9,
 } from '@platformatic/kafka'
+import { type Clock, realClock } from '../../runtime/actor/clock.ts'
 import { BatonError } from '../../runtime/errors.ts'
 import { type TopicPartition, tpString } from '../ports.ts'
-import { Backoff } from './backoff.ts'
-import { type KafkaLog, parseBrokers, unreachable } from './kafka-client.ts'
+import { brokerRetries, type KafkaLog, parseBrokers, unreachable } from './kafka-client.ts'
 import {
   describeKafkaError,
   errorResponse,
@@ -60,6 +60,8 @@ export interface MembershipOptions {
   readonly joinTimeoutMs: number
   readonly listener: MembershipListener
   readonly log: KafkaLog
+  /** Heartbeat intervals, retry delays and join deadlines (default: the process clock). */
+  readonly clock?: Clock
 }
 
 export interface MembershipStatus {
@@ -90,8 +92,9 @@ export class GroupMembership {
   readonly memberId = randomUUID()
   readonly #o: MembershipOptions
   readonly #bootstrap: Broker[]
-  readonly #wakeup = new Wakeup()
-  readonly #backoff = new Backoff(200, 5_000)
+  readonly #clock: Clock
+  readonly #wakeup: Wakeup
+  readonly #backoff = brokerRetries(200, 5_000)
   readonly #owned = new Map<string, AssignedPartition>()
   #target: Map<string, { topicId: string; partition: number }> | null = null
   #epoch = 0
@@ -110,12 +113,14 @@ export class GroupMembership {
 
   constructor(options: MembershipOptions) {
     this.#o = options
+    this.#clock = options.clock ?? realClock
+    this.#wakeup = new Wakeup(this.#clock)
     this.#bootstrap = parseBrokers(options.brokers)
   }
 
   /** Starts heartbeating; resolves once the coordinator accepted this member (the assignment follows). */
   start(): Promise<void> {
-    this.#startedAt = Date.now()
+    this.#startedAt = this.#clock.now()
     return new Promise((resolve, reject) => {
       this.#joinWaiter = { resolve, reject }
       this.#loop = this.#run().catch((err) => {
@@ -270,7 +275,7 @@ export class GroupMembership {
       case 'find-coordinator':
         this.#coordinator = null
         this.#trouble(`the coordinator of group '${groupId}' cannot be reached: ${description}`)
-        if (!this.#joined && Date.now() - this.#startedAt > this.#o.joinTimeoutMs) {
+        if (!this.#joined && this.#clock.now() - this.#startedAt > this.#o.joinTimeoutMs) {
           this.#failJoin(unreachable(this.#o.brokers, `joining consumer group '${groupId}'`, err))
         }
         return
@@ -307,13 +312,13 @@ export class GroupMembership {
 
   #trouble(message: string): void {
     if (this.#problem?.message !== message) this.#o.log('warn', message, { memberId: this.memberId })
-    this.#problem = { message, since: this.#problem?.since ?? Date.now() }
+    this.#problem = { message, since: this.#problem?.since ?? this.#clock.now() }
   }
 
   #recovered(): void {
     if (!this.#problem) return
     this.#o.log('info', `heartbeats to group '${this.#o.groupId}' work again`, {
-      downMs: Date.now() - this.#problem.since,
+      downMs: this.#clock.now() - this.#problem.since,
     })
     this.#problem = null
   }
@@ -362,7 +367,7 @@ export class GroupMembership {
         this.#o.log('error', 'reconciling the assignment failed; retrying', {
           error: describeKafkaError(err),
         })
-        setTimeout(() => this.#scheduleReconcile(), 1_000)
+        this.#clock.schedule(1_000, () => this.#scheduleReconcile())
       }
     })
   }
@@ -397,7 +402,7 @@ export class GroupMembership {
       this.#wakeup.notify()
     }
     // A topic id the metadata does not know yet (a topic just created): try again shortly.
-    if (partitions.length < added.length) setTimeout(() => this.#scheduleReconcile(), 1_000)
+    if (partitions.length < added.length) this.#clock.schedule(1_000, () => this.#scheduleReconcile())
   }
 
   async #loseAll(): Promise<void> {

@@ -1,4 +1,5 @@
 import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka'
+import { type Clock, realClock } from '../../runtime/actor/clock.ts'
 import { BatonError } from '../../runtime/errors.ts'
 import { type PartitionFeed, type TopicPartition, tpString } from '../ports.ts'
 import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
@@ -60,6 +61,8 @@ export interface KafkaGroupSourceOptions extends AssignmentListener {
   /** How long `start` waits for unreachable brokers before it fails (default 30 s). */
   readonly joinTimeoutMs?: number
   readonly log?: KafkaLog
+  /** Every timer and reading of time in the source (default: the process clock). */
+  readonly clock?: Clock
 }
 
 /** What the node shows about its Kafka source. */
@@ -130,6 +133,7 @@ export class KafkaGroupSource {
   constructor(options: KafkaGroupSourceOptions) {
     this.#o = options
     this.#log = options.log ?? stderrLog
+    const clock = options.clock ?? realClock
     const base = clientOptions(`baton-${options.nodeId}`, options.brokers, options.security)
     this.#client = new Consumer({ ...base, groupId: options.groupId })
     // Fetches wait at the broker for up to maxWaitMs; on their own connections they never hold up a
@@ -140,6 +144,7 @@ export class KafkaGroupSource {
       this.#fetchPool,
       { ...defaultFetchTuning, ...options.fetch },
       this.#log,
+      clock,
     )
     this.#membership = new GroupMembership({
       client: this.#client,
@@ -151,6 +156,7 @@ export class KafkaGroupSource {
       serverAssignor: options.serverAssignor ?? null,
       joinTimeoutMs: options.joinTimeoutMs ?? 30_000,
       log: this.#log,
+      clock,
       listener: {
         onAssigned: (partitions) => this.#assigned(partitions),
         onRevoked: (partitions) => this.#revoked(partitions),
@@ -161,9 +167,11 @@ export class KafkaGroupSource {
       (offsets) => this.#membership.commitOffsets(offsets),
       options.commitIntervalMs ?? 100,
       this.#log,
+      clock,
     )
     this.#host = {
       log: this.#log,
+      clock,
       wake: (feed) => this.#fetcher.wake(feed),
       initialOffset: (tp) => this.#initialOffset(tp),
       commit: (feed, nextOffset) =>

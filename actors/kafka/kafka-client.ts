@@ -1,4 +1,5 @@
 import type { BaseOptions, Broker } from '@platformatic/kafka'
+import { backoff, type Retries, retries } from '../../runtime/actor/backoff.ts'
 import { BatonError } from '../../runtime/errors.ts'
 import { connectionError } from '../connection-failure.ts'
 import { describeKafkaError } from './kafka-errors.ts'
@@ -16,6 +17,13 @@ export const stderrLog: KafkaLog = (level, message, fields) => {
   if (level === 'info') return
   console.error(`[baton kafka] ${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`)
 }
+
+/**
+ * Retries of a broker, growing from `minMs` to `maxMs`. Each delay is 50–100 % of the nominal one, which
+ * keeps the nodes of a cluster from retrying a recovering broker in lockstep.
+ */
+export const brokerRetries = (minMs: number, maxMs: number): Retries =>
+  retries(backoff({ minMs, maxMs, jitter: 0.5 }))
 
 /** How long a client waits before it retries a request (`clientOptions().retryDelay`). */
 export const CLIENT_RETRY_DELAY_MS = 250

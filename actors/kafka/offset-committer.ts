@@ -1,3 +1,5 @@
+import type { Cancellable, Clock } from '../../runtime/actor/clock.ts'
+import { realClock } from '../../runtime/actor/clock.ts'
 import { type TopicPartition, tpString } from '../ports.ts'
 import type { KafkaLog } from './kafka-client.ts'
 
@@ -30,12 +32,14 @@ export class OffsetCommitter {
   readonly #intervalMs: number
   readonly #log: KafkaLog
   readonly #pending = new Map<string, Pending>()
-  #timer: ReturnType<typeof setTimeout> | null = null
+  readonly #clock: Clock
+  #timer: Cancellable | null = null
   #flushing: Promise<void> = Promise.resolve()
   #warned = false
 
-  constructor(send: CommitSender, intervalMs: number, log: KafkaLog) {
+  constructor(send: CommitSender, intervalMs: number, log: KafkaLog, clock: Clock = realClock) {
     this.#send = send
+    this.#clock = clock
     this.#intervalMs = intervalMs
     this.#log = log
   }
@@ -54,10 +58,10 @@ export class OffsetCommitter {
           waiters: [resolve],
         })
       }
-      this.#timer ??= setTimeout(() => {
+      this.#timer ??= this.#clock.schedule(this.#intervalMs, () => {
         this.#timer = null
         void this.flush()
-      }, this.#intervalMs)
+      })
     })
   }
 
@@ -80,7 +84,7 @@ export class OffsetCommitter {
 
   /** Flushes everything pending once more, then drops what still failed. */
   async close(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer?.cancel()
     this.#timer = null
     await this.flush()
     this.forget([...this.#pending.values()].map((pending) => pending.tp))
@@ -112,13 +116,10 @@ export class OffsetCommitter {
     }
     if (!retry) this.#warned = false
     if (retry && !this.#timer && this.#pending.size > 0) {
-      this.#timer = setTimeout(
-        () => {
-          this.#timer = null
-          void this.flush()
-        },
-        Math.max(this.#intervalMs, 1_000),
-      )
+      this.#timer = this.#clock.schedule(Math.max(this.#intervalMs, 1_000), () => {
+        this.#timer = null
+        void this.flush()
+      })
     }
   }
 

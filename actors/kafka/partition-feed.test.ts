@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { ManualClock } from '../../runtime/actor/manual-clock.ts'
 import type { BatonError } from '../../runtime/errors.ts'
 import { NO_HEADERS, type SourceRecord } from '../ports.ts'
 import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
@@ -6,11 +7,13 @@ import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
 const tp = { topic: 't', partition: 0 }
 
 function setUp() {
+  const clock = new ManualClock(1_000)
   const host: FeedHost = {
     wake: () => {},
     initialOffset: async () => 0,
     commit: async () => {},
     log: () => {},
+    clock,
   }
   const feed = new KafkaPartitionFeed(tp, host)
   feed.node = 1
@@ -23,7 +26,7 @@ function setUp() {
     },
     (error: BatonError | null) => signals.push(error?.code ?? null),
   )
-  return { feed, delivered, signals }
+  return { feed, delivered, signals, clock }
 }
 
 const records = (from: number, to: number): SourceRecord[] =>
@@ -38,12 +41,12 @@ const records = (from: number, to: number): SourceRecord[] =>
 
 describe('KafkaPartitionFeed and a corrupt record batch', () => {
   test('delivers what came before it, holds the position at it, backs off, and reports every copy', () => {
-    const { feed, delivered, signals } = setUp()
+    const { feed, delivered, signals, clock } = setUp()
     const { generation } = feed.request()
     feed.accept(generation, { records: records(0, 3), nextOffset: 3, corrupt: { firstOffset: 3 } }, 10)
     expect(delivered).toEqual([0, 1, 2])
     expect(feed.request().offset).toBe(3)
-    expect(feed.readyAt(Date.now())).toBeGreaterThan(Date.now())
+    expect(feed.readyAt(clock.now())).toBeGreaterThan(clock.now())
     expect(feed.problem).toContain('offset 3')
     feed.accept(generation, { records: [], nextOffset: 3, corrupt: { firstOffset: 3 } }, 10)
     // An answer with nothing for the partition (its share of the response went elsewhere) settles nothing.
@@ -56,11 +59,11 @@ describe('KafkaPartitionFeed and a corrupt record batch', () => {
   })
 
   test('a seek away from the corrupt batch lets the partition flow; a restart starts clean', () => {
-    const { feed, signals } = setUp()
+    const { feed, signals, clock } = setUp()
     feed.accept(feed.request().generation, { records: [], nextOffset: 0, corrupt: { firstOffset: 0 } }, 10)
     feed.seek(7)
     expect(signals).toEqual(['CORRUPT_RECORD_BATCH', null])
-    expect(feed.readyAt(Date.now())).toBe(0)
+    expect(feed.readyAt(clock.now())).toBe(0)
     feed.accept(feed.request().generation, { records: [], nextOffset: 7, corrupt: { firstOffset: 7 } }, 10)
     const restarted: (string | null)[] = []
     feed.start(
@@ -69,6 +72,6 @@ describe('KafkaPartitionFeed and a corrupt record batch', () => {
       (error) => restarted.push(error?.code ?? null),
     )
     expect(restarted).toEqual([])
-    expect(feed.readyAt(Date.now())).toBe(0)
+    expect(feed.readyAt(clock.now())).toBe(0)
   })
 })

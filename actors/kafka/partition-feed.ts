@@ -1,7 +1,7 @@
+import type { Clock } from '../../runtime/actor/clock.ts'
 import type { BatonError } from '../../runtime/errors.ts'
 import type { PartitionFeed, SourceRecord, TopicPartition } from '../ports.ts'
-import { Backoff } from './backoff.ts'
-import type { KafkaLog } from './kafka-client.ts'
+import { brokerRetries, type KafkaLog } from './kafka-client.ts'
 import { corruptBatchError, type DecodedPartition } from './record-decoder.ts'
 
 type Deliver = (records: SourceRecord[]) => void | Promise<void>
@@ -14,6 +14,8 @@ export interface FeedHost {
   initialOffset(tp: TopicPartition): Promise<number>
   commit(feed: KafkaPartitionFeed, nextOffset: number): Promise<void>
   readonly log: KafkaLog
+  /** The source's clock: retry times are readings of it. */
+  readonly clock: Clock
 }
 
 /** A partition's fetch request as the fetcher snapshots it; the generation tells a stale answer apart. */
@@ -58,7 +60,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
   #onCorrupt: OnCorrupt | null = null
   /** The offset of the corrupt batch the partition is held at; null when it flows. */
   #corruptAt: number | null = null
-  readonly #corruptRetry = new Backoff(CORRUPT_RETRY_MIN_MS, CORRUPT_RETRY_MAX_MS)
+  readonly #corruptRetry = brokerRetries(CORRUPT_RETRY_MIN_MS, CORRUPT_RETRY_MAX_MS)
   #started = false
   #stopped = false
   #paused = false
@@ -190,7 +192,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
   /** Keeps the position and fetches again no earlier than `delayMs` from now. */
   backOff(generation: number, delayMs: number, problem: string): void {
     if (!this.isCurrent(generation)) return
-    this.#retryAt = Date.now() + delayMs
+    this.#retryAt = this.#host.clock.now() + delayMs
     this.#problem = problem
   }
 
@@ -206,7 +208,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#resetting = false
     if (offset !== null) this.#position = offset
     this.#problem = problem
-    if (problem) this.#retryAt = Date.now() + REDELIVER_AFTER_MS
+    if (problem) this.#retryAt = this.#host.clock.now() + REDELIVER_AFTER_MS
     this.#host.wake(this)
   }
 
@@ -223,7 +225,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
       })
     }
     this.#corruptAt = offset
-    this.#retryAt = Date.now() + delayMs
+    this.#retryAt = this.#host.clock.now() + delayMs
     this.#problem = error.message
     this.#onCorrupt?.(error)
   }
@@ -262,7 +264,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
         // The records were not taken: fetch them again rather than skip them.
         if (generation === this.#generation && records[0]) {
           this.#position = records[0].offset
-          this.#retryAt = Date.now() + REDELIVER_AFTER_MS
+          this.#retryAt = this.#host.clock.now() + REDELIVER_AFTER_MS
         }
         this.#host.log('warn', 'a partition did not take delivered records; fetching them again shortly', {
           topic: this.tp.topic,

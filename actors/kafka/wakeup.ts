@@ -1,3 +1,5 @@
+import { type Clock, realClock } from '../../runtime/actor/clock.ts'
+
 /**
  * A loop's doorbell: `wait` sleeps until `notify` is called or the timeout passes. A `notify` that comes
  * while nobody waits is kept, so the next `wait` returns at once and no wake-up is ever lost between a
@@ -6,6 +8,8 @@
 export class Wakeup {
   #rung = false
   #resolve: (() => void) | null = null
+
+  constructor(readonly clock: Clock = realClock) {}
 
   notify(): void {
     if (this.#resolve) {
@@ -24,10 +28,10 @@ export class Wakeup {
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const timer = timeoutMs === undefined ? null : setTimeout(done, Math.max(0, timeoutMs))
+      const timer = timeoutMs === undefined ? null : this.clock.schedule(timeoutMs, done)
       const self = this
       function done(): void {
-        if (timer) clearTimeout(timer)
+        timer?.cancel()
         if (self.#resolve === done) self.#resolve = null
         resolve()
       }

@@ -1,3 +1,4 @@
+import type { Clock } from '../../runtime/actor/clock.ts'
 import { errorMessage } from '../../runtime/errors.ts'
 import type { Pipeline, PipelineEvent } from '../pipeline.ts'
 import type { DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
@@ -11,6 +12,8 @@ export interface CommitContext<E> {
   readonly pipeline: Pipeline<E>
   /** How many times an isolated event is retried before it is dead-lettered. */
   readonly maxRetries: number
+  /** Times the pipeline's `handle` and the commit (the actor's clock). */
+  readonly clock: Clock
   /** Waits before retry `attempt` (1-based) of an isolated event. */
   readonly retryDelay: (attempt: number) => Promise<void>
   /** Called after every transaction that committed, in offset order, with the new watermark. */
@@ -117,17 +120,17 @@ async function commitOnce<E>(
     events.length === 0
       ? null
       : async (tx: SinkTx) => {
-          const started = performance.now()
+          const started = ctx.clock.now()
           await ctx.pipeline.handle(
             { topic: ctx.key.topic, partition: ctx.key.partition, events },
             tx,
             ctx.state(),
           )
-          handleMs = performance.now() - started
+          handleMs = ctx.clock.now() - started
         }
-  const started = performance.now()
+  const started = ctx.clock.now()
   await ctx.sink.commit({ key: ctx.key, epoch: ctx.epoch, fromOffset: from, toOffset, deadLetters, work })
-  const commitMs = performance.now() - started - handleMs
+  const commitMs = ctx.clock.now() - started - handleMs
   ctx.onCommitted({
     fromOffset: from,
     toOffset,

@@ -1,4 +1,4 @@
-import { isBatonError } from '../../runtime/errors.ts'
+import { isBatonError, isRetryable } from '../../runtime/errors.ts'
 import { PoisonEventError } from '../pipeline.ts'
 
 /**
@@ -9,8 +9,9 @@ import { PoisonEventError } from '../pipeline.ts'
  * - `stale`: the watermark row is not where this actor thinks it is, but no newer epoch holds it (a batch
  *   of this epoch committed behind the actor's back, or the row was never claimed). Nothing was applied;
  *   the actor restarts, claims the row again and resumes from the stored watermark.
- * - `unavailable`: the sink (or checkpoint store) cannot be reached. No event is at fault, so none is
- *   dead-lettered: the batch is retried as a whole with backoff while fetching pauses.
+ * - `unavailable`: the sink (or checkpoint store) cannot be reached: the error's code is retryable
+ *   (`isRetryable`, runtime/errors.ts). No event is at fault, so none is dead-lettered: the batch is
+ *   retried as a whole with backoff while fetching pauses.
  * - `poison`: the pipeline said the event can never succeed. Dead-letter it at once.
  * - `event`: anything else the pipeline or the database refused (bad data, a constraint, a bug in the
  *   pipeline). Some event of the batch is at fault: isolate it, retry it, then dead-letter it.
@@ -20,7 +21,7 @@ export type FailureKind = 'fenced' | 'stale' | 'unavailable' | 'poison' | 'event
 export function classifyFailure(err: unknown): FailureKind {
   if (isBatonError(err, 'FENCED')) return 'fenced'
   if (isBatonError(err, 'WATERMARK_MISMATCH')) return 'stale'
-  if (isBatonError(err, 'SINK_UNAVAILABLE', 'CHECKPOINT_UNAVAILABLE')) return 'unavailable'
+  if (isRetryable(err)) return 'unavailable'
   if (err instanceof PoisonEventError) return 'poison'
   return 'event'
 }

@@ -1,4 +1,11 @@
-import type { ActorContext, Behavior } from '../../runtime/actor/index.ts'
+import {
+  type ActorContext,
+  type Backoff,
+  type Behavior,
+  backoff,
+  type Clock,
+  realClock,
+} from '../../runtime/actor/index.ts'
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type {
@@ -77,8 +84,8 @@ export interface PartitionActorDeps<E> {
   readonly maxRetries: number
   readonly stats: PartitionStats
   readonly observer: PartitionObserver
-  /** Delay before retry `attempt` of an isolated event or of an unreachable sink (ms). */
-  readonly retryDelayMs?: (attempt: number) => number
+  /** Delays between retries of an isolated event or of an unreachable sink (default {@link retryDefaults}). */
+  readonly retry?: Backoff
   /** How long the sink may stay unreachable before the actor gives up and lets its supervisor restart it. */
   readonly sinkOutageMs?: number
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
@@ -88,7 +95,8 @@ export interface PartitionActorDeps<E> {
   readonly testAfterCommit?: () => void
 }
 
-const defaultRetryDelay = (attempt: number) => Math.min(5_000, 100 * 2 ** (attempt - 1))
+/** 100 ms doubling up to 5 s, without jitter: retries of one partition do not line up with others' anyway. */
+export const retryDefaults: Backoff = backoff({ minMs: 100, maxMs: 5_000, jitter: 0 })
 
 /**
  * One partition's actor. On start it takes a new epoch, claims the partition's watermark row with it and
@@ -130,6 +138,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #stateDirty = false
   /** Set while the feed holds at a corrupt record batch: shown as state `corrupt` while running. */
   #corrupt = false
+  /** The actor's clock, taken in onStart; nothing reads time before (the status has no lag until then). */
+  #clock: Clock = realClock
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
@@ -139,6 +149,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
 
   async onStart(ctx: ActorContext<PartitionMsg>): Promise<void> {
     const { key, sink, checkpoints, stats } = this.#d
+    this.#clock = ctx.clock
     const feed = this.#d.openFeed()
     this.#feed = feed
     this.#d.onStarting?.()
@@ -258,7 +269,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     let items = this.#batcher.take()
     const { stats } = this.#d
     stats.batchWaitMs.add(ctx.clock.now() - openedAt)
-    const retryDelay = this.#d.retryDelayMs ?? defaultRetryDelay
+    const retry = this.#d.retry ?? retryDefaults
     const outageMs = this.#d.sinkOutageMs ?? 60_000
     const downSince = ctx.clock.now()
     for (let attempt = 1; items.length > 0; attempt++) {
@@ -283,14 +294,14 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         this.#state = 'sink-down'
         if (ctx.clock.now() - downSince >= outageMs) throw err
         this.#d.log?.('warn', 'sink unavailable, retrying', { attempt, error: errorMessage(err) })
-        await sleep(ctx, retryDelay(attempt))
+        await sleep(ctx, retry.delayMs(attempt - 1))
       }
     }
   }
 
   async #commit(items: BatchItem<E>[], ctx: ActorContext<PartitionMsg>): Promise<void> {
     const { key, sink, pipeline, maxRetries, stats, observer } = this.#d
-    const retryDelay = this.#d.retryDelayMs ?? defaultRetryDelay
+    const retry = this.#d.retry ?? retryDefaults
     const letters: DeadLetter[] = []
     const watermark = await commitItems(
       {
@@ -299,7 +310,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         sink,
         pipeline,
         maxRetries,
-        retryDelay: (attempt) => sleep(ctx, retryDelay(attempt)),
+        clock: ctx.clock,
+        retryDelay: (attempt) => sleep(ctx, retry.delayMs(attempt - 1)),
         state: () => this.#pipelineState,
         afterFailure: () => this.#loadState(),
         onCommitted: (c) => {
@@ -316,7 +328,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
             events: c.events,
             deadLetters: c.deadLetters.length,
             commitSeconds: (c.commitMs + c.handleMs) / 1000,
-            oldestEventSeconds: Math.max(0, (Date.now() - c.firstEventTime) / 1000),
+            oldestEventSeconds: Math.max(0, (now - c.firstEventTime) / 1000),
           })
         },
       },
@@ -342,7 +354,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
 
   async #checkpoint(watermark: number): Promise<void> {
     const { key, checkpoints, stats, observer } = this.#d
-    const started = performance.now()
+    const started = this.#clock.now()
     let applied: boolean
     try {
       applied = await checkpoints.write(key, this.#epoch, watermark)
@@ -352,7 +364,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       this.#d.log?.('warn', 'checkpoint not written', { error: errorMessage(err) })
       return
     }
-    const ms = performance.now() - started
+    const ms = this.#clock.now() - started
     stats.checkpointMs.add(ms)
     observer.checkpointed(key, ms / 1000)
     // A refused checkpoint means a newer epoch exists in the checkpoint store, or the store lost its data
@@ -394,7 +406,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       endOffset: end,
       lag,
       lagSeconds:
-        lag === null ? null : lag === 0 || lastEventTime === 0 ? 0 : (Date.now() - lastEventTime) / 1000,
+        lag === null
+          ? null
+          : lag === 0 || lastEventTime === 0
+            ? 0
+            : (this.#clock.now() - lastEventTime) / 1000,
       inFlight: this.#batcher.size,
     }
   }

@@ -1,4 +1,4 @@
-import { BatonError, isBatonError } from '../../runtime/errors.ts'
+import { BatonError, isBatonError, isRetryable } from '../../runtime/errors.ts'
 import { type PostgresTarget, scrub } from './target.ts'
 
 /**
@@ -103,9 +103,8 @@ export function classifyPostgresError(err: unknown): PostgresErrorClass {
 function classifyOne(err: Error): PostgresErrorClass | undefined {
   if (err instanceof BatonError) {
     if (err.code === 'FENCED') return 'fenced'
-    // Our own wrappers of a lost connection, at start or during a batch.
-    if (isBatonError(err, 'SINK_UNAVAILABLE', 'SERVICE_UNREACHABLE', 'CHECKPOINT_UNAVAILABLE'))
-      return 'unavailable'
+    // Our own wrappers of a lost connection, at start or during a batch: their code says so.
+    if (isRetryable(err)) return 'unavailable'
     // Any other BatonError (POISON_EVENT above all) is a verdict about the data already.
     return 'data'
   }

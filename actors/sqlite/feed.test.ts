@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, expect, test } from 'bun:test'
+import { type Cancellable, type Clock, realClock } from '../../runtime/actor/clock.ts'
 import type { SourceRecord } from '../ports.ts'
-import { type FeedTimers, SqliteFeed, type SqliteFeedOptions } from './feed.ts'
+import { SqliteFeed, type SqliteFeedOptions } from './feed.ts'
 import { SqliteLog } from './log.ts'
 
 const key = { group: 'g', topic: 't', partition: 0 }
@@ -18,24 +19,27 @@ afterEach(() => {
   log.close()
 })
 
-/** Timers that count how many are armed, so a test can see that none is left. */
-function countingTimers(): FeedTimers & { readonly active: number } {
-  const armed = new Set<unknown>()
+/** The process clock, counting the timers armed, so a test can see that none is left. */
+function countingTimers(): Clock & { readonly active: number } {
+  const armed = new Set<Cancellable>()
   return {
     get active() {
       return armed.size
     },
-    setTimeout(fn, ms) {
-      const handle = setTimeout(() => {
+    now: realClock.now,
+    schedule(ms, fn) {
+      const timer = realClock.schedule(ms, () => {
         armed.delete(handle)
         fn()
-      }, ms)
+      })
+      const handle: Cancellable = {
+        cancel() {
+          armed.delete(handle)
+          timer.cancel()
+        },
+      }
       armed.add(handle)
       return handle
-    },
-    clearTimeout(handle) {
-      armed.delete(handle)
-      clearTimeout(handle as ReturnType<typeof setTimeout>)
     },
   }
 }
@@ -151,7 +155,7 @@ test('pause stops deliveries and its wait; resume goes on from where it was', as
   const timers = countingTimers()
   append(2)
   const r = receiver()
-  const f = feed({ timers, maxRecords: 2 })
+  const f = feed({ clock: timers, maxRecords: 2 })
   const first = r.next()
   f.start(0, (records) => r.deliver(records))
   expect(await first).toEqual([0, 1])
@@ -170,7 +174,7 @@ test('pause stops deliveries and its wait; resume goes on from where it was', as
 test('stop leaves no timer and delivers nothing more; start again works (a restarted actor)', async () => {
   const timers = countingTimers()
   const r = receiver()
-  const f = feed({ timers })
+  const f = feed({ clock: timers })
   f.start(0, (records) => r.deliver(records))
   await new Promise((resolve) => setImmediate(resolve))
   expect(timers.active).toBe(1)
@@ -206,7 +210,7 @@ test('a rejected delivery is reported and offered again', async () => {
   append(2)
   const errors: string[] = []
   const timers = countingTimers()
-  const f = feed({ timers, idleMs: 1, onError: (err) => errors.push((err as Error).message) })
+  const f = feed({ clock: timers, idleMs: 1, onError: (err) => errors.push((err as Error).message) })
   const offered: number[][] = []
   const done = new Promise<void>((resolve) => {
     f.start(0, (records) => {

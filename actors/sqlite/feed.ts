@@ -1,14 +1,9 @@
+import { type Cancellable, type Clock, realClock } from '../../runtime/actor/clock.ts'
 import { errorMessage } from '../../runtime/errors.ts'
 import type { PartitionFeed, PartitionKey, SourceRecord } from '../ports.ts'
 import type { SqliteLog } from './log.ts'
 
 type Deliver = (records: SourceRecord[]) => void | Promise<void>
-
-/** The timer functions the feed uses while it waits; tests pass counting or manual ones. */
-export interface FeedTimers {
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
 
 export interface SqliteFeedOptions {
   /** Most records per delivery (default 500). */
@@ -22,12 +17,8 @@ export interface SqliteFeedOptions {
   readonly idleMs?: number
   /** Called when a read fails or `deliver` rejects; the feed retries after `idleMs`. Default: console.error. */
   readonly onError?: (err: unknown, key: PartitionKey) => void
-  readonly timers?: FeedTimers
-}
-
-const realTimers: FeedTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  /** Times the idle wait (default: the process clock); tests pass counting or manual ones. */
+  readonly clock?: Clock
 }
 
 /**
@@ -49,7 +40,7 @@ export class SqliteFeed implements PartitionFeed {
   readonly #maxBytes: number
   readonly #idleMs: number
   readonly #onError: (err: unknown, key: PartitionKey) => void
-  readonly #timers: FeedTimers
+  readonly #clock: Clock
   #state: 'new' | 'running' | 'paused' | 'stopped' = 'new'
   #deliver: Deliver | null = null
   #position = 0
@@ -60,7 +51,7 @@ export class SqliteFeed implements PartitionFeed {
   /** Bumped by start and seek: a failed delivery from before a seek does not move the position back. */
   #generation = 0
   #wake: (() => void) | null = null
-  #timer: unknown = null
+  #timer: Cancellable | null = null
   #unsubscribe: (() => void) | null = null
 
   constructor(log: SqliteLog, key: PartitionKey, options: SqliteFeedOptions = {}) {
@@ -73,7 +64,7 @@ export class SqliteFeed implements PartitionFeed {
       options.onError ??
       ((err, k) =>
         console.error(`embedded feed ${k.topic}/${k.partition} (${k.group}): ${errorMessage(err)}`))
-    this.#timers = options.timers ?? realTimers
+    this.#clock = options.clock ?? realClock
   }
 
   start(offset: number, deliver: Deliver): void {
@@ -188,17 +179,17 @@ export class SqliteFeed implements PartitionFeed {
     if (this.#state !== 'running') return Promise.resolve()
     return new Promise<void>((resolve) => {
       this.#wake = resolve
-      this.#timer = this.#timers.setTimeout(() => {
+      this.#timer = this.#clock.schedule(this.#idleMs, () => {
         this.#timer = null
         this.#wake = null
         resolve()
-      }, this.#idleMs)
+      })
     })
   }
 
   #interrupt(): void {
     if (this.#timer !== null) {
-      this.#timers.clearTimeout(this.#timer)
+      this.#timer.cancel()
       this.#timer = null
     }
     const wake = this.#wake

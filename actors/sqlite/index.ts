@@ -16,7 +16,7 @@ export {
   type StoredDeadLetter,
   sqliteDeadLetters,
 } from './dead-letters.ts'
-export { type FeedTimers, SqliteFeed, type SqliteFeedOptions } from './feed.ts'
+export { SqliteFeed, type SqliteFeedOptions } from './feed.ts'
 export {
   type Appended,
   DEFAULT_RETENTION,

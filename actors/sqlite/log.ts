@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
+import { type Cancellable, type Clock, realClock } from '../../runtime/actor/clock.ts'
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
 import { Partitioner } from '../partitioner.ts'
 import { NO_HEADERS, type SourceRecord } from '../ports.ts'
@@ -48,8 +49,8 @@ export interface SqliteLogOptions extends DatabaseOptions {
   /** Partitions of a topic created without a count (BATON_PARTITIONS; default 8). */
   readonly partitions?: number
   readonly retention?: Partial<LogRetention>
-  /** Wall clock in ms (default times and retention); tests pass their own. */
-  readonly now?: () => number
+  /** Stamps appended events and times retention (default: the process clock); tests pass their own. */
+  readonly clock?: Clock
 }
 
 interface TopicState extends TopicInfo {
@@ -124,14 +125,14 @@ export class SqliteLog {
   readonly #db: Database
   readonly #defaultPartitions: number
   readonly #retention: LogRetention
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #topics = new Map<string, TopicState>()
   readonly #listeners = new Map<number, Set<(endOffset: number) => void>>()
   /** Committed position of each consumer group, by partition row id; only live consumers hold retention. */
   readonly #consumers = new Map<number, Map<string, number>>()
   readonly #lastRetention = new Map<number, number>()
   /** Retention runs put off by `intervalMs`, so the last commit of a burst still gets its run. */
-  readonly #deferredRetention = new Map<number, ReturnType<typeof setTimeout>>()
+  readonly #deferredRetention = new Map<number, Cancellable>()
   readonly #sql: {
     insert: Statement
     nextOffset: Statement<{ next_offset: number }>
@@ -151,7 +152,7 @@ export class SqliteLog {
     this.#db = db
     this.#defaultPartitions = options.partitions ?? 8
     this.#retention = { ...DEFAULT_RETENTION, ...options.retention }
-    this.#now = options.now ?? Date.now
+    this.#clock = options.clock ?? realClock
     db.transaction(() => {
       for (const statement of SCHEMA) db.run(statement)
     }).immediate()
@@ -229,7 +230,7 @@ export class SqliteLog {
     this.#guard(`create topic '${name}'`, () =>
       this.#db
         .transaction(() => {
-          const now = this.#now()
+          const now = this.#clock.now()
           const id =
             existing?.id ??
             Number(
@@ -268,7 +269,7 @@ export class SqliteLog {
   append(topic: string, events: readonly LogEvent[]): Appended[] {
     const state = this.#topic(topic)
     if (events.length === 0) return []
-    const now = this.#now()
+    const now = this.#clock.now()
     const encoded = events.map((event, i) => encode(event, i, now, state.partitioner))
     const appended = this.#guard(`append ${events.length} events to '${topic}'`, () =>
       this.#appendTx(state, encoded),
@@ -366,24 +367,20 @@ export class SqliteLog {
       this.#consumers.set(pid, positions)
     }
     positions.set(group, nextOffset)
-    const now = this.#now()
+    const now = this.#clock.now()
     const last = this.#lastRetention.get(pid)
     if (last !== undefined && now - last < this.#retention.intervalMs) {
       if (!this.#deferredRetention.has(pid)) {
-        const timer = setTimeout(
-          () => {
-            this.#deferredRetention.delete(pid)
-            this.#lastRetention.set(pid, this.#now())
-            const current = this.#consumers.get(pid)
-            try {
-              if (current) this.truncateBefore(topic, partition, Math.min(...current.values()))
-            } catch {
-              // Retention is housekeeping: a failed run (a full disk) is retried on the next commit.
-            }
-          },
-          this.#retention.intervalMs - (now - last),
-        )
-        timer.unref?.()
+        const timer = this.#clock.schedule(this.#retention.intervalMs - (now - last), () => {
+          this.#deferredRetention.delete(pid)
+          this.#lastRetention.set(pid, this.#clock.now())
+          const current = this.#consumers.get(pid)
+          try {
+            if (current) this.truncateBefore(topic, partition, Math.min(...current.values()))
+          } catch {
+            // Retention is housekeeping: a failed run (a full disk) is retried on the next commit.
+          }
+        })
         this.#deferredRetention.set(pid, timer)
       }
       return 0
@@ -403,7 +400,7 @@ export class SqliteLog {
     let before = Math.min(offset, end - keepEvents)
     if (before <= start) return 0
     if (keepMs > 0) {
-      const young = this.#sql.firstYoungInRange.get(pid, before, this.#now() - keepMs)
+      const young = this.#sql.firstYoungInRange.get(pid, before, this.#clock.now() - keepMs)
       if (young) before = young.offset
       if (before <= start) return 0
     }
@@ -412,7 +409,7 @@ export class SqliteLog {
 
   /** Closes the file. Appends and reads afterwards throw. */
   close(): void {
-    for (const timer of this.#deferredRetention.values()) clearTimeout(timer)
+    for (const timer of this.#deferredRetention.values()) timer.cancel()
     this.#deferredRetention.clear()
     this.#listeners.clear()
     this.#db.close()

@@ -2,11 +2,22 @@ import { existsSync, readdirSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { BatonError } from '../../runtime/errors.ts'
 
-function missing(what: string, aptPackages: string, detail = 'was not found'): BatonError {
-  return new BatonError(
-    'PREREQUISITE_MISSING',
-    `${what} ${detail}; baton services needs it. Install it (Debian/Ubuntu, as root): apt-get install -y ${aptPackages}`,
-  )
+/** PREREQUISITE_MISSING, with the Debian/Ubuntu package that provides what is missing (install.ts). */
+export class PrerequisiteMissing extends BatonError {
+  constructor(
+    readonly what: string,
+    readonly aptPackage: string,
+    detail: string,
+  ) {
+    super(
+      'PREREQUISITE_MISSING',
+      `${what} ${detail}; baton services needs it. Install it (Debian/Ubuntu, as root): apt-get install -y ${aptPackage}`,
+    )
+  }
+}
+
+function missing(what: string, aptPackage: string, detail = 'was not found'): PrerequisiteMissing {
+  return new PrerequisiteMissing(what, aptPackage, detail)
 }
 
 // Bun.which alone reads the PATH the process started with; this honours later changes too.

@@ -3,10 +3,12 @@ import { join } from 'node:path'
 import { maskUrl } from '../../runtime/config.ts'
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
 import { createTestCertificates, type TlsFiles } from './certificates.ts'
+import { ensurePrerequisites } from './install.ts'
 import { drivers, launchAndWait, livePid, removeRecord, stopRecord } from './instances.ts'
 import { addLease, removeLease } from './leases.ts'
 import { withLock } from './lock.ts'
 import { defaultServicesDir } from './paths.ts'
+import { requireOpenssl } from './prerequisites.ts'
 import { readState, type ServicesState } from './state.ts'
 import {
   envVarOf,
@@ -154,10 +156,16 @@ async function upLocked(dir: string, opts: UpOptions, owner: Owner): Promise<UpR
     } else {
       // A recorded service whose process is gone (a reboot, a killed test run) starts afresh.
       if (record) await removeRecord(dir, state, record, defaultStopDeadlineMs)
-      drivers[name].checkPrerequisites()
       toStart.push(name)
     }
   }
+  ensurePrerequisites(
+    [
+      ...toStart.map((name) => () => drivers[name].checkPrerequisites()),
+      ...(secure && toStart.length > 0 ? [requireOpenssl] : []),
+    ],
+    progress,
+  )
   const tls = secure && toStart.length > 0 ? createTestCertificates(join(dir, 'tls')) : undefined
   const results = await Promise.allSettled(
     toStart.map((name) => startFresh(dir, state, name, owner, progress, tls)),

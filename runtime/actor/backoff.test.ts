@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { isBatonError } from '../errors.ts'
-import { backoff } from './backoff.ts'
+import { backoff, retries } from './backoff.ts'
 
 describe('backoff', () => {
   test('doubles from minMs up to maxMs without jitter', () => {
@@ -43,5 +43,20 @@ describe('backoff', () => {
         expect(isBatonError(error, 'ACTOR_OPTIONS_INVALID')).toBe(true)
       }
     }
+  })
+})
+
+describe('retries', () => {
+  test('grows one step per next() up to maxMs, and starts over after reset()', () => {
+    const retry = retries(backoff({ minMs: 100, maxMs: 500, jitter: 0 }))
+    expect([retry.next(), retry.next(), retry.next(), retry.next()]).toEqual([100, 200, 400, 500])
+    retry.reset()
+    expect(retry.next()).toBe(100)
+  })
+
+  test('stays at maxMs however long the run of failures', () => {
+    const retry = retries(backoff({ minMs: 1, maxMs: 5_000, jitter: 0 }))
+    for (let i = 0; i < 10_000; i++) retry.next()
+    expect(retry.next()).toBe(5_000)
   })
 })

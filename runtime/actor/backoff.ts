@@ -64,6 +64,36 @@ export function backoff(options: BackoffOptions): Backoff {
   })
 }
 
+/**
+ * One run of retries on a {@link Backoff}, for loops that retry a service rather than restart an actor:
+ * `next()` is the delay before the next try and counts it, `reset()` after a success starts over.
+ *
+ * @example
+ * const retry = retries(backoff({ minMs: 100, maxMs: 5_000, jitter: 0.5 }))
+ * for (;;) {
+ *   try { await poll(); retry.reset() } catch { await clock.sleep(retry.next()) }
+ * }
+ */
+export interface Retries {
+  next(): number
+  reset(): void
+}
+
+export function retries(policy: Backoff, random: () => number = Math.random): Retries {
+  let attempt = 0
+  return {
+    next() {
+      const delay = policy.delayMs(attempt, random)
+      // Past 2^30 · minMs every delay is maxMs already; the cap keeps the exponent finite.
+      attempt = Math.min(attempt + 1, 30)
+      return delay
+    },
+    reset() {
+      attempt = 0
+    },
+  }
+}
+
 function check(ok: boolean, problem: string): void {
   if (!ok) throw new BatonError('ACTOR_OPTIONS_INVALID', `backoff: ${problem}. Fix the backoff({...}) call.`)
 }

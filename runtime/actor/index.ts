@@ -9,7 +9,7 @@ export {
   type ShutdownResult,
   type SystemTermination,
 } from './actor-system.ts'
-export { type Backoff, type BackoffOptions, backoff } from './backoff.ts'
+export { type Backoff, type BackoffOptions, backoff, type Retries, retries } from './backoff.ts'
 export { type Cancellable, type Clock, realClock } from './clock.ts'
 export { type ActorEvent, eventToJson, writeEventToStderr } from './events.ts'
 export { exhaustive } from './exhaustive.ts'

@@ -1,9 +1,9 @@
 #!/usr/bin/env bun
 import { errorMessage, isBatonError } from '../errors.ts'
-import type { Command } from './command.ts'
+import type { CommandEntry } from './command.ts'
 import { commands } from './commands/index.ts'
 
-function mainHelp(list: readonly Command[]): string {
+function mainHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length))
   return [
     'baton: moves partitioned event streams from Kafka (or its embedded log) into PostgreSQL (or SQLite),',
@@ -24,13 +24,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${mainHelp(commands)}\n`)
     return name === undefined ? 2 : 0
   }
-  const command = commands.find((c) => c.name === name)
-  if (!command) {
+  const entry = commands.find((c) => c.name === name)
+  if (!entry) {
     process.stderr.write(`baton: unknown command '${name}'.\n\n${mainHelp(commands)}\n`)
     return 2
   }
   try {
-    return await command.run(rest)
+    return await (await entry.load()).run(rest)
   } catch (err) {
     const code = isBatonError(err) ? ` [${err.code}]` : ''
     process.stderr.write(`baton ${name}: ${errorMessage(err)}${code}\n`)

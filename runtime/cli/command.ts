@@ -4,11 +4,20 @@
  */
 export interface Command {
   name: string
-  /** One line for `baton --help`. */
-  summary: string
   /** The whole `baton <name> --help` text. */
   help: string
   run(args: string[]): Promise<number>
+}
+
+/**
+ * A sub-command as `baton --help` lists it, loaded only when it runs: `baton start` thus loads neither the
+ * benchmarks nor the local-services harness, and the image need not hold them (deploy/Dockerfile).
+ */
+export interface CommandEntry {
+  name: string
+  /** One line for `baton --help`. */
+  summary: string
+  load(): Promise<Command>
 }
 
 /** True when the arguments ask for help; commands print their `help` and exit 0. */

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono'
+import { type Clock, realClock } from '../actor/clock.ts'
 import { BatonError } from '../errors.ts'
 import './auth.ts'
 
@@ -9,8 +10,8 @@ export interface RateLimitOptions {
   readonly burstSeconds?: number
   /** Clients remembered at most (default 10,000); the least recently seen are forgotten first. */
   readonly maxClients?: number
-  /** Milliseconds on a monotonic clock; tests pass a manual one. */
-  readonly now?: () => number
+  /** Refill time (default: the process clock); tests pass a manual one. */
+  readonly clock?: Clock
 }
 
 declare module 'hono' {
@@ -31,7 +32,7 @@ export class TokenBuckets {
   readonly #rate: number
   readonly #capacity: number
   readonly #maxClients: number
-  readonly #now: () => number
+  readonly #clock: Clock
   // Insertion order is recency order: a touched bucket is moved to the end.
   readonly #buckets = new Map<string, { tokens: number; at: number }>()
 
@@ -39,7 +40,7 @@ export class TokenBuckets {
     this.#rate = options.eventsPerSec / 1000
     this.#capacity = options.eventsPerSec * (options.burstSeconds ?? 2)
     this.#maxClients = options.maxClients ?? 10_000
-    this.#now = options.now ?? (() => performance.now())
+    this.#clock = options.clock ?? realClock
   }
 
   /** 0 when `client` may send now, else the milliseconds until it may. */
@@ -59,7 +60,7 @@ export class TokenBuckets {
   }
 
   #refill(client: string): { tokens: number; at: number } {
-    const now = this.#now()
+    const now = this.#clock.now()
     let bucket = this.#buckets.get(client)
     if (bucket) {
       this.#buckets.delete(client)

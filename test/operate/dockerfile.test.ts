@@ -25,24 +25,27 @@ function stages(): { from: string; lines: string[] }[] {
   return result
 }
 
+/** Where the CLI lists its sub-commands, each loaded by a dynamic import when it runs. */
+const commandIndex = 'runtime/cli/commands/index.ts'
+
 /**
- * Every file `baton` can load, following static and literal dynamic imports from its entry point, and
- * every package those files import. The benchmarks that `bench/index.ts` loads on demand are left out:
- * they drive nodes as processes with the test helpers and peers from devDependencies, and run from a
- * checkout (`npx baton bench`), not from the image.
+ * Every file `baton <command>` can load for the given commands, following static and literal dynamic
+ * imports from the CLI's entry point, and every package those files import. In the command index only the
+ * given commands' imports are followed: loading another sub-command is a plugin load that these runs
+ * never make.
  */
-function importGraph(entry: string): { files: Set<string>; packages: Set<string> } {
+function importGraph(commands: readonly string[]): { files: Set<string>; packages: Set<string> } {
   const transpiler = new Bun.Transpiler({ loader: 'ts' })
   const files = new Set<string>()
   const packages = new Set<string>()
-  const pending = [resolve(root, entry)]
+  const pending = [resolve(root, 'runtime/cli/baton.ts')]
   for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
     if (files.has(file)) continue
     files.add(file)
     if (!file.endsWith('.ts')) continue
-    const onDemandBenchmarks = relative(root, file) === 'bench/index.ts'
+    const inIndex = relative(root, file) === commandIndex
     for (const { path, kind } of transpiler.scanImports(withoutShebang(readFileSync(file, 'utf8')))) {
-      if (onDemandBenchmarks && kind === 'dynamic-import') continue
+      if (inIndex && kind === 'dynamic-import' && !commands.some((c) => path === `./${c}.ts`)) continue
       if (path.startsWith('.')) {
         const target = resolve(dirname(file), path)
         if (!existsSync(target))
@@ -80,17 +83,31 @@ describe('deploy/Dockerfile', () => {
     expect(uid).toBeGreaterThan(0)
   })
 
-  test('copies every file the `baton` CLI loads, and every package it loads is a production dependency', () => {
+  test('copies every file `baton start` and `baton produce` load, and every package they load is a production dependency', () => {
     const copied = final.lines
       .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
       .flatMap((l) => l.slice(5).split(/\s+/).slice(0, -1))
-    const { files, packages } = importGraph('runtime/cli/baton.ts')
+    const { files, packages } = importGraph(['start', 'produce'])
     const missing = [...files].filter(
       (f) => f.endsWith('.test.ts') || !copied.some((src) => f === src || f.startsWith(`${src}/`)),
     )
     expect(missing).toEqual([])
     const dependencies = Object.keys(pkg.dependencies)
     expect([...packages].filter((p) => !dependencies.includes(p))).toEqual([])
+  })
+
+  test('`baton start` and `baton produce` load nothing under bench/ or deploy/local/, so the image leaves them out', () => {
+    const { files } = importGraph(['start', 'produce'])
+    // The walk reached the sub-commands and what they import lazily in turn (the cluster backend).
+    for (const file of [
+      'runtime/cli/commands/start.ts',
+      'runtime/cli/commands/produce.ts',
+      'runtime/backends/cluster.ts',
+    ])
+      expect(files).toContain(file)
+    expect([...files].filter((f) => f.startsWith('bench/') || f.startsWith('deploy/local/'))).toEqual([])
+    const copied = final.lines.filter((l) => l.startsWith('COPY ')).join('\n')
+    expect(copied).not.toMatch(/\b(bench|deploy\/local)\b/)
   })
 
   test('its .dockerignore lets in what it copies and keeps tests out', () => {

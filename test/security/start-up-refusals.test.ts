@@ -57,10 +57,16 @@ async function nothingStored(): Promise<void> {
 }
 
 describe('a node over the secure services refuses to start, naming what failed, and stores nothing', () => {
-  test('no API token in cluster mode: CONFIG_INVALID naming the variables', async () => {
+  test('no API token in cluster mode on an address other machines reach: CONFIG_INVALID naming the variables', async () => {
     const topic = uniqueName('t')
     const output = await refused(
-      { BATON_API_TOKEN: '', BATON_INGEST_TOKEN: '', BATON_READ_TOKEN: '', BATON_INSECURE: '' },
+      {
+        BATON_API_TOKEN: '',
+        BATON_INGEST_TOKEN: '',
+        BATON_READ_TOKEN: '',
+        BATON_INSECURE: '',
+        BATON_HTTP_HOST: '0.0.0.0',
+      },
       topic,
     )
     expect(output).toContain('[CONFIG_INVALID]')

@@ -1,4 +1,4 @@
-import type { BatchCommit, Checkpoints, PartitionKey, Sink, SinkTx } from '../../actors/ports.ts'
+import type { BatchCommit, Checkpoints, DeadLetter, PartitionKey, Sink, SinkTx } from '../../actors/ports.ts'
 import { tpString } from '../../actors/ports.ts'
 import { BatonError } from '../../runtime/errors.ts'
 
@@ -24,7 +24,11 @@ export class MemorySink implements Sink {
   readonly watermarks = new Map<string, { epoch: number; next: number | null }>()
   /** The offsets stored per partition (`topic/partition`), in commit order. */
   readonly stored = new Map<string, number[]>()
+  /** The dead letters committed, in commit order (the sink's table is the DLQ, as in embedded mode). */
+  readonly deadLetters: DeadLetter[] = []
   commits = 0
+  /** Called inside every commit before the watermark check: tests make one commit fail on purpose. */
+  beforeCommit: ((batch: BatchCommit) => void) | null = null
 
   #check(what: string): void {
     if (this.down) throw new BatonError('SINK_UNAVAILABLE', `memory sink is down (test): ${what}`)
@@ -46,6 +50,7 @@ export class MemorySink implements Sink {
 
   async commit(batch: BatchCommit): Promise<void> {
     this.#check('commit')
+    this.beforeCommit?.(batch)
     const row = this.watermarks.get(tpString(batch.key))
     if (row && row.epoch > batch.epoch) throw new BatonError('FENCED', `owned by epoch ${row.epoch} (test)`)
     if (!row || row.epoch !== batch.epoch || row.next !== batch.fromOffset) {
@@ -58,6 +63,7 @@ export class MemorySink implements Sink {
     const list = this.stored.get(tpString(batch.key)) ?? []
     list.push(...tx.stored)
     this.stored.set(tpString(batch.key), list)
+    this.deadLetters.push(...batch.deadLetters)
     this.commits++
   }
 

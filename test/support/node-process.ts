@@ -45,9 +45,11 @@ export function spawnNode(
       BATON_LOG_LEVEL: 'info',
       // A cluster node without API tokens refuses to start; tests that check tokens pass them (or '' here).
       BATON_INSECURE: 'true',
+      // Loopback, so nothing outside this machine reaches a test node; a test of the token rule for other
+      // addresses passes its own (a refused node never listens).
+      BATON_HTTP_HOST: '127.0.0.1',
       ...env,
       BATON_HTTP_PORT: String(port),
-      BATON_HTTP_HOST: '127.0.0.1',
     },
     stdout: 'pipe',
     stderr: 'pipe',

@@ -19,7 +19,6 @@ function listing(): string {
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: `run a benchmark (${benchmarks.map((b) => b.name).join(', ')}) and write bench/results/<name>.json`,
   get help() {
     return listing()
   },

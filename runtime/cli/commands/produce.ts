@@ -154,7 +154,6 @@ async function kafkaSender(o: ProduceOptions): Promise<{ send: Send; close(): Pr
 
 export const produce: Command = {
   name: 'produce',
-  summary: 'Send synthetic events to a node (HTTP) or to Kafka, at a rate, with a progress bar',
   help,
   async run(args) {
     if (wantsHelp(args)) {

@@ -170,7 +170,6 @@ const subCommands: Record<string, SubCommand> = {
 /** `baton services up|down|env|status`: the real services the tests and cluster mode run against. */
 export const servicesCommand: Command = {
   name: 'services',
-  summary: 'Start, stop and show local Kafka, PostgreSQL and Redis (no Docker)',
   help,
   async run(args) {
     const [name, ...rest] = args

@@ -114,7 +114,6 @@ async function openBackend(config: Config, pipeline: Pipeline): Promise<Backend>
 
 export const start: Command = {
   name: 'start',
-  summary: 'Run a node (embedded on bun:sqlite, or cluster mode with Kafka, PostgreSQL and Redis)',
   help,
   async run(args) {
     if (wantsHelp(args)) {
