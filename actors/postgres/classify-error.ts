@@ -21,6 +21,8 @@ const connectionCodes = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  // clients.ts: a call got no answer within its deadline, and its connection was closed.
+  'DEADLINE_EXCEEDED',
   // postgres.js: the SCRAM handshake failed, which is the server's or the credentials' fault.
   'SASL_SIGNATURE_MISMATCH',
   // Sockets and DNS: the server is down, restarting, or the network between is cut.
@@ -119,6 +121,21 @@ function classifyOne(err: Error): PostgresErrorClass | undefined {
     return unavailableStates.has(code) || unavailableClasses.has(code.slice(0, 2)) ? 'unavailable' : 'data'
   }
   return undefined
+}
+
+/**
+ * True when PostgreSQL itself answered with an ERROR somewhere along `cause`: its session lives on and the
+ * transaction was rolled back, so nothing about its outcome is unknown. False for a lost connection, a
+ * passed deadline, or a FATAL error (which closes the session).
+ */
+export function answeredWithError(err: unknown): boolean {
+  let current: unknown = err
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current.name === 'PostgresError' && (current as { severity?: unknown }).severity === 'ERROR')
+      return true
+    current = current.cause
+  }
+  return false
 }
 
 /**

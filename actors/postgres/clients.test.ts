@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { serviceEnv } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
@@ -88,4 +89,29 @@ test('after end, callers are refused with CONNECTION_ENDED', async () => {
     )
   expect(err).toMatchObject({ code: 'CONNECTION_ENDED' })
   expect(classifyPostgresError(err)).toBe('unavailable')
+})
+
+// porsager/postgres#1193: a connection the server closes during start-up (as PostgreSQL does while it
+// restarts) is reconnected by postgres.js with no delay and no timeout, so the call never returns.
+test('a server that closes every connection at start-up: the deadline ends the call, and the next one gets a new client', async () => {
+  const accepted = new Set<Socket>()
+  const server = createServer((socket) => {
+    accepted.add(socket)
+    socket.end()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  const closing = postgresClients(`postgres://baton@127.0.0.1:${port}/baton`, 1, { onnotice: () => {} })
+  try {
+    for (let call = 1; call <= 2; call++) {
+      const err = await closing.run((sql) => sql`select 1`, 300).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'DEADLINE_EXCEEDED' })
+      expect(classifyPostgresError(err)).toBe('unavailable')
+    }
+    expect(accepted.size).toBeGreaterThan(2)
+  } finally {
+    await closing.end(0)
+    for (const socket of accepted) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
 })

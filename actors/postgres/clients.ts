@@ -2,10 +2,14 @@ import postgres, { type Options, type Sql, type TransactionSql } from 'postgres'
 
 /** What the sink runs its statements on. */
 export interface PostgresClients {
-  /** Runs `fn` in one transaction (`sql.begin`) on a client of its own. */
-  transaction<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T>
-  /** Runs `fn`'s statements, outside any transaction, on a client of its own. */
-  run<T>(fn: (sql: Sql) => Promise<T>): Promise<T>
+  /**
+   * Runs `fn` in one transaction (`sql.begin`) on a client of its own. With `deadlineMs`, it rejects with
+   * DeadlineExceeded when the client has not answered by then (connecting included); its connection is then
+   * destroyed without a COMMIT or ROLLBACK, so whether a COMMIT already sent took effect is unknown.
+   */
+  transaction<T>(fn: (tx: TransactionSql) => Promise<T>, deadlineMs?: number): Promise<T>
+  /** Runs `fn`'s statements, outside any transaction, on a client of its own; `deadlineMs` as above. */
+  run<T>(fn: (sql: Sql) => Promise<T>, deadlineMs?: number): Promise<T>
   /** Ends every client: waits up to `timeoutSeconds` for running statements, then closes the connections. */
   end(timeoutSeconds: number): Promise<void>
 }
@@ -89,13 +93,33 @@ export function postgresClients(
     else idle.push(client)
   }
 
-  async function lend<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  async function lend<T>(fn: (client: Client) => Promise<T>, deadlineMs: number | undefined): Promise<T> {
     const client = await acquire()
     try {
-      return await fn(client)
+      return deadlineMs === undefined ? await fn(client) : await withDeadline(client, fn(client), deadlineMs)
     } finally {
       release(client)
     }
+  }
+
+  /**
+   * `work`, or DeadlineExceeded once `ms` passed. postgres.js has no deadline of its own that covers
+   * everything: a connection the server closes while it starts up is reconnected with no delay and no
+   * timeout (porsager/postgres#1193), and a statement whose answer never comes waits for TCP to give up.
+   * The client is marked lost, so `release` destroys its connection instead of lending it again, and a
+   * transaction callback that returns later is abandoned instead of committed.
+   */
+  function withDeadline<T>(client: Client, work: Promise<T>, ms: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        client.lost = true
+        reject(new DeadlineExceeded(ms))
+      }, ms)
+    })
+    // Settles after the deadline (or never): its outcome is decided by the caller, not thrown from here.
+    work.catch(() => {})
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer))
   }
 
   /** True once the connection closed, waiting a moment for it when `err` says it is about to. */
@@ -110,27 +134,41 @@ export function postgresClients(
   }
 
   return {
-    transaction: (fn) =>
-      lend((client) =>
-        client.sql.begin(async (tx) => {
-          let result: Awaited<ReturnType<typeof fn>>
-          try {
-            result = await fn(tx as TransactionSql)
-          } catch (err) {
-            if (await connectionLost(client, err)) return abandon()
-            throw err
-          }
-          // A COMMIT written now would go to a closed socket.
-          return client.lost ? abandon() : result
-        }),
+    transaction: (fn, deadlineMs) =>
+      lend(
+        (client) =>
+          client.sql.begin(async (tx) => {
+            let result: Awaited<ReturnType<typeof fn>>
+            try {
+              result = await fn(tx as TransactionSql)
+            } catch (err) {
+              if (await connectionLost(client, err)) return abandon()
+              throw err
+            }
+            // A COMMIT written now would go to a closed socket, or after the deadline was given up.
+            return client.lost ? abandon() : result
+          }),
+        deadlineMs,
       ) as ReturnType<typeof fn>,
-    run: (fn) => lend((client) => fn(client.sql)),
+    run: (fn, deadlineMs) => lend((client) => fn(client.sql), deadlineMs),
     async end(timeoutSeconds) {
       ended = true
       for (const waiter of waiting.splice(0)) waiter.reject(endedError())
       await Promise.all([...all].map((client) => client.sql.end({ timeout: timeoutSeconds })))
       all.clear()
     },
+  }
+}
+
+/**
+ * A call that did not finish within its deadline. Its code classifies it as a lost connection
+ * (classify-error.ts): the database, not the batch, is at fault.
+ */
+export class DeadlineExceeded extends Error {
+  readonly code = 'DEADLINE_EXCEEDED'
+  constructor(readonly deadlineMs: number) {
+    super(`no answer within the deadline of ${deadlineMs} ms; the connection was closed`)
+    this.name = 'DeadlineExceeded'
   }
 }
 

@@ -45,16 +45,17 @@ interface DeadLetterRow {
 
 /**
  * The dead-letter table of `group`, read and updated through `clients`. Throws SINK_UNAVAILABLE when
- * PostgreSQL cannot be reached.
+ * PostgreSQL cannot be reached or does not answer within `deadlineMs`.
  */
 export function postgresDeadLetters(
   clients: PostgresClients,
   group: string,
   target: PostgresTarget,
+  deadlineMs?: number,
 ): PostgresDeadLetters {
   async function run<T>(doing: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
     try {
-      return await clients.run(fn)
+      return await clients.run(fn, deadlineMs)
     } catch (err) {
       throw toSinkError(err, target, doing)
     }

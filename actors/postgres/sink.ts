@@ -3,11 +3,12 @@ import { BatonError } from '../../runtime/errors.ts'
 import { connectionError } from '../connection-failure.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
-import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
+import { answeredWithError, classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
 import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
 import { checkRuntimeGrants } from './grants.ts'
 import { migratePostgres } from './migrations.ts'
+import { commitSettler } from './settle.ts'
 import { type PostgresTarget, postgresTarget } from './target.ts'
 import { postgresConnection } from './tls.ts'
 
@@ -28,7 +29,21 @@ export interface PostgresSinkOptions {
   readonly group: string
   /** Connections (default 10): partitions committing at the same moment each need one, the rest wait. */
   readonly max?: number
+  /**
+   * How long one call on the batch path may take, connecting included (default 30 s): a batch's
+   * transaction, a claim, a pipeline state read, a dead-letter read. A batch whose pipeline needs longer
+   * than this per transaction needs a larger value; the server's `statement_timeout` and
+   * `idle_in_transaction_session_timeout` follow it.
+   */
+  readonly deadlineMs?: number
 }
+
+/**
+ * Far above a batch's usual 5-50 ms and a PostgreSQL restart's few seconds, so that only a connection that
+ * will never answer reaches it; and below the partition actor's 60 s sink outage limit, so that a hung
+ * call is given up and retried while the actor still waits for the sink rather than after it failed.
+ */
+const DEFAULT_DEADLINE_MS = 30_000
 
 /** The PostgreSQL sink, with the dead-letter table its batches write to. */
 export interface PostgresSink extends Sink {
@@ -55,30 +70,46 @@ export async function createPostgresSink(options: PostgresSinkOptions): Promise<
     )
   }
   const target = postgresTarget(options.url)
-  const clients = await connect(options.url, 'DATABASE_URL', options.max ?? 10)
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+  const clients = await connect(options.url, 'DATABASE_URL', options.max ?? 10, deadlineMs)
   try {
+    // Migrations run on a connection of their own, without the batch path's deadlines: building an index
+    // on a large table may take minutes.
+    const migrationUrl = options.migrationUrl ?? options.url
+    const migrator = await connect(
+      migrationUrl,
+      options.migrationUrl ? 'DATABASE_MIGRATION_URL' : 'DATABASE_URL',
+      1,
+      null,
+    )
+    try {
+      await migrate(migrator, pipeline, postgresTarget(migrationUrl))
+    } finally {
+      await migrator.end(5)
+    }
     if (options.migrationUrl) {
-      const migrator = await connect(options.migrationUrl, 'DATABASE_MIGRATION_URL', 1)
-      try {
-        await migrate(migrator, pipeline, postgresTarget(options.migrationUrl))
-      } finally {
-        await migrator.end(5)
-      }
       await checkRuntimeGrants(clients, target).catch((err) => {
         throw classifyPostgresError(err) === 'unavailable' ? unreachable(err, target) : err
       })
-    } else {
-      await migrate(clients, pipeline, target)
     }
   } catch (err) {
     await clients.end(0)
     throw err
   }
-  return postgresSink(clients, target, group)
+  return postgresSink(clients, target, group, deadlineMs)
 }
 
-/** Clients for `url` that answered a `select 1`; throws the start-up error of `unreachable` otherwise. */
-async function connect(url: string, variable: string, size: number): Promise<PostgresClients> {
+/**
+ * Clients for `url` that answered a `select 1`; throws the start-up error of `unreachable` otherwise. With
+ * `deadlineMs`, the server ends a statement or an idle transaction that outlives it, so that a client that
+ * gave up (or died) does not leave its transaction holding a watermark row.
+ */
+async function connect(
+  url: string,
+  variable: string,
+  size: number,
+  deadlineMs: number | null,
+): Promise<PostgresClients> {
   const connection = postgresConnection(url, variable)
   const clients = postgresClients(connection.url, size, {
     ssl: connection.ssl,
@@ -86,10 +117,15 @@ async function connect(url: string, variable: string, size: number): Promise<Pos
     connect_timeout: 10,
     // `create table if not exists` sends a NOTICE on every start; postgres.js would print each one.
     onnotice: () => {},
-    connection: { application_name: 'baton' },
+    connection: {
+      application_name: 'baton',
+      ...(deadlineMs === null
+        ? {}
+        : { statement_timeout: deadlineMs, idle_in_transaction_session_timeout: deadlineMs }),
+    },
   })
   try {
-    await clients.run((sql) => sql`select 1`)
+    await clients.run((sql) => sql`select 1`, deadlineMs ?? undefined)
     return clients
   } catch (err) {
     await clients.end(0)
@@ -105,10 +141,16 @@ async function migrate(clients: PostgresClients, pipeline: Pipeline, target: Pos
   }
 }
 
-function postgresSink(clients: PostgresClients, target: PostgresTarget, group: string): PostgresSink {
+function postgresSink(
+  clients: PostgresClients,
+  target: PostgresTarget,
+  group: string,
+  deadlineMs: number,
+): PostgresSink {
+  const settler = commitSettler(clients, target, deadlineMs)
   return {
     kind: 'postgres',
-    deadLetters: postgresDeadLetters(clients, group, target),
+    deadLetters: postgresDeadLetters(clients, group, target, deadlineMs),
 
     async storedEpoch(key) {
       try {
@@ -116,6 +158,7 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
           (sql) => sql<{ epoch: string }[]>`
             select epoch from baton_watermarks
             where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`,
+          deadlineMs,
         )
         return row ? Number(row.epoch) : null
       } catch (err) {
@@ -125,7 +168,7 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
 
     async claim(key, epoch) {
       try {
-        return await clients.run((sql) => claim(sql, key, epoch))
+        return await clients.run((sql) => claim(sql, key, epoch), deadlineMs)
       } catch (err) {
         throw toSinkError(err, target, `claiming ${describeKey(key)}`)
       }
@@ -140,14 +183,28 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
      * One exception: a batch whose commit this same epoch already made (the acknowledgement was lost with
      * the connection, and the actor retried) is accepted without applying anything again, so that a
      * PostgreSQL restart does not also cost a fenced actor.
+     *
+     * The transaction has a deadline. When it passes, or the connection is lost, after the watermark moved,
+     * the outcome is unknown (COMMIT may have been sent): settle.ts decides it from the watermark row. It
+     * committed: return. It did not: SINK_UNAVAILABLE, retry. A newer epoch took over: FENCED.
      */
     async commit(batch) {
       const { key } = batch
       try {
-        await clients.transaction(async (tx) => {
-          if (!(await moveWatermark(tx, batch))) return refuse(tx, batch)
-          if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
-        })
+        if (await settler.before(batch)) return
+        const moved = { pid: null as number | null }
+        try {
+          await clients.transaction(async (tx) => {
+            moved.pid = await moveWatermark(tx, batch)
+            if (moved.pid === null) return refuse(tx, batch)
+            if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
+          }, deadlineMs)
+        } catch (err) {
+          if (moved.pid === null || classifyPostgresError(err) !== 'unavailable' || answeredWithError(err))
+            throw err
+          const { epoch, fromOffset, toOffset } = batch
+          await settler.settle({ key, epoch, fromOffset, toOffset, pid: moved.pid }, err)
+        }
       } catch (err) {
         throw toSinkError(err, target, `committing up to offset ${batch.toOffset} of ${describeKey(key)}`)
       }
@@ -155,7 +212,11 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
 
     async read(fn) {
       try {
-        return await clients.transaction((tx) => Promise.resolve(fn({ kind: 'postgres', sql: tx })))
+        await settler.settleAll()
+        return await clients.transaction(
+          (tx) => Promise.resolve(fn({ kind: 'postgres', sql: tx })),
+          deadlineMs,
+        )
       } catch (err) {
         throw toSinkError(err, target, 'reading pipeline state')
       }
@@ -198,11 +259,14 @@ async function claim(sql: Sql, key: PartitionKey, epoch: number): Promise<number
   )
 }
 
-/** Moves the watermark and inserts the dead letters if it moved, in one round trip. True when it moved. */
-async function moveWatermark(tx: TransactionSql, batch: BatchCommit): Promise<boolean> {
+/**
+ * Moves the watermark and inserts the dead letters if it moved, in one round trip. Returns the backend's pid
+ * when it moved (what settling an unknown outcome terminates), null when it did not.
+ */
+async function moveWatermark(tx: TransactionSql, batch: BatchCommit): Promise<number | null> {
   const { group, topic, partition } = batch.key
   const l = deadLetterColumns(batch.deadLetters)
-  const [result] = await tx<{ moved: number }[]>`
+  const [result] = await tx<{ moved: number; pid: number }[]>`
     with moved as (
       update baton_watermarks set next_offset = ${batch.toOffset}, updated_at = now()
       where group_id = ${group} and topic = ${topic} and partition = ${partition}
@@ -220,8 +284,8 @@ async function moveWatermark(tx: TransactionSql, batch: BatchCommit): Promise<bo
       -- A letter for this offset is already stored (the offsets were processed again after a seek back).
       on conflict (group_id, topic, partition, "offset") do nothing
     )
-    select count(*)::int as moved from moved`
-  return result?.moved === 1
+    select count(*)::int as moved, pg_backend_pid() as pid from moved`
+  return result?.moved === 1 ? result.pid : null
 }
 
 /**

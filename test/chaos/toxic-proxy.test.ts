@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { until } from '../support/until.ts'
 import { ToxicProxy } from './toxic-proxy.ts'
 
 /** An echo server on a free loopback port (or a Unix socket). */
@@ -98,6 +99,27 @@ describe('toxic proxy', () => {
     const deadline = Date.now() + 5_000
     while (got < 5_000 && Date.now() < deadline) await Bun.sleep(20)
     expect(got).toBe(5_000)
+  })
+
+  test('hold stops one direction of the connections open now; new ones pass; heal delivers what was held', async () => {
+    const { proxy, socket } = await setup()
+    let got = 0
+    socket.on('data', (c: Buffer) => {
+      got += c.length
+    })
+    proxy.hold('down')
+    // The echo server gets the bytes (up still passes) and answers, but the answer is held.
+    socket.write(Buffer.alloc(3_000, 1))
+    const later = await connect(proxy.port)
+    cleanups.push(() => {
+      later.destroy()
+    })
+    expect(await roundTrip(later, 10)).toBeGreaterThan(0)
+    expect(got).toBe(0)
+    expect(socket.destroyed).toBe(false)
+    proxy.heal()
+    await until('the held answer delivered', 5_000, async () => (got >= 3_000 ? true : undefined), 20)
+    expect(got).toBe(3_000)
   })
 
   test('reset cuts open connections and refuses new ones until heal', async () => {

@@ -13,6 +13,10 @@
  *   the pattern spans two reads (a tail that may begin it is held until the next read, at most 20 ms):
  *   what a damaged link or disk does to the bytes, here aimed at chosen bytes (a marker in a record value).
  * `heal()` removes them all; held data then flows on.
+ *
+ * `hold(direction)` acts on the connections open at that moment only: one direction of each stops passing
+ * data (held, not lost), while new connections pass as usual. That is a request whose answer never comes
+ * (`'down'`) or that never arrives (`'up'`), on a connection the client keeps waiting on. `heal()` ends it.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 
@@ -39,6 +43,8 @@ export class ToxicProxy {
   readonly #server: Server
   readonly #upstream: Address
   readonly #links = new Set<Link>()
+  /** The client-to-server (`up`) or server-to-client (`down`) links that `hold` stopped. */
+  readonly #held = new Set<Link>()
   readonly #sockets = new Set<Socket>()
   #toxics: Toxics = { ...none }
   #address: Address | null = null
@@ -99,8 +105,16 @@ export class ToxicProxy {
     for (const link of this.#links) link.pump()
   }
 
-  /** Removes every toxic; data held by a blackhole or latency flows on. */
+  /** Stops one direction of every connection open now (see the class comment) until `heal()`. */
+  hold(direction: 'up' | 'down'): void {
+    for (const link of this.#links) if (link.direction === direction) this.#held.add(link)
+    for (const link of this.#held) link.held = true
+  }
+
+  /** Removes every toxic and hold; data held by a blackhole, a hold or latency flows on. */
   heal(): void {
+    for (const link of this.#held) link.held = false
+    this.#held.clear()
     this.toxics({ ...none })
   }
 
@@ -123,11 +137,14 @@ export class ToxicProxy {
         : createConnection({ host: this.#upstream.host, port: this.#upstream.port, allowHalfOpen: true })
     this.#track(upstream)
     const toxics = () => this.#toxics
-    const up = new Link(client, upstream, toxics)
-    const down = new Link(upstream, client, toxics)
+    const up = new Link(client, upstream, toxics, 'up')
+    const down = new Link(upstream, client, toxics, 'down')
     for (const link of [up, down]) {
       this.#links.add(link)
-      link.onDone = () => this.#links.delete(link)
+      link.onDone = () => {
+        this.#links.delete(link)
+        this.#held.delete(link)
+      }
     }
     const fail = () => {
       client.destroy()
@@ -167,9 +184,16 @@ class Link {
   #heldTimer: ReturnType<typeof setTimeout> | null = null
   /** When the bandwidth toxic next lets bytes through (ms, performance clock). */
   #nextSendAt = 0
+  /** Set by `ToxicProxy.hold`: nothing passes until it is cleared. */
+  held = false
   onDone: () => void = () => {}
 
-  constructor(from: Socket, to: Socket, toxics: () => Toxics) {
+  constructor(
+    from: Socket,
+    to: Socket,
+    toxics: () => Toxics,
+    readonly direction: 'up' | 'down',
+  ) {
     this.#from = from
     this.#to = to
     this.#toxics = toxics
@@ -229,7 +253,7 @@ class Link {
     }
     const toxics = this.#toxics()
     while (this.#queue.length > 0) {
-      if (toxics.blackhole || toxics.reset || this.#to.destroyed) return
+      if (toxics.blackhole || toxics.reset || this.held || this.#to.destroyed) return
       if (this.#to.writableNeedDrain) return
       const head = this.#queue[0] as { chunk: Buffer; at: number }
       const now = performance.now()
