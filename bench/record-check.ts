@@ -48,9 +48,9 @@ export function measureRecordCheck(rounds = 2_000): {
 } {
   const bytes = fetchChunk()
   const run = (checkCrcs: boolean) => {
-    for (let i = 0; i < 50; i++) decodePartition('t', 0, bytes, 0, null, checkCrcs)
+    for (let i = 0; i < 50; i++) decodePartition('t', 0, bytes, 0, null, { checkCrcs })
     const cpu = process.cpuUsage()
-    for (let i = 0; i < rounds; i++) decodePartition('t', 0, bytes, 0, null, checkCrcs)
+    for (let i = 0; i < rounds; i++) decodePartition('t', 0, bytes, 0, null, { checkCrcs })
     const used = process.cpuUsage(cpu)
     return (used.user + used.system) / 1e6
   }

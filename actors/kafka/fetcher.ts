@@ -260,7 +260,7 @@ export class Fetcher {
           part.records ?? null,
           offset,
           aborted,
-          this.#tuning.checkCrcs,
+          { checkCrcs: this.#tuning.checkCrcs, wholeBatchDue: request === requests[0] },
         )
         feed.accept(generation, decoded, Number(part.highWatermark))
       }

@@ -50,7 +50,8 @@ export function readBatches(bytes: Buffer): RecordBatch[] {
   let at = 0
   while (bytes.length - at >= BATCH_HEAD) {
     const length = bytes.readInt32BE(at + 8)
-    if (bytes.length - at - BATCH_HEAD < length) break
+    // A length below the header's is damaged (the length lies outside the CRC); the caller sees no whole batch.
+    if (length < BATCH_HEADER_REST || bytes.length - at - BATCH_HEAD < length) break
     const start = at + BATCH_HEAD
     const end = start + length
     const attributes = bytes.readInt16BE(start + 9)
@@ -70,6 +71,11 @@ export function readBatches(bytes: Buffer): RecordBatch[] {
     at = end
   }
   return batches
+}
+
+/** The base offset of the first batch in `bytes`, null when not even that is there. */
+export function firstBatchOffset(bytes: Buffer): number | null {
+  return bytes.length >= 8 ? int64(bytes, 0) : null
 }
 
 function decompress(body: Buffer, attributes: number): Buffer {

@@ -161,9 +161,34 @@ describe('decodePartition', () => {
     expect(decoded.nextOffset).toBe(2)
     expect(decoded.corrupt).toEqual({ firstOffset: 2 })
     // Unchecked (BATON_CHECK_CRCS=false), the damaged value passes: what the check is for.
-    const unchecked = decodePartition('t', 0, bytes, 0, null, false)
+    const unchecked = decodePartition('t', 0, bytes, 0, null, { checkCrcs: false })
     expect(values(unchecked.records)).toEqual(['a', 'b', 'x', 'd'])
     expect(unchecked.corrupt).toBeUndefined()
+  })
+
+  test('a damaged length field: no whole batch where the broker must send one is corrupt, not a batch cut off', () => {
+    const whole = recordBatchBytes([batch(5, [record(0, 'a'), record(1, 'b')])])
+    for (const length of [whole.length * 4, 3]) {
+      const bytes = Buffer.from(whole)
+      bytes.writeInt32BE(length, 8)
+      // First in its request: the broker sent a whole batch, so the length must be wrong.
+      expect(decodePartition('t', 0, bytes, 5, null, { wholeBatchDue: true })).toEqual({
+        records: [],
+        nextOffset: 5,
+        corrupt: { firstOffset: 5 },
+      })
+      // Later in a request the broker may cut the first batch off at the partition's share: fetch it again.
+      expect(decodePartition('t', 0, bytes, 5)).toEqual({ records: [], nextOffset: 5 })
+      expect(decodePartition('t', 0, bytes, 5, null, { checkCrcs: false, wholeBatchDue: true })).toEqual({
+        records: [],
+        nextOffset: 5,
+      })
+    }
+    // A sound batch first in its request is read as ever.
+    expect(values(decodePartition('t', 0, whole, 5, null, { wholeBatchDue: true }).records)).toEqual([
+      'a',
+      'b',
+    ])
   })
 
   test('a corrupt first batch keeps the fetch offset', () => {

@@ -1,7 +1,7 @@
 import { IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka'
 import { BatonError } from '../../runtime/errors.ts'
 import { type SourceRecord, type TopicPartition, tpString } from '../ports.ts'
-import { type RecordBatch, readBatches } from './record-batches.ts'
+import { firstBatchOffset, type RecordBatch, readBatches } from './record-batches.ts'
 
 /** Batch attribute bit 3: the broker stamped the batch (topic `message.timestamp.type=LogAppendTime`). */
 const LOG_APPEND_TIME = 1 << 3
@@ -48,6 +48,9 @@ export function corruptBatchError(tp: TopicPartition, batch: CorruptBatch): Bato
  * - With `checkCrcs` (the default), each batch is checked against its CRC-32C before anything is read
  *   from it; decoding stops at the first that does not match, which is returned as `corrupt`, with the
  *   records of the sound batches before it.
+ * - `wholeBatchDue`: the partition came first in its fetch request, so the broker sends at least one whole
+ *   batch (KIP-74). Bytes that hold none then have a damaged length field (outside the CRC): with
+ *   `checkCrcs` that is `corrupt` too, instead of a cut-off batch fetched again and again without end.
  * - Batches may start before `fetchOffset` (a compressed batch is returned whole); earlier records are dropped.
  * - Control batches (transaction markers) are skipped but still move `nextOffset`, so fetching never stalls
  *   on a marker.
@@ -63,7 +66,7 @@ export function decodePartition(
   bytes: Buffer | null,
   fetchOffset: number,
   aborted: readonly AbortedTransaction[] | null = null,
-  checkCrcs = true,
+  { checkCrcs = true, wholeBatchDue = false }: { checkCrcs?: boolean; wholeBatchDue?: boolean } = {},
 ): DecodedPartition {
   const records: SourceRecord[] = []
   if (!bytes || bytes.length === 0) return { records, nextOffset: fetchOffset }
@@ -75,7 +78,10 @@ export function decodePartition(
   let nextAbort = 0
   const abortedProducers = new Set<number>()
   let nextOffset = fetchOffset
-  for (const batch of readBatches(bytes)) {
+  const batches = readBatches(bytes)
+  if (batches.length === 0 && checkCrcs && wholeBatchDue)
+    return { records, nextOffset, corrupt: { firstOffset: firstBatchOffset(bytes) ?? fetchOffset } }
+  for (const batch of batches) {
     const lastOffset = batch.firstOffset + batch.lastOffsetDelta
     if (checkCrcs && !batch.crcMatches())
       return { records, nextOffset, corrupt: { firstOffset: batch.firstOffset } }
