@@ -1,8 +1,8 @@
 import Redis from 'ioredis'
 import { z } from 'zod'
+import { BatonError, errorMessage } from '../actors/core/errors.ts'
+import { maskUrl } from '../actors/core/log-redact.ts'
 import { redisStartError, redisTls } from '../actors/redis/connection.ts'
-import { maskUrl } from '../runtime/config.ts'
-import { BatonError, errorMessage } from '../runtime/errors.ts'
 
 /** A partition a member says it owns, with the epoch its actor took (0 until the actor has taken one). */
 export interface PartitionClaim {

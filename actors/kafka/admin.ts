@@ -1,5 +1,5 @@
 import { Admin } from '@platformatic/kafka'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
 import { describeKafkaError, errorResponse, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
 import type { KafkaSecurity } from './kafka-security.ts'

@@ -1,5 +1,5 @@
 import { ConnectionPool, Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import { type SourceRecord, tpString } from '../ports.ts'
 import { defaultFetchTuning, sendFetch } from './fetch-request.ts'
 import { clientOptions } from './kafka-client.ts'

@@ -1,5 +1,5 @@
 import type { Statement } from 'bun:sqlite'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { Checkpoints, PartitionKey } from '../ports.ts'
 import type { SqliteStore } from './store.ts'
 

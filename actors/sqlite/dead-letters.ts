@@ -1,4 +1,4 @@
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import { type DeadLetterPage, type DeadLetterQuery, NO_HEADERS, type StoredDeadLetter } from '../ports.ts'
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'

@@ -1,4 +1,4 @@
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { SqliteStore } from './store.ts'
 
 /**

@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type { BatchCommit, DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
 import { isSqliteUnavailable } from './classify-error.ts'

@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors.ts'
+import { errorMessage } from '../../actors/core/errors.ts'
 
 export interface ServiceProbe {
   /** What the last check said when it failed (`<name>: <error>, since <time>`), null when it passed. */

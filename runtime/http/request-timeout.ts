@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 
 /**
  * Answers 503 REQUEST_TIMEOUT when a request (reading its body included) takes longer than `ms`, so a

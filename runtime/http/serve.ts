@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import { BatonError, errorMessage } from '../errors.ts'
+import { BatonError, errorMessage } from '../../actors/core/errors.ts'
 import { errorResponse } from './errors.ts'
 
 /** A running HTTP server. */

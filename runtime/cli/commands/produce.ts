@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { BatonError, errorMessage } from '../../errors.ts'
+import { BatonError, errorMessage } from '../../../actors/core/errors.ts'
 import { type Command, usageError, wantsHelp } from '../command.ts'
 import { Progress } from '../progress.ts'
 import { type SyntheticOptions, syntheticEvent } from '../synthetic-events.ts'
