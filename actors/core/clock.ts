@@ -28,3 +28,29 @@ export const realClock: Clock = {
     return { cancel: () => clearTimeout(timer) }
   },
 }
+
+/**
+ * Runs `fn` every `intervalMs` on `clock`, the first time `intervalMs` from now, until cancelled: the
+ * Clock's `setInterval`. The next run is scheduled before `fn` runs, so a throwing `fn` does not end it.
+ */
+export function every(clock: Clock, intervalMs: number, fn: () => void): Cancellable {
+  let cancelled = false
+  let timer: Cancellable
+  const tick = () => {
+    if (cancelled) return
+    timer = clock.schedule(intervalMs, tick)
+    fn()
+  }
+  timer = clock.schedule(intervalMs, tick)
+  return {
+    cancel() {
+      cancelled = true
+      timer.cancel()
+    },
+  }
+}
+
+/** Resolves after `ms` on `clock`: the Clock's `Bun.sleep`, for loops that poll. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.schedule(ms, resolve))
+}

@@ -10,11 +10,12 @@ export {
   type SystemTermination,
 } from './actor-system.ts'
 export { type Backoff, type BackoffOptions, backoff, type Retries, retries } from './backoff.ts'
-export { type Cancellable, type Clock, realClock } from './clock.ts'
+export { type Cancellable, type Clock, every, realClock, sleep } from './clock.ts'
 export { type ActorEvent, eventToJson, writeEventToStderr } from './events.ts'
 export { exhaustive } from './exhaustive.ts'
 export { addRestart } from './intensity.ts'
 export { defaultAskTimeoutMs } from './internal/ask.ts'
+export { withDeadline } from './internal/deadline.ts'
 export { spawnDefaults } from './internal/spawn-options.ts'
 export { flush, ManualClock } from './manual-clock.ts'
 export {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { every } from './clock.ts'
 import { ManualClock } from './manual-clock.ts'
 
 describe('ManualClock', () => {
@@ -36,6 +37,26 @@ describe('ManualClock', () => {
     timer.cancel()
     await clock.advance(10)
     expect(fired).toBe(false)
+    expect(clock.pendingTimers).toBe(0)
+  })
+})
+
+describe('every', () => {
+  test('runs each interval, goes on after a throw, and stops when cancelled', async () => {
+    const clock = new ManualClock()
+    const runs: number[] = []
+    const interval = every(clock, 10, () => {
+      runs.push(clock.now())
+      if (runs.length === 1) throw new Error('one bad run')
+    })
+    await clock.advance(9).catch(() => {})
+    expect(runs).toEqual([])
+    await clock.advance(1).catch(() => {})
+    await clock.advance(20)
+    expect(runs).toEqual([10, 20, 30])
+    interval.cancel()
+    await clock.advance(50)
+    expect(runs).toEqual([10, 20, 30])
     expect(clock.pendingTimers).toBe(0)
   })
 })

@@ -1,5 +1,5 @@
 import { BatonError } from '../../actors/core/errors.ts'
-import { ActorSystem } from '../../actors/core/index.ts'
+import { ActorSystem, type Clock, realClock, sleep } from '../../actors/core/index.ts'
 import type { PartitionMsg } from '../../actors/partition/partition-actor.ts'
 import type { Pipeline } from '../../actors/pipeline.ts'
 import { type TopicPartition, tpString } from '../../actors/ports.ts'
@@ -31,6 +31,8 @@ export interface NodeDeps {
   readonly listener: Listener
   /** TEST ONLY (runtime/test-hooks.ts): given to every partition actor. */
   readonly testAfterCommit?: () => void
+  /** The actor system's clock, and the node's (default: the process clock). */
+  readonly clock?: Clock
 }
 
 export interface RunningNode {
@@ -48,9 +50,11 @@ export interface RunningNode {
  */
 export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   const { config, backend, pipeline, metrics, logger } = deps
-  const started = Date.now()
+  const clock = deps.clock ?? realClock
+  const started = clock.now()
   const system = new ActorSystem({
     name: 'node',
+    clock,
     // The tree and its specs are described in cluster/coordinator.ts; if this root gives up, `failed`
     // resolves and the process exits non-zero.
     supervision: coordinatorSupervision,
@@ -183,7 +187,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     mode: config.mode,
     topics: config.topics,
     partitionCount: (topic) => backend.partitionCount(topic),
-    health: () => ({ ok: true, uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
+    health: () => ({ ok: true, uptimeSeconds: Math.round((clock.now() - started) / 1000) }),
     readiness() {
       const reasons = [...backend.problems(), ...peers.problems()]
       if (draining) reasons.push('draining: the node is stopping')
@@ -235,11 +239,11 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       if (!ok) throw noOwner(tp)
       // Answer with the new epoch when the new actor takes the partition promptly; when it cannot (its
       // services are down), answer anyway after a few seconds with the state it is in.
-      const deadline = Date.now() + 5_000
-      while (Date.now() < deadline) {
+      const deadline = clock.now() + 5_000
+      while (clock.now() < deadline) {
         const state = owned.get(tpString(tp))?.stats.current?.().state
         if (state !== undefined && state !== 'starting') break
-        await Bun.sleep(25)
+        await sleep(clock, 25)
       }
       return view(tp)
     },
@@ -297,6 +301,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     mailboxDepth: (tp) => partitionRef(tp)?.mailboxDepth,
     owns: (tp) => owned.has(tpString(tp)),
     metrics,
+    clock,
   })
 
   return {
