@@ -1,5 +1,5 @@
-import { BatonError, errorMessage } from '../runtime/errors.ts'
-import { maskSecrets } from '../runtime/log-redact.ts'
+import { BatonError, errorMessage } from './core/errors.ts'
+import { maskSecrets } from './core/log-redact.ts'
 
 /**
  * Why a connection to a service failed, as an operator fixes it:

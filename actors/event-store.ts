@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'bun:sqlite'
+import { realClock } from './core/clock.ts'
 import { type Batch, definePipeline, PoisonEventError } from './pipeline.ts'
 import { NO_HEADERS, type SourceRecord } from './ports.ts'
 
@@ -83,7 +84,7 @@ export const eventStore = definePipeline<string>({
       return
     }
     const insert = sqliteInsert(tx.db)
-    const now = Date.now()
+    const now = realClock.now()
     for (const { record, value } of batch.events) {
       insert.run(
         batch.topic,

@@ -1,4 +1,4 @@
-import { BatonError } from '../runtime/errors.ts'
+import { BatonError } from './core/errors.ts'
 
 /**
  * Kafka's default partitioner, so that a key lands on the same partition number in embedded and cluster

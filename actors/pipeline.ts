@@ -1,4 +1,4 @@
-import { BatonError } from '../runtime/errors.ts'
+import { BatonError } from './core/errors.ts'
 import type { SinkKind, SinkTx, SourceRecord } from './ports.ts'
 
 /** One decoded event of a batch, with the record it came from (topic, partition, offset, key, time). */

@@ -3,7 +3,7 @@
  * (cluster mode) and bun:sqlite (embedded mode); the partition actor, batcher and pipelines only ever
  * see these types. Offsets are plain numbers: a partition would need 2^53 events to overflow them.
  */
-import type { BatonError } from '../runtime/errors.ts'
+import type { BatonError } from './core/errors.ts'
 
 /** Identifies one partition of one topic. */
 export interface TopicPartition {

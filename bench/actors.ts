@@ -1,5 +1,5 @@
-import { type ActorRef, ActorSystem } from '../runtime/actor/index.ts'
-import { RingBuffer } from '../runtime/actor/internal/ring-buffer.ts'
+import { type ActorRef, ActorSystem } from '../actors/core/index.ts'
+import { RingBuffer } from '../actors/core/internal/ring-buffer.ts'
 import {
   type Benchmark,
   countOption,
@@ -10,7 +10,7 @@ import {
   option,
   progress,
   report,
-} from './index.ts'
+} from './kit/benchmark.ts'
 
 const help = `Usage: baton bench actors [options]
 

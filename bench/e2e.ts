@@ -26,8 +26,8 @@ import {
   option,
   progress,
   report,
-} from './index.ts'
-import { median } from './stats.ts'
+} from './kit/benchmark.ts'
+import { median } from './kit/stats.ts'
 
 const help = `Usage: baton bench e2e [options]
 

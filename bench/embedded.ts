@@ -2,9 +2,9 @@ import { Database } from 'bun:sqlite'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type NodeProcess, startNodeProcess } from '../deploy/local/node-process.ts'
 import { Progress } from '../runtime/cli/progress.ts'
 import { type SyntheticOptions, syntheticEvent } from '../runtime/cli/synthetic-events.ts'
-import { type NodeProcess, startNodeProcess } from '../test/support/node-process.ts'
 import {
   type Benchmark,
   countOption,
@@ -15,9 +15,9 @@ import {
   option,
   progress,
   report,
-} from './index.ts'
-import { cpuSeconds, peakRssMb } from './process-stats.ts'
-import { median, quantile, significant } from './stats.ts'
+} from './kit/benchmark.ts'
+import { cpuSeconds, peakRssMb } from './kit/process-stats.ts'
+import { median, quantile, significant } from './kit/stats.ts'
 
 const help = `Usage: baton bench embedded [options]
 

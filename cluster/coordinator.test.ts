@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'bun:test'
+import { BatonError } from '../actors/core/errors.ts'
+import { flush } from '../actors/core/manual-clock.ts'
+import { testSystem } from '../actors/core/testing.ts'
 import { noObserver } from '../actors/partition/observer.ts'
 import { definePipeline, type Pipeline } from '../actors/pipeline.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
-import { flush } from '../runtime/actor/manual-clock.ts'
-import { testSystem } from '../runtime/actor/testing.ts'
-import { BatonError } from '../runtime/errors.ts'
 import { MemoryPartition } from '../test/support/memory-feed.ts'
 import { MemoryCheckpoints, MemorySink, memoryTx } from '../test/support/memory-sink.ts'
 import {
@@ -29,7 +29,7 @@ const offsets: Pipeline = definePipeline({
 })
 
 /**
- * The node's supervision tree as runtime/node.ts builds it (root -> coordinator -> topic supervisor ->
+ * The node's supervision tree as runtime/node/node.ts builds it (root -> coordinator -> topic supervisor ->
  * partition actors, with the specs it declares), on a ManualClock with a memory sink, checkpoints and feeds.
  */
 function tree(partitionCount: number, options: Partial<CoordinatorOptions> = {}) {

@@ -1,11 +1,11 @@
+import { backoff } from '../actors/core/backoff.ts'
+import { BatonError, errorMessage, isBatonError } from '../actors/core/errors.ts'
+import type { SupervisorSpec } from '../actors/core/supervision.ts'
+import type { ActorContext, Behavior, Termination } from '../actors/core/types.ts'
 import type { PartitionActorDeps, PartitionMsg } from '../actors/partition/partition-actor.ts'
 import { partitionActor } from '../actors/partition/partition-actor.ts'
 import { PartitionStats } from '../actors/partition/stats.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
-import { backoff } from '../runtime/actor/backoff.ts'
-import type { SupervisorSpec } from '../runtime/actor/supervision.ts'
-import type { ActorContext, Behavior, Termination } from '../runtime/actor/types.ts'
-import { BatonError, errorMessage, isBatonError } from '../runtime/errors.ts'
 
 /** The closed protocol of the coordinator. Replies are how callers (the source, the HTTP API) wait. */
 export type CoordinatorMsg =

@@ -1,7 +1,7 @@
+import { BatonError, errorMessage } from '../actors/core/errors.ts'
 import type { TopicPartition } from '../actors/ports.ts'
-import { BatonError, errorMessage } from '../runtime/errors.ts'
-import { FORWARDED_BY_HEADER, type OwnerAnswer, type OwnerRequest } from '../runtime/node-api.ts'
 import type { Member } from './membership.ts'
+import { FORWARDED_BY_HEADER, type OwnerAnswer, type OwnerRequest } from './messages.ts'
 
 export interface ForwardOptions {
   /** This node's id, sent in `X-Baton-Forwarded-By`. */

@@ -1,8 +1,9 @@
 import Redis from 'ioredis'
 import { z } from 'zod'
+import { BatonError, errorMessage } from '../actors/core/errors.ts'
+import { type Cancellable, type Clock, every, realClock } from '../actors/core/index.ts'
+import { maskUrl } from '../actors/core/log-redact.ts'
 import { redisStartError, redisTls } from '../actors/redis/connection.ts'
-import { maskUrl } from '../runtime/config.ts'
-import { BatonError, errorMessage } from '../runtime/errors.ts'
 
 /** A partition a member says it owns, with the epoch its actor took (0 until the actor has taken one). */
 export interface PartitionClaim {
@@ -37,6 +38,8 @@ export interface MembershipOptions {
   readonly ttlMs?: number
   /** How often the claims are compared with the last published ones (default 250 ms), to publish a new epoch soon. */
   readonly checkMs?: number
+  /** Heartbeats, checks and the times it records (default: the process clock). */
+  readonly clock?: Clock
 }
 
 export interface MembershipRegistry {
@@ -101,6 +104,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
   const heartbeatMs = options.heartbeatMs ?? 2_000
   const ttlMs = options.ttlMs ?? 10_000
   const checkMs = options.checkMs ?? 250
+  const clock = options.clock ?? realClock
   if (ttlMs < 2 * heartbeatMs) {
     throw new BatonError(
       'CONFIG_INVALID',
@@ -138,7 +142,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
   let publishedAt = 0
   let dirty = false
   let publishing: Promise<void> | null = null
-  let timer: ReturnType<typeof setInterval> | null = null
+  let timer: Cancellable | null = null
   let failure: { message: string; since: number } | null = null
   let stopped = false
 
@@ -146,7 +150,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
     if (!self || stopped) return
     const partitions = claims()
     const snapshot = JSON.stringify(partitions)
-    const record: Member = { ...self, updatedAt: new Date().toISOString(), partitions }
+    const record: Member = { ...self, updatedAt: new Date(clock.now()).toISOString(), partitions }
     try {
       // A pipeline, not MULTI (one command fewer to allow); record first, then the id, so a reader that
       // sees the id finds the record.
@@ -158,11 +162,11 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
         .exec()
         .then(throwFirstError)
       published = snapshot
-      publishedAt = Date.now()
+      publishedAt = clock.now()
       failure = null
     } catch (err) {
       // Readiness reports it (problem()); the next check tries again.
-      failure ??= { message: errorMessage(err), since: Date.now() }
+      failure ??= { message: errorMessage(err), since: clock.now() }
     }
   }
 
@@ -172,7 +176,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
       dirty = true
       return
     }
-    const due = dirty || Date.now() - publishedAt >= heartbeatMs || JSON.stringify(claims()) !== published
+    const due = dirty || clock.now() - publishedAt >= heartbeatMs || JSON.stringify(claims()) !== published
     if (!due) return
     dirty = false
     publishing = publish().finally(() => {
@@ -183,7 +187,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
 
   function stop(): void {
     stopped = true
-    if (timer) clearInterval(timer)
+    timer?.cancel()
     timer = null
   }
 
@@ -194,7 +198,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
       if (self) throw new Error('join() was called twice')
       self = { ...member, httpUrl: member.httpUrl.replace(/\/+$/, '') }
       claims = memberClaims
-      timer = setInterval(check, checkMs)
+      timer = every(clock, checkMs, check)
       check()
     },
 

@@ -1,9 +1,9 @@
 import { type TopicPartition, tpString } from '../actors/ports.ts'
-import type { OwnerAnswer, OwnerRequest } from '../runtime/node-api.ts'
 import { type ClusterView, clusterView } from './cluster-view.ts'
 import type { OwnedPartition } from './coordinator.ts'
 import { type ForwardOptions, forwardToClaimants } from './forward.ts'
 import type { Member, MembershipRegistry, PartitionClaim } from './membership.ts'
+import type { OwnerAnswer, OwnerRequest } from './messages.ts'
 
 export interface PeersOptions {
   readonly nodeId: string

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { Hono } from 'hono'
+import { BatonError } from '../actors/core/errors.ts'
 import { tpString } from '../actors/ports.ts'
-import { BatonError } from '../runtime/errors.ts'
 import { createApi } from '../runtime/http/app.ts'
 import { jsonOf, type TestNode, testNode } from '../runtime/http/test-node.ts'
 import type { NodeApi, PartitionView } from '../runtime/node-api.ts'

@@ -2,8 +2,9 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig, maskUrl, printableConfig, secretsOf } from './config.ts'
-import { isBatonError } from './errors.ts'
+import { isBatonError } from '../actors/core/errors.ts'
+import { maskUrl } from '../actors/core/log-redact.ts'
+import { loadConfig, printableConfig, secretsOf } from './config.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-config-'))
 const ca = join(dir, 'ca.pem')

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { isBatonError } from '../actors/core/errors.ts'
 import { loadConfig, printableConfig } from './config.ts'
-import { isBatonError } from './errors.ts'
 
 describe('loadConfig', () => {
   test('no services configured: embedded mode with the documented defaults', () => {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { BatonError } from './errors.ts'
-import { maskSecrets } from './log-redact.ts'
+import { BatonError } from '../actors/core/errors.ts'
+import { maskUrl } from '../actors/core/log-redact.ts'
 
 /**
  * The node's configuration, read from the environment once, at start-up, and read-only afterwards.
@@ -317,18 +317,6 @@ function securityProblems(present: Record<string, string | undefined>, cluster: 
       'REDIS_TLS_CA: set, but REDIS_URL is not rediss:// (TLS); use rediss://, or unset REDIS_TLS_CA',
     )
   return problems
-}
-
-/** Replaces the password of a URL (and credentials in its query) with `***`. */
-export function maskUrl(value: string): string {
-  try {
-    const u = new URL(value)
-    if (u.password) u.password = '***'
-    // libpq also takes `?password=`; maskSecrets finds that, and anything URL could not parse.
-    return maskSecrets(u.toString())
-  } catch {
-    return maskSecrets(value)
-  }
 }
 
 /** The config as it may be printed or served: URLs masked, tokens reduced to whether they are set. */

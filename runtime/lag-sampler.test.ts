@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { ManualClock } from '../actors/core/manual-clock.ts'
 import type { TopicPartition } from '../actors/ports.ts'
-import { ManualClock } from './actor/manual-clock.ts'
 import { type LagSamplerOptions, startLagSampler } from './lag-sampler.ts'
 
 const p0 = { topic: 'orders', partition: 0 }

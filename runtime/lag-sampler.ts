@@ -1,6 +1,6 @@
-import type { PartitionStatus } from '../actors/partition/partition-actor.ts'
+import { type Cancellable, type Clock, realClock } from '../actors/core/clock.ts'
+import type { PartitionStatus } from '../actors/partition/stats.ts'
 import type { TopicPartition } from '../actors/ports.ts'
-import { type Cancellable, type Clock, realClock } from './actor/clock.ts'
 
 /** The gauges the sampler sets; the node's Metrics are one. */
 export interface SampledMetrics {

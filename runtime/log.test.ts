@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { BatonError } from './errors.ts'
+import { BatonError } from '../actors/core/errors.ts'
+import { maskSecrets, redactFields } from '../actors/core/log-redact.ts'
 import { createLogger, logFunction, withContext } from './log.ts'
-import { maskSecrets, redactFields } from './log-redact.ts'
 
 function collect(level: 'debug' | 'info' | 'warn' | 'error' = 'debug', secrets: string[] = []) {
   const lines: string[] = []

@@ -1,6 +1,6 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
+import { maskKnown, maskSecrets, redactFields } from '../actors/core/log-redact.ts'
 import type { Config } from './config.ts'
-import { maskKnown, maskSecrets, redactFields } from './log-redact.ts'
 
 export type { Logger } from 'pino'
 

@@ -1,7 +1,8 @@
-import type { PartitionState } from '../actors/partition/partition-actor.ts'
+import type { PartitionState } from '../actors/partition/stats.ts'
+import type { OwnerAnswer, OwnerRequest } from '../cluster/messages.ts'
 
 /**
- * What the HTTP API asks of the node it runs in. The node (runtime/node.ts) implements it over the actor
+ * What the HTTP API asks of the node it runs in. The node (runtime/node/node.ts) implements it over the actor
  * system, the coordinator and the adapters; HTTP tests implement it with plain objects. Every method may
  * throw a BatonError, which the API's one error handler maps to a status and a JSON body.
  */
@@ -68,30 +69,6 @@ export interface IngestEvent {
   readonly headers?: Readonly<Record<string, string>>
   /** Event time, milliseconds since the epoch; defaults to the time of ingest. */
   readonly time?: number
-}
-
-/** The header naming the node that forwarded a request; a request carrying it is answered where it arrives. */
-export const FORWARDED_BY_HEADER = 'X-Baton-Forwarded-By'
-
-/** A partition request as the HTTP layer hands it on to the partition's owner. */
-export interface OwnerRequest {
-  readonly method: 'GET' | 'POST'
-  /** Path and query as received, e.g. `/v1/actors/orders/3/seek`. */
-  readonly path: string
-  /** The JSON body, as text. */
-  readonly body?: string
-  /** The caller's Authorization header, passed on as it came: the owner checks the token again. */
-  readonly authorization?: string
-  /** The node that forwarded this request here, when one did (header `X-Baton-Forwarded-By`). */
-  readonly forwardedBy?: string
-}
-
-/** The owner's answer to a forwarded request: its status and JSON body, as it sent them. */
-export interface OwnerAnswer {
-  /** The node that answered. */
-  readonly node: string
-  readonly status: number
-  readonly body: unknown
 }
 
 export interface PartitionView {

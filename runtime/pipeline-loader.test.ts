@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isBatonError } from './errors.ts'
+import { isBatonError } from '../actors/core/errors.ts'
 import { loadPipeline } from './pipeline-loader.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-pipeline-'))

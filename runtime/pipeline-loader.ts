@@ -1,8 +1,8 @@
 import { isAbsolute, resolve } from 'node:path'
+import { BatonError, errorMessage } from '../actors/core/errors.ts'
 import { eventStore } from '../actors/event-store.ts'
 import type { Pipeline } from '../actors/pipeline.ts'
 import type { SinkKind } from '../actors/ports.ts'
-import { BatonError, errorMessage } from './errors.ts'
 
 /**
  * Loads the pipeline named by BATON_PIPELINE (a module path, relative to the working directory), or the

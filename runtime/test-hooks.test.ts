@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { isBatonError } from './errors.ts'
+import { isBatonError } from '../actors/core/errors.ts'
 import { testCrashAfterCommit } from './test-hooks.ts'
 
 describe('BATON_TEST_CRASH_AFTER_COMMIT (test only)', () => {

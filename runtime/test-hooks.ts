@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs'
-import { BatonError } from './errors.ts'
+import { BatonError } from '../actors/core/errors.ts'
 
 /**
  * TEST ONLY: `BATON_TEST_CRASH_AFTER_COMMIT=<n>` makes the node kill itself with SIGKILL right after its

@@ -6,8 +6,8 @@
  */
 import { resolve } from 'node:path'
 import type { Subprocess } from 'bun'
+import { errorMessage } from '../actors/core/errors.ts'
 import { leaseServices, type ServicesLease } from '../deploy/local/services.ts'
-import { errorMessage } from '../runtime/errors.ts'
 
 const root = resolve(import.meta.dir, '..')
 const testTimeoutMs = 120_000
@@ -53,19 +53,27 @@ async function run(cmd: string[], opts: { env?: Record<string, string | undefine
   return { code, output: `${out}${err}` }
 }
 
-// Both run on Bun, so a machine with only `bun install` (no Node.js) can run the checks too.
+// All three run on Bun, so a machine with only `bun install` (no Node.js) can run the checks too. The
+// import rule is .dependency-cruiser.cjs (README.md, Layout).
 async function checks(): Promise<boolean> {
-  const [tsc, biome] = await Promise.all([
-    run([process.execPath, 'node_modules/typescript/bin/tsc', '--noEmit'], { quiet: true }),
-    run([process.execPath, 'node_modules/@biomejs/biome/bin/biome', 'check', '.'], { quiet: true }),
-  ])
-  for (const [name, result] of [
-    ['tsc --noEmit', tsc],
-    ['biome check .', biome],
-  ] as const) {
-    if (result.code !== 0) say(`${name} failed:\n${result.output.trimEnd()}`)
-  }
-  return tsc.code === 0 && biome.code === 0
+  const all = [
+    ['tsc --noEmit', ['node_modules/typescript/bin/tsc', '--noEmit']],
+    ['biome check .', ['node_modules/@biomejs/biome/bin/biome', 'check', '.']],
+    [
+      'import rule (depcruise)',
+      [
+        'node_modules/dependency-cruiser/bin/dependency-cruiser.mjs',
+        '--config',
+        '.dependency-cruiser.cjs',
+        '.',
+      ],
+    ],
+  ] as const
+  const results = await Promise.all(all.map(([, args]) => run([process.execPath, ...args], { quiet: true })))
+  results.forEach((result, i) => {
+    if (result.code !== 0) say(`${all[i]?.[0]} failed:\n${result.output.trimEnd()}`)
+  })
+  return results.every((result) => result.code === 0)
 }
 
 function seconds(since: number): string {
@@ -85,7 +93,7 @@ async function main(): Promise<number> {
   try {
     // Type checking and the JVM start are the slow parts; they overlap.
     const [checked, leased] = await Promise.allSettled([
-      timed('checks (tsc, biome)', checks),
+      timed('checks (tsc, biome, import rule)', checks),
       timed('services up', () => leaseServices({ onProgress: (line) => say(line) })),
     ])
     if (leased.status === 'rejected') {

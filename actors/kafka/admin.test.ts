@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Admin } from '@platformatic/kafka'
-import { isBatonError } from '../../runtime/errors.ts'
 import { kafkaBrokers } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import { until } from '../../test/support/until.ts'
+import { isBatonError } from '../core/errors.ts'
 import { deleteTopics, ensureTopics } from './admin.ts'
 
 const created: string[] = []

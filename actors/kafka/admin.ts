@@ -1,5 +1,6 @@
 import { Admin } from '@platformatic/kafka'
-import { BatonError } from '../../runtime/errors.ts'
+import { type Clock, realClock, sleep } from '../core/clock.ts'
+import { BatonError } from '../core/errors.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
 import { describeKafkaError, errorResponse, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'
 import type { KafkaSecurity } from './kafka-security.ts'
@@ -181,8 +182,13 @@ async function createTopics(
   }
 }
 
-async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+async function waitForLeaders(
+  admin: Admin,
+  topics: readonly string[],
+  timeoutMs: number,
+  clock: Clock = realClock,
+): Promise<void> {
+  const deadline = clock.now() + timeoutMs
   for (;;) {
     try {
       const metadata = await admin.metadata({ topics: [...topics], forceUpdate: true })
@@ -198,13 +204,13 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
     } catch {
       // Not known everywhere yet: ask again.
     }
-    if (Date.now() > deadline) {
+    if (clock.now() > deadline) {
       throw new BatonError(
         'SERVICE_UNREACHABLE',
         `Topics ${topics.join(', ')} were created but their partitions have no leader after ${timeoutMs} ms; check the brokers' logs.`,
       )
     }
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(clock, 100)
   }
 }
 

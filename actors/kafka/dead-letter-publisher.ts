@@ -1,4 +1,4 @@
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import type { DeadLetter, DeadLetterPublisher, PartitionKey, SourceRecord } from '../ports.ts'
 import { deadLetterTopic } from './admin.ts'
 import { describeKafkaError } from './kafka-errors.ts'

@@ -5,7 +5,7 @@ import {
   type Consumer,
   ListOffsetTimestamps,
 } from '@platformatic/kafka'
-import { type Clock, realClock } from '../../runtime/actor/clock.ts'
+import { type Clock, realClock } from '../core/clock.ts'
 import { tpString } from '../ports.ts'
 import { type FetchResponse, type FetchTuning, sendFetch } from './fetch-request.ts'
 import { brokerRetries, type KafkaLog } from './kafka-client.ts'

@@ -9,8 +9,8 @@ import {
   findCoordinatorV6,
   offsetCommitV9,
 } from '@platformatic/kafka'
-import { type Clock, realClock } from '../../runtime/actor/clock.ts'
-import { BatonError } from '../../runtime/errors.ts'
+import { type Clock, realClock } from '../core/clock.ts'
+import { BatonError } from '../core/errors.ts'
 import { type TopicPartition, tpString } from '../ports.ts'
 import { brokerRetries, type KafkaLog, parseBrokers, unreachable } from './kafka-client.ts'
 import {

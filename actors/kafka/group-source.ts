@@ -1,6 +1,6 @@
 import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/kafka'
-import { type Clock, realClock } from '../../runtime/actor/clock.ts'
-import { BatonError } from '../../runtime/errors.ts'
+import { type Clock, realClock } from '../core/clock.ts'
+import { BatonError } from '../core/errors.ts'
 import { type PartitionFeed, type TopicPartition, tpString } from '../ports.ts'
 import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
 import { Fetcher } from './fetcher.ts'

@@ -1,7 +1,7 @@
 import type { BaseOptions, Broker } from '@platformatic/kafka'
-import { backoff, type Retries, retries } from '../../runtime/actor/backoff.ts'
-import { BatonError } from '../../runtime/errors.ts'
 import { connectionError } from '../connection-failure.ts'
+import { backoff, type Retries, retries } from '../core/backoff.ts'
+import { BatonError } from '../core/errors.ts'
 import { describeKafkaError } from './kafka-errors.ts'
 import { type KafkaSecurity, securityOptions } from './kafka-security.ts'
 

@@ -1,5 +1,5 @@
 import { findErrorBy, type GenericError, protocolErrorsCodesById } from '@platformatic/kafka'
-import { errorMessage } from '../../runtime/errors.ts'
+import { errorMessage } from '../core/errors.ts'
 
 /**
  * What baton does about a Kafka error, decided in one place for the fetcher, the group membership and the

@@ -1,5 +1,5 @@
-import type { Cancellable, Clock } from '../../runtime/actor/clock.ts'
-import { realClock } from '../../runtime/actor/clock.ts'
+import type { Cancellable, Clock } from '../core/clock.ts'
+import { realClock } from '../core/clock.ts'
 import { type TopicPartition, tpString } from '../ports.ts'
 import type { KafkaLog } from './kafka-client.ts'
 

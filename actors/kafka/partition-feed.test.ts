@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { ManualClock } from '../../runtime/actor/manual-clock.ts'
-import type { BatonError } from '../../runtime/errors.ts'
+import type { BatonError } from '../core/errors.ts'
+import { ManualClock } from '../core/manual-clock.ts'
 import { NO_HEADERS, type SourceRecord } from '../ports.ts'
 import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
 

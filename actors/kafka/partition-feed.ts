@@ -1,5 +1,5 @@
-import type { Clock } from '../../runtime/actor/clock.ts'
-import type { BatonError } from '../../runtime/errors.ts'
+import type { Clock } from '../core/clock.ts'
+import type { BatonError } from '../core/errors.ts'
 import type { PartitionFeed, SourceRecord, TopicPartition } from '../ports.ts'
 import { brokerRetries, type KafkaLog } from './kafka-client.ts'
 import { corruptBatchError, type DecodedPartition } from './record-decoder.ts'

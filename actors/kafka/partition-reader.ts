@@ -1,5 +1,6 @@
 import { ConnectionPool, Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka'
-import { BatonError } from '../../runtime/errors.ts'
+import { type Clock, realClock, sleep } from '../core/clock.ts'
+import { BatonError } from '../core/errors.ts'
 import { type SourceRecord, tpString } from '../ports.ts'
 import { defaultFetchTuning, sendFetch } from './fetch-request.ts'
 import { clientOptions } from './kafka-client.ts'
@@ -15,8 +16,16 @@ import { corruptBatchError, decodePartition } from './record-decoder.ts'
 export class PartitionReader {
   readonly #client: Consumer
   readonly #pool: ConnectionPool
+  readonly #clock: Clock
 
-  constructor(brokers: readonly string[], clientId = 'baton-reader', security?: KafkaSecurity) {
+  /** `clock` times the waits of `settledOffsets` (default: the process clock). */
+  constructor(
+    brokers: readonly string[],
+    clientId = 'baton-reader',
+    security?: KafkaSecurity,
+    clock: Clock = realClock,
+  ) {
+    this.#clock = clock
     const options = clientOptions(clientId, brokers, security)
     this.#client = new Consumer({ ...options, groupId: `${clientId}-unused` })
     this.#pool = new ConnectionPool(`${clientId}-fetch`, options)
@@ -61,16 +70,16 @@ export class PartitionReader {
     timeoutMs: number,
   ): Promise<{ earliest: number; end: number }> {
     const first = await this.offsets(topic, partition)
-    const deadline = performance.now() + timeoutMs
+    const deadline = this.#clock.now() + timeoutMs
     let stable = first.end
     for (let wait = 10; stable < first.highWatermark; wait = Math.min(wait * 2, 1_000)) {
-      if (performance.now() > deadline)
+      if (this.#clock.now() > deadline)
         throw new BatonError(
           'SOURCE_UNAVAILABLE',
           `${tpString({ topic, partition })} has had a transaction open at offset ${stable} for over ` +
             `${timeoutMs / 1000} s; what comes after it cannot be read until it ends. Check the producers writing to it.`,
         )
-      await Bun.sleep(wait)
+      await sleep(this.#clock, wait)
       stable = (await this.offsets(topic, partition)).end
     }
     return { earliest: first.earliest, end: first.highWatermark }

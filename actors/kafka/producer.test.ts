@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { isBatonError } from '../../runtime/errors.ts'
 import { kafkaBrokers } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
+import { isBatonError } from '../core/errors.ts'
 import { partitionForKey } from '../partitioner.ts'
 import { deleteTopics, ensureTopics } from './admin.ts'
 import { PartitionReader } from './partition-reader.ts'

@@ -1,5 +1,5 @@
 import { type MessageToProduce, ProduceAcks, Producer } from '@platformatic/kafka'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import { Partitioner } from '../partitioner.ts'
 import { CLIENT_RETRY_DELAY_MS, clientOptions } from './kafka-client.ts'
 import { describeKafkaError, isUnreachable, kafkaErrorIds } from './kafka-errors.ts'

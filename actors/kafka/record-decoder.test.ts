@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { IS_CONTROL, IS_TRANSACTIONAL, type KafkaRecord, type RecordsBatch } from '@platformatic/kafka'
-import { isBatonError } from '../../runtime/errors.ts'
+import { isBatonError } from '../core/errors.ts'
 import { NO_HEADERS } from '../ports.ts'
 import { corruptBatchError, decodePartition } from './record-decoder.ts'
 import { recordBatchBytes } from './testing.ts'

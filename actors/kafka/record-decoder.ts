@@ -1,5 +1,5 @@
 import { IS_CONTROL, IS_TRANSACTIONAL } from '@platformatic/kafka'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import { type SourceRecord, type TopicPartition, tpString } from '../ports.ts'
 import { firstBatchOffset, type RecordBatch, readBatches } from './record-batches.ts'
 

@@ -1,4 +1,4 @@
-import { type Clock, realClock } from '../../runtime/actor/clock.ts'
+import { type Clock, realClock } from '../core/clock.ts'
 
 /**
  * A loop's doorbell: `wait` sleeps until `notify` is called or the timeout passes. A `notify` that comes

@@ -1,5 +1,5 @@
-import type { Clock } from '../../runtime/actor/clock.ts'
-import { errorMessage } from '../../runtime/errors.ts'
+import type { Clock } from '../core/clock.ts'
+import { errorMessage } from '../core/errors.ts'
 import type { Pipeline, PipelineEvent } from '../pipeline.ts'
 import type { DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
 import type { BatchItem } from './batcher.ts'

@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import { PoisonEventError } from '../pipeline.ts'
 import { classifyFailure } from './failure.ts'
 

@@ -1,4 +1,4 @@
-import { isBatonError, isRetryable } from '../../runtime/errors.ts'
+import { isBatonError, isRetryable } from '../core/errors.ts'
 import { PoisonEventError } from '../pipeline.ts'
 
 /**
@@ -10,7 +10,7 @@ import { PoisonEventError } from '../pipeline.ts'
  *   of this epoch committed behind the actor's back, or the row was never claimed). Nothing was applied;
  *   the actor restarts, claims the row again and resumes from the stored watermark.
  * - `unavailable`: the sink (or checkpoint store) cannot be reached: the error's code is retryable
- *   (`isRetryable`, runtime/errors.ts). No event is at fault, so none is dead-lettered: the batch is
+ *   (`isRetryable`, actors/core/errors.ts). No event is at fault, so none is dead-lettered: the batch is
  *   retried as a whole with backoff while fetching pauses.
  * - `poison`: the pipeline said the event can never succeed. Dead-letter it at once.
  * - `event`: anything else the pipeline or the database refused (bad data, a constraint, a bug in the

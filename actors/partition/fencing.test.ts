@@ -1,21 +1,16 @@
 import { afterAll, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { ActorSystem } from '../../runtime/actor/index.ts'
 import { serviceEnv } from '../../test/support/env.ts'
 import { MemoryPartition } from '../../test/support/memory-feed.ts'
 import { uniqueName } from '../../test/support/names.ts'
+import { ActorSystem } from '../core/index.ts'
 import { eventStore } from '../event-store.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { createPostgresSink, type PostgresSink } from '../postgres/index.ts'
 import { createRedisCheckpoints, type RedisCheckpoints } from '../redis/checkpoints.ts'
 import { noObserver } from './observer.ts'
-import {
-  type PartitionActorDeps,
-  type PartitionMsg,
-  type PartitionStatus,
-  partitionActor,
-} from './partition-actor.ts'
-import { PartitionStats } from './stats.ts'
+import { type PartitionActorDeps, type PartitionMsg, partitionActor } from './partition-actor.ts'
+import { PartitionStats, type PartitionStatus } from './stats.ts'
 
 const topic = uniqueName('t')
 const group = uniqueName('g')

@@ -1,20 +1,15 @@
 import { describe, expect, test } from 'bun:test'
-import { type ActorRef, backoff } from '../../runtime/actor/index.ts'
-import { flush } from '../../runtime/actor/manual-clock.ts'
-import { testSystem } from '../../runtime/actor/testing.ts'
 import { MemoryPartition } from '../../test/support/memory-feed.ts'
 import { MemoryCheckpoints, MemorySink, memoryTx } from '../../test/support/memory-sink.ts'
+import { type ActorRef, backoff } from '../core/index.ts'
+import { flush } from '../core/manual-clock.ts'
+import { testSystem } from '../core/testing.ts'
 import { definePipeline, type Pipeline } from '../pipeline.ts'
 import type { PartitionKey } from '../ports.ts'
 import type { BatchLimits } from './batcher.ts'
 import { noObserver } from './observer.ts'
-import {
-  type PartitionActorDeps,
-  type PartitionMsg,
-  type PartitionStatus,
-  partitionActor,
-} from './partition-actor.ts'
-import { PartitionStats } from './stats.ts'
+import { type PartitionActorDeps, type PartitionMsg, partitionActor } from './partition-actor.ts'
+import { PartitionStats, type PartitionStatus } from './stats.ts'
 
 const key: PartitionKey = { group: 'g', topic: 't', partition: 0 }
 

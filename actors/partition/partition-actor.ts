@@ -1,3 +1,4 @@
+import { BatonError, errorMessage } from '../core/errors.ts'
 import {
   type ActorContext,
   type Backoff,
@@ -5,8 +6,7 @@ import {
   backoff,
   type Clock,
   realClock,
-} from '../../runtime/actor/index.ts'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+} from '../core/index.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type {
   Checkpoints,
@@ -21,7 +21,7 @@ import { Batcher, type BatchItem, type BatchLimits } from './batcher.ts'
 import { commitItems } from './commit-items.ts'
 import { classifyFailure, failureCode } from './failure.ts'
 import type { PartitionObserver } from './observer.ts'
-import type { PartitionStats } from './stats.ts'
+import type { PartitionState, PartitionStats, PartitionStatus } from './stats.ts'
 
 /** The closed protocol of a partition actor. */
 export type PartitionMsg =
@@ -40,16 +40,6 @@ export type PartitionMsg =
   /** The feed holds at a corrupt record batch (an error), or flows past it again (null). */
   | { readonly type: 'corrupt'; readonly error: BatonError | null; readonly instance: object }
 
-/** `corrupt`: running, but the source holds at a record batch that failed its CRC-32C check. */
-export type PartitionState =
-  | 'starting'
-  | 'running'
-  | 'corrupt'
-  | 'paused'
-  | 'sink-down'
-  | 'draining'
-  | 'drained'
-
 export interface SeekResult {
   /** Where fetching continues. Offsets below the watermark are already stored and are skipped. */
   readonly position: number
@@ -58,17 +48,6 @@ export interface SeekResult {
 
 export interface DrainResult {
   readonly watermark: number | null
-}
-
-export interface PartitionStatus {
-  readonly state: PartitionState
-  readonly epoch: number
-  readonly committedOffset: number | null
-  readonly position: number
-  readonly endOffset: number | null
-  readonly lag: number | null
-  readonly lagSeconds: number | null
-  readonly inFlight: number
 }
 
 export interface PartitionActorDeps<E> {

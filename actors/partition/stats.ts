@@ -1,4 +1,23 @@
-import type { PartitionStatus } from './partition-actor.ts'
+/** `corrupt`: running, but the source holds at a record batch that failed its CRC-32C check. */
+export type PartitionState =
+  | 'starting'
+  | 'running'
+  | 'corrupt'
+  | 'paused'
+  | 'sink-down'
+  | 'draining'
+  | 'drained'
+
+export interface PartitionStatus {
+  readonly state: PartitionState
+  readonly epoch: number
+  readonly committedOffset: number | null
+  readonly position: number
+  readonly endOffset: number | null
+  readonly lag: number | null
+  readonly lagSeconds: number | null
+  readonly inFlight: number
+}
 
 /**
  * What one partition has done, kept outside the partition actor's behaviour so that it survives the

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { BatonError } from '../../runtime/errors.ts'
 import { serviceEnv } from '../../test/support/env.ts'
+import { BatonError } from '../core/errors.ts'
 import { eventStore } from '../event-store.ts'
 import { PoisonEventError } from '../pipeline.ts'
 import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'

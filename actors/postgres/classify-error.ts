@@ -1,4 +1,4 @@
-import { BatonError, isBatonError, isRetryable } from '../../runtime/errors.ts'
+import { BatonError, isBatonError, isRetryable } from '../core/errors.ts'
 import { type PostgresTarget, scrub } from './target.ts'
 
 /**

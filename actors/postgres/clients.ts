@@ -1,4 +1,5 @@
 import postgres, { type Options, type Sql, type TransactionSql } from 'postgres'
+import { type Cancellable, type Clock, realClock } from '../core/clock.ts'
 
 /** What the sink runs its statements on. */
 export interface PostgresClients {
@@ -40,6 +41,7 @@ export function postgresClients(
   url: string,
   size: number,
   options: Options<Record<string, never>>,
+  clock: Clock = realClock,
 ): PostgresClients {
   const all = new Set<Client>()
   const idle: Client[] = []
@@ -110,16 +112,16 @@ export function postgresClients(
    * transaction callback that returns later is abandoned instead of committed.
    */
   function withDeadline<T>(client: Client, work: Promise<T>, ms: number): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined
+    let timer: Cancellable | undefined
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = clock.schedule(ms, () => {
         client.lost = true
         reject(new DeadlineExceeded(ms))
-      }, ms)
+      })
     })
     // Settles after the deadline (or never): its outcome is decided by the caller, not thrown from here.
     work.catch(() => {})
-    return Promise.race([work, expired]).finally(() => clearTimeout(timer))
+    return Promise.race([work, expired]).finally(() => timer?.cancel())
   }
 
   /** True once the connection closed, waiting a moment for it when `err` says it is about to. */
@@ -127,9 +129,12 @@ export function postgresClients(
     if (client.lost) return true
     const severity = (err as { severity?: unknown } | null)?.severity
     if (severity !== 'FATAL' && severity !== 'PANIC') return false
-    let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, FATAL_CLOSE_WAIT_MS)))])
-    clearTimeout(timer)
+    let timer: Cancellable | undefined
+    await Promise.race([
+      client.closed,
+      new Promise((r) => (timer = clock.schedule(FATAL_CLOSE_WAIT_MS, () => r(null)))),
+    ])
+    timer?.cancel()
     return client.lost
   }
 

@@ -1,4 +1,4 @@
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import type { PostgresClients } from './clients.ts'
 import type { PostgresTarget } from './target.ts'
 

@@ -1,4 +1,4 @@
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { classifyPostgresError, describeError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'

@@ -1,4 +1,4 @@
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import { type BatchCommit, type PartitionKey, tpString } from '../ports.ts'
 import { answeredWithError, toSinkError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'

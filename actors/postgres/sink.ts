@@ -1,6 +1,6 @@
 import type { Sql, TransactionSql } from 'postgres'
-import { BatonError } from '../../runtime/errors.ts'
 import { connectionError } from '../connection-failure.ts'
+import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
 import { answeredWithError, classifyPostgresError, describeError, toSinkError } from './classify-error.ts'

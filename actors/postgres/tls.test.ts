@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isBatonError } from '../../runtime/errors.ts'
+import { isBatonError } from '../core/errors.ts'
 import { postgresConnection } from './tls.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-pg-tls-'))

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { type ConnectionOptions, checkServerIdentity } from 'node:tls'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 
 /** A PostgreSQL URL as postgres.js takes it: the URL without libpq's TLS parameters, and its `ssl` option. */
 export interface PostgresConnection {

@@ -1,5 +1,5 @@
 import Redis from 'ioredis'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { Checkpoints, PartitionKey } from '../ports.ts'
 import { redisStartError, redisTls } from './connection.ts'
 

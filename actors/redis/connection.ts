@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { RedisOptions } from 'ioredis'
-import { BatonError } from '../../runtime/errors.ts'
 import { connectionError } from '../connection-failure.ts'
+import { BatonError } from '../core/errors.ts'
 
 /**
  * The `tls` option of ioredis for REDIS_URL: none for `redis://`; for `rediss://`, the server's certificate

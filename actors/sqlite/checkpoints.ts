@@ -1,5 +1,6 @@
 import type { Statement } from 'bun:sqlite'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { type Clock, realClock } from '../core/clock.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { Checkpoints, PartitionKey } from '../ports.ts'
 import type { SqliteStore } from './store.ts'
 
@@ -12,14 +13,14 @@ type CheckpointRow = { epoch: number; next_offset: number | null }
  */
 export class SqliteCheckpoints implements Checkpoints {
   readonly #store: SqliteStore
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #sql: { next: Statement<{ epoch: number }>; read: Statement<CheckpointRow>; write: Statement }
   #closed = false
 
   /** Creates the table if needed and shares `store` until `close`. */
-  constructor(store: SqliteStore, now: () => number = Date.now) {
+  constructor(store: SqliteStore, clock: Clock = realClock) {
     this.#store = store
-    this.#now = now
+    this.#clock = clock
     const db = store.db
     try {
       db.run(`create table if not exists baton_checkpoints (
@@ -56,7 +57,7 @@ export class SqliteCheckpoints implements Checkpoints {
   /** Hands out the partition's next epoch: one more than the last one handed out and than `above`. */
   nextEpoch(key: PartitionKey, above = 0): Promise<number> {
     return this.#run('take a new epoch', () => {
-      const row = this.#sql.next.get(key.group, key.topic, key.partition, above, this.#now())
+      const row = this.#sql.next.get(key.group, key.topic, key.partition, above, this.#clock.now())
       return (row as { epoch: number }).epoch
     })
   }
@@ -77,7 +78,7 @@ export class SqliteCheckpoints implements Checkpoints {
     return this.#run('write a checkpoint', () => {
       const { changes } = this.#sql.write.run(
         nextOffset,
-        this.#now(),
+        this.#clock.now(),
         key.group,
         key.topic,
         key.partition,

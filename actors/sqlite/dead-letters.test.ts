@@ -2,6 +2,7 @@ import { afterEach, beforeEach, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ManualClock } from '../core/manual-clock.ts'
 import { eventStore } from '../event-store.ts'
 import { type DeadLetter, NO_HEADERS } from '../ports.ts'
 import { sqliteDeadLetters } from './dead-letters.ts'
@@ -15,7 +16,7 @@ let sink: SqliteSink
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-dlq-'))
   store = SqliteStore.open(join(dir, 'sink.db'))
-  sink = await SqliteSink.open(store, { pipeline: eventStore, group: 'g', now: () => 5_000 })
+  sink = await SqliteSink.open(store, { pipeline: eventStore, group: 'g', clock: new ManualClock(5_000) })
 })
 
 afterEach(async () => {
@@ -113,7 +114,7 @@ test('lists the group’s letters in pages, filtered by topic and partition', as
 test('get and markReplayed touch only the group’s own letters', async () => {
   await fill('g', [['a', 0]], 3)
   await fill('other', [['a', 0]], 1)
-  const dlq = sqliteDeadLetters(store, 'g', () => 9_000)
+  const dlq = sqliteDeadLetters(store, 'g', new ManualClock(9_000))
   const [, second, third] = (await dlq.list()).letters
   const foreign = (await sqliteDeadLetters(store, 'other').list()).letters[0]
   const ids = [third?.id, second?.id, foreign?.id] as number[]

@@ -1,4 +1,5 @@
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { type Clock, realClock } from '../core/clock.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import { type DeadLetterPage, type DeadLetterQuery, NO_HEADERS, type StoredDeadLetter } from '../ports.ts'
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
@@ -41,7 +42,7 @@ interface DeadLetterRow {
 export function sqliteDeadLetters(
   store: SqliteStore,
   group: string,
-  now: () => number = Date.now,
+  clock: Clock = realClock,
 ): SqliteDeadLetters {
   const run = <T>(what: string, fn: () => T): Promise<T> =>
     store
@@ -86,7 +87,10 @@ export function sqliteDeadLetters(
       )
     },
     markReplayed(ids) {
-      return run('mark dead letters replayed', () => replayed.run(now(), group, JSON.stringify(ids)).changes)
+      return run(
+        'mark dead letters replayed',
+        () => replayed.run(clock.now(), group, JSON.stringify(ids)).changes,
+      )
     },
   }
 }

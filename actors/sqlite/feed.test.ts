@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, test } from 'bun:test'
-import { type Cancellable, type Clock, realClock } from '../../runtime/actor/clock.ts'
+import { type Cancellable, type Clock, realClock } from '../core/clock.ts'
 import type { SourceRecord } from '../ports.ts'
 import { SqliteFeed, type SqliteFeedOptions } from './feed.ts'
 import { SqliteLog } from './log.ts'

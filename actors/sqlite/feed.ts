@@ -1,5 +1,5 @@
-import { type Cancellable, type Clock, realClock } from '../../runtime/actor/clock.ts'
-import { errorMessage } from '../../runtime/errors.ts'
+import { type Cancellable, type Clock, realClock } from '../core/clock.ts'
+import { errorMessage } from '../core/errors.ts'
 import type { PartitionFeed, PartitionKey, SourceRecord } from '../ports.ts'
 import type { SqliteLog } from './log.ts'
 

@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'bun:sqlite'
-import { type Cancellable, type Clock, realClock } from '../../runtime/actor/clock.ts'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { type Cancellable, type Clock, realClock } from '../core/clock.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import { Partitioner } from '../partitioner.ts'
 import { NO_HEADERS, type SourceRecord } from '../ports.ts'
 import { type DatabaseOptions, openDatabase } from './store.ts'

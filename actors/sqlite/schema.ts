@@ -1,4 +1,5 @@
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { realClock } from '../core/clock.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { SqliteStore } from './store.ts'
 
 /**
@@ -66,7 +67,7 @@ export async function migrateSqlite(
       `insert into baton_schema_version (component, version, applied_at) values ('baton', ?, ?)
        on conflict (component) do update set version = excluded.version, applied_at = excluded.applied_at
        where baton_schema_version.version < excluded.version`,
-      [batonSchema.length, Date.now()],
+      [batonSchema.length, realClock.now()],
     )
     pipelineMigrations.forEach((statement, i) => {
       try {

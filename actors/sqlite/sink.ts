@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'bun:sqlite'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { type Clock, realClock } from '../core/clock.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type { BatchCommit, DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
 import { isSqliteUnavailable } from './classify-error.ts'
@@ -12,8 +13,8 @@ export interface SqliteSinkOptions {
   readonly pipeline: Pipeline
   /** The consumer group whose dead letters `deadLetters` reads. */
   readonly group: string
-  /** Wall clock in ms for `updated_at`, `failed_at` and `replayed_at`; tests pass their own. */
-  readonly now?: () => number
+  /** The time of `updated_at`, `failed_at` and `replayed_at` (default: the process clock). */
+  readonly clock?: Clock
 }
 
 type WatermarkRow = { next_offset: number | null; epoch: number }
@@ -34,7 +35,7 @@ export class SqliteSink implements Sink {
   /** The group's dead-letter table, for GET /v1/dlq and POST /v1/dlq/replay. */
   readonly deadLetters: SqliteDeadLetters
   readonly #store: SqliteStore
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #sql: {
     watermark: Statement<WatermarkRow>
     insertWatermark: Statement
@@ -46,8 +47,8 @@ export class SqliteSink implements Sink {
 
   private constructor(store: SqliteStore, options: SqliteSinkOptions) {
     this.#store = store
-    this.#now = options.now ?? Date.now
-    this.deadLetters = sqliteDeadLetters(store, options.group, this.#now)
+    this.#clock = options.clock ?? realClock
+    this.deadLetters = sqliteDeadLetters(store, options.group, this.#clock)
     const db = store.db
     const key = 'group_id = ? and topic = ? and partition = ?'
     this.#sql = {
@@ -115,7 +116,7 @@ export class SqliteSink implements Sink {
   claim(key: PartitionKey, epoch: number): Promise<number | null> {
     const what = `claim ${describe(key)}`
     return this.#transaction(what, () => {
-      const now = this.#now()
+      const now = this.#clock.now()
       const row = own(what, () => this.#sql.watermark.get(key.group, key.topic, key.partition))
       if (!row) {
         own(what, () => this.#sql.insertWatermark.run(key.group, key.topic, key.partition, epoch, now))
@@ -150,7 +151,7 @@ export class SqliteSink implements Sink {
     const { key, epoch, fromOffset, toOffset, deadLetters, work } = batch
     const what = `commit a batch of ${describe(key)}`
     await this.#transaction(what, async (db) => {
-      const now = this.#now()
+      const now = this.#clock.now()
       const moved = own(what, () =>
         this.#sql.advance.run(toOffset, now, key.group, key.topic, key.partition, epoch, fromOffset),
       )

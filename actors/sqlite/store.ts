@@ -1,7 +1,7 @@
 import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { BatonError, type ErrorCode } from '../../runtime/errors.ts'
+import { BatonError, type ErrorCode } from '../core/errors.ts'
 import { Mutex } from './mutex.ts'
 
 /**

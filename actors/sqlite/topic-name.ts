@@ -1,4 +1,4 @@
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../core/errors.ts'
 
 const LEGAL = /^[a-zA-Z0-9._-]{1,249}$/
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
-import { type NodeProcess, startNodeProcess } from '../../test/support/node-process.ts'
+import { type NodeProcess, startNodeProcess } from '../../deploy/local/node-process.ts'
 import type { BenchServices } from './services.ts'
 
 /** How the e2e benchmark starts baton: one cluster-mode node, as a process of its own. */

@@ -1,5 +1,5 @@
 import { Progress } from '../../runtime/cli/progress.ts'
-import { cpuSeconds, peakRssMb } from '../process-stats.ts'
+import { cpuSeconds, peakRssMb } from '../kit/process-stats.ts'
 import { committedEvents, startBatonNode } from './baton-node.ts'
 import type { Dataset } from './dataset.ts'
 import type { BenchServices } from './services.ts'

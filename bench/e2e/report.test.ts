@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import type { MachineInfo } from '../index.ts'
+import type { MachineInfo } from '../kit/benchmark.ts'
 import { buildE2eResult, type E2eMeasurements, e2eTable } from './report.ts'
 
 const machine: MachineInfo = {

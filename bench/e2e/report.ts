@@ -1,5 +1,5 @@
-import { formatTable, humanNumber, type MachineInfo } from '../index.ts'
-import { median, significant } from '../stats.ts'
+import { formatTable, humanNumber, type MachineInfo } from '../kit/benchmark.ts'
+import { median, significant } from '../kit/stats.ts'
 import type { DrainRun } from './drain.ts'
 import type { LatencyRun } from './latency.ts'
 import type { CheckpointLimit } from './limit-checkpoints.ts'

@@ -1,5 +1,5 @@
 import type { ProducedEvent } from '../../actors/kafka/producer.ts'
-import { quantile } from '../stats.ts'
+import { quantile } from '../kit/stats.ts'
 import type { BenchServices } from './services.ts'
 
 /** Commit times of any pipeline, read from its watermarks; see `watchCommits`. */

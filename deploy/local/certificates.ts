@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import { requireOpenssl } from './prerequisites.ts'
 
 /** PEM files of a test CA and of a server certificate it signed. */

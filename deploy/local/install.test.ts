@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { isBatonError } from '../../runtime/errors.ts'
+import { isBatonError } from '../../actors/core/errors.ts'
 import { ensurePrerequisites } from './install.ts'
 import { PrerequisiteMissing } from './prerequisites.ts'
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import { cacheDir, localDeployDir } from './paths.ts'
 import { requireMaven } from './prerequisites.ts'
 import { runToCompletion } from './processes.ts'

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import { isRunning } from './processes.ts'
 
 // Long enough for another caller to start Kafka from a cold jar cache.

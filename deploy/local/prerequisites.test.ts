@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { isBatonError } from '../../runtime/errors.ts'
+import { isBatonError } from '../../actors/core/errors.ts'
 import { parseJavaMajor, requireJava, requireRedisServer } from './prerequisites.ts'
 
 describe('parseJavaMajor', () => {

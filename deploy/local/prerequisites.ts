@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 
 /** PREREQUISITE_MISSING, with the Debian/Ubuntu package that provides what is missing (install.ts). */
 export class PrerequisiteMissing extends BatonError {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 
 /** A command to run for a service, with its output appended to the service's log file. */
 export interface ProcessSpec {

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import { freeLoopbackPort } from './ports.ts'
 import { requirePrometheus } from './prerequisites.ts'
 import { isRunning, launchDetached, stopProcessTree } from './processes.ts'

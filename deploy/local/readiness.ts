@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage } from '../../actors/core/errors.ts'
 import { isRunning } from './processes.ts'
 import type { ServiceDriver, ServiceRecord } from './types.ts'
 

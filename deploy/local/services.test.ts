@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { Admin, Producer, stringSerializers } from '@platformatic/kafka'
 import Redis from 'ioredis'
 import postgres from 'postgres'
-import { isBatonError } from '../../runtime/errors.ts'
+import { isBatonError } from '../../actors/core/errors.ts'
 import { isRunning } from './processes.ts'
 import {
   killService,

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BatonError } from '../../runtime/errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import type { ServiceName, ServiceRecord } from './types.ts'
 
 /** The state file's content: the services baton started in one services folder. */

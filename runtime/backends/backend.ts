@@ -10,7 +10,7 @@ import type { MembershipRegistry } from '../../cluster/membership.ts'
 import type { DeadLetterPage, IngestEvent } from '../node-api.ts'
 
 /**
- * What differs between embedded and cluster mode, behind one interface: the node (runtime/node.ts) runs
+ * What differs between embedded and cluster mode, behind one interface: the node (runtime/node/node.ts) runs
  * the same coordinator, partition actors, HTTP API and metrics over either.
  */
 export interface Backend {

@@ -1,5 +1,5 @@
+import { BatonError } from '../../actors/core/errors.ts'
 import type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../../actors/ports.ts'
-import { BatonError } from '../errors.ts'
 import type { DeadLetterEntry } from '../node-api.ts'
 import type { Backend } from './backend.ts'
 

@@ -1,4 +1,5 @@
-import { errorMessage } from '../errors.ts'
+import { errorMessage } from '../../actors/core/errors.ts'
+import { type Clock, every, realClock, withDeadline } from '../../actors/core/index.ts'
 
 export interface ServiceProbe {
   /** What the last check said when it failed (`<name>: <error>, since <time>`), null when it passed. */
@@ -16,36 +17,32 @@ export interface ServiceProbe {
 export function serviceProbe(
   name: string,
   check: () => Promise<unknown>,
-  options: { intervalMs?: number; timeoutMs?: number } = {},
+  options: { intervalMs?: number; timeoutMs?: number; clock?: Clock } = {},
 ): ServiceProbe {
   const timeoutMs = options.timeoutMs ?? 3_000
+  const clock = options.clock ?? realClock
   let failure: { message: string; since: number } | null = null
   let running = false
 
   async function run(): Promise<void> {
     if (running) return
     running = true
-    let timer: ReturnType<typeof setTimeout> | undefined
     try {
-      await Promise.race([
-        check(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-        }),
-      ])
+      const answer = check()
+      if (!(await withDeadline(answer, clock, timeoutMs))) throw new Error(`no answer within ${timeoutMs} ms`)
+      await answer
       failure = null
     } catch (err) {
-      failure = { message: errorMessage(err), since: failure?.since ?? Date.now() }
+      failure = { message: errorMessage(err), since: failure?.since ?? clock.now() }
     } finally {
-      clearTimeout(timer)
       running = false
     }
   }
 
   void run()
-  const interval = setInterval(run, options.intervalMs ?? 2_000)
+  const interval = every(clock, options.intervalMs ?? 2_000, () => void run())
   return {
     problem: () => failure && `${name}: ${failure.message}, since ${new Date(failure.since).toISOString()}`,
-    stop: () => clearInterval(interval),
+    stop: () => interval.cancel(),
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { errorMessage, isBatonError } from '../errors.ts'
+import { errorMessage, isBatonError } from '../../actors/core/errors.ts'
 import type { CommandEntry } from './command.ts'
 import { commands } from './commands/index.ts'
 

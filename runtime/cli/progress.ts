@@ -1,3 +1,5 @@
+import { type Clock, realClock } from '../../actors/core/clock.ts'
+
 /**
  * A one-line progress display on stderr: redrawn in place on a terminal, a plain line every few seconds
  * otherwise (CI logs), so long work always shows that it moves and how fast.
@@ -5,18 +7,21 @@
 export class Progress {
   readonly #label: string
   readonly #total: number
-  readonly #started = performance.now()
+  readonly #clock: Clock
+  readonly #started: number
   readonly #tty = process.stderr.isTTY === true
   #last = 0
 
-  constructor(label: string, total: number) {
+  constructor(label: string, total: number, clock: Clock = realClock) {
     this.#label = label
     this.#total = total
+    this.#clock = clock
+    this.#started = clock.now()
   }
 
   /** Shows `done` of the total, at most 10 times a second (every 5 s without a terminal); `done()` draws the end. */
   update(done: number, extra = ''): void {
-    const now = performance.now()
+    const now = this.#clock.now()
     if (now - this.#last < (this.#tty ? 100 : 5_000) || done >= this.#total) return
     this.#last = now
     const line = this.#line(done, extra)
@@ -30,7 +35,7 @@ export class Progress {
   }
 
   #line(done: number, extra: string): string {
-    const seconds = (performance.now() - this.#started) / 1000
+    const seconds = (this.#clock.now() - this.#started) / 1000
     const fraction = this.#total > 0 ? Math.min(1, done / this.#total) : 1
     const width = 24
     const filled = Math.round(fraction * width)

@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import { secureHeaders } from 'hono/secure-headers'
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import type { NodeApi } from '../node-api.ts'
 import { guardRoutes } from './access.ts'
 import { errorHandler, errorResponse, type InternalErrorReporter } from './errors.ts'
@@ -51,7 +51,7 @@ export const apiDefaults = {
 } as const
 
 /**
- * The node's HTTP API (DESIGN.md, Contracts) as a Hono app over `node`. Every error answer is JSON
+ * The node's HTTP API (README.md, HTTP API) as a Hono app over `node`. Every error answer is JSON
  * `{ error, message }`; every answer carries security headers and `Cache-Control: no-store`. Routes are
  * guarded by role (access.ts), ingest is rate-limited per client, and every request has a deadline.
  *
@@ -114,7 +114,11 @@ export function createApi(node: NodeApi, options: ApiOptions = {}): Hono {
   app.route('/', adminRoutes(node, admin))
   app.route('/', dlqRoutes(node, admin))
   app.notFound((c) =>
-    errorResponse(c, 'NOT_FOUND', `there is no route ${c.req.method} ${c.req.path}; DESIGN.md lists the API`),
+    errorResponse(
+      c,
+      'NOT_FOUND',
+      `there is no route ${c.req.method} ${c.req.path}; README.md, section HTTP API, lists them`,
+    ),
   )
   app.onError(errorHandler(options.onInternalError ?? reportToStderr))
   return app

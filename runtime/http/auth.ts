@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 
 /** Who may call a route: the admin token passes every role, the ingest and read tokens only their own. */
 export type Role = 'admin' | 'ingest' | 'read'

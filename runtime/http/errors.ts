@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { z } from 'zod'
-import { BatonError, type ErrorCode } from '../errors.ts'
+import { BatonError, type ErrorCode } from '../../actors/core/errors.ts'
 
 /**
  * The HTTP status of each error code. Codes not listed are faults of the node, not of the request: 500.

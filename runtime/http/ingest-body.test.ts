@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import { ingestFormat, parseIngestBody } from './ingest-body.ts'
 
 const limits = { maxEventBytes: 1024, maxEvents: 5 }

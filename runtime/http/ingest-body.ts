@@ -1,4 +1,4 @@
-import { BatonError, errorMessage } from '../errors.ts'
+import { BatonError, errorMessage } from '../../actors/core/errors.ts'
 import type { IngestEvent } from '../node-api.ts'
 import { TIME_HINT, toMillis } from './event-time.ts'
 

@@ -1,7 +1,8 @@
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { BatonError, isBatonError } from '../errors.ts'
-import { FORWARDED_BY_HEADER, type NodeApi, type PartitionView } from '../node-api.ts'
+import { BatonError, isBatonError } from '../../actors/core/errors.ts'
+import { FORWARDED_BY_HEADER } from '../../cluster/messages.ts'
+import type { NodeApi, PartitionView } from '../node-api.ts'
 
 /**
  * Runs a request that the partition's owner must answer. While nobody owns the partition (a rebalance is

@@ -1,4 +1,4 @@
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import type { NodeApi } from '../node-api.ts'
 
 /** Kafka's rule for topic names. */

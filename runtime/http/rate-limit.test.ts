@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ManualClock } from '../actor/manual-clock.ts'
+import { ManualClock } from '../../actors/core/manual-clock.ts'
 import { TokenBuckets } from './rate-limit.ts'
 
 describe('TokenBuckets', () => {

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono'
-import { type Clock, realClock } from '../actor/clock.ts'
-import { BatonError } from '../errors.ts'
+import { type Clock, realClock } from '../../actors/core/clock.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import './auth.ts'
 
 export interface RateLimitOptions {

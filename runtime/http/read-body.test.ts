@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
 import { readJson, readText } from './read-body.ts'
 
 const request = (body: string | Uint8Array | ReadableStream | null, headers: Record<string, string> = {}) =>

@@ -1,4 +1,4 @@
-import { BatonError, errorMessage } from '../errors.ts'
+import { BatonError, errorMessage } from '../../actors/core/errors.ts'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
-import { BatonError } from '../errors.ts'
+import { BatonError } from '../../actors/core/errors.ts'
+import { type Clock, realClock, withDeadline } from '../../actors/core/index.ts'
 
 /**
  * Answers 503 REQUEST_TIMEOUT when a request (reading its body included) takes longer than `ms`, so a
@@ -7,26 +8,15 @@ import { BatonError } from '../errors.ts'
  * for ever. The work already started is not undone: an ingest or admin action may still take effect, as
  * the message says.
  */
-export function requestTimeout(ms: number): MiddlewareHandler {
+export function requestTimeout(ms: number, clock: Clock = realClock): MiddlewareHandler {
   return async (_c, next) => {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new BatonError(
-              'REQUEST_TIMEOUT',
-              `the node did not finish this request within ${ms / 1000} s (BATON_REQUEST_TIMEOUT_MS); ` +
-                'what it asked for may still take effect, so check before sending it again',
-            ),
-          ),
-        ms,
+    const work = next()
+    if (!(await withDeadline(work, clock, ms)))
+      throw new BatonError(
+        'REQUEST_TIMEOUT',
+        `the node did not finish this request within ${ms / 1000} s (BATON_REQUEST_TIMEOUT_MS); ` +
+          'what it asked for may still take effect, so check before sending it again',
       )
-    })
-    try {
-      await Promise.race([next(), late])
-    } finally {
-      clearTimeout(timer)
-    }
+    await work
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { Hono } from 'hono'
-import { isBatonError } from '../errors.ts'
+import { isBatonError } from '../../actors/core/errors.ts'
 import { type ListenOptions, listen, type Server } from './serve.ts'
 
 function serve(app: Hono, options: ListenOptions): Server {

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
-import { BatonError, errorMessage } from '../errors.ts'
+import { BatonError, errorMessage } from '../../actors/core/errors.ts'
+import { type Clock, realClock, withDeadline } from '../../actors/core/index.ts'
 import { errorResponse } from './errors.ts'
 
 /** A running HTTP server. */
@@ -24,6 +25,8 @@ export interface ListenOptions {
   readonly port: number
   /** Idle connections are closed after this long (default 30), so silent clients cannot hold them. */
   readonly idleTimeoutSeconds?: number
+  /** Times the grace of `stop` (default: the process clock). */
+  readonly clock?: Clock
 }
 
 // Until the node has checked its services and built its API, every request learns that it is starting.
@@ -61,13 +64,9 @@ export function listen(options: ListenOptions): Listener {
       app = next
     },
     async stop(graceMs = 10_000) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const deadline = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), graceMs)
-      })
-      const outcome = await Promise.race([server.stop(false), deadline])
-      clearTimeout(timer)
-      if (outcome === 'late') await server.stop(true)
+      const graceful = server.stop(false)
+      if (await withDeadline(graceful, options.clock ?? realClock, graceMs)) await graceful
+      else await server.stop(true)
     },
   }
 }

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import type { ClusterView } from '../../cluster/cluster-view.ts'
+import { type NodeProcess, startNodeProcess } from '../../deploy/local/node-process.ts'
 import type { SyntheticOptions } from '../../runtime/cli/synthetic-events.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
 import {
@@ -40,7 +41,6 @@ import {
 } from '../cluster/support.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
-import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
 import { until } from '../support/until.ts'
 import { Netns } from './netns.ts'
 

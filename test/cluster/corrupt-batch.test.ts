@@ -5,11 +5,11 @@
  * Needs root for `ip netns`; the namespace is removed afterwards. Shared services.
  */
 import { afterAll, expect, test } from 'bun:test'
+import { startNodeProcess } from '../../deploy/local/node-process.ts'
 import { freeLoopbackPort } from '../../deploy/local/ports.ts'
 import { Netns } from '../chaos/netns.ts'
 import type { ToxicProxy } from '../chaos/toxic-proxy.ts'
 import { serviceEnv } from '../support/env.ts'
-import { startNodeProcess } from '../support/node-process.ts'
 import { ClusterScenario } from './harness.ts'
 
 const scenario = new ClusterScenario()

@@ -6,11 +6,11 @@ import { clientOptions } from '../../actors/kafka/kafka-client.ts'
 import { type KafkaSecurity, kafkaSecurityFromEnv } from '../../actors/kafka/kafka-security.ts'
 import { type EventToProduce, KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import { postgresConnection } from '../../actors/postgres/tls.ts'
+import { type NodeProcess, startNodeProcess } from '../../deploy/local/node-process.ts'
 import type { SecureServiceEnv, ServiceEnv } from '../../deploy/local/services.ts'
 import { type SyntheticOptions, syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
 import { serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
-import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
 import { type PrivateServices, privateServices } from './support.ts'
 
 /**

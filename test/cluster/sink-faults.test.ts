@@ -12,11 +12,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
+import { type NodeProcess, startNodeProcess } from '../../deploy/local/node-process.ts'
 import { startService, stopService } from '../../deploy/local/services.ts'
 import type { SyntheticOptions } from '../../runtime/cli/synthetic-events.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
 import { uniqueName } from '../support/names.ts'
-import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
 import {
   checkExactlyOnce,
   createTopic,

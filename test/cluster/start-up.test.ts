@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
+import { runBaton } from '../../deploy/local/node-process.ts'
 import { freeLoopbackPort } from '../../deploy/local/ports.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
-import { runBaton } from '../support/node-process.ts'
 
 const root = join(import.meta.dir, '..', '..')
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import type { ClusterView } from '../../cluster/cluster-view.ts'
+import type { NodeProcess } from '../../deploy/local/node-process.ts'
 import type { PartitionView } from '../../runtime/node-api.ts'
-import type { NodeProcess } from '../support/node-process.ts'
 import { until } from '../support/until.ts'
 import { ClusterScenario } from './harness.ts'
 

@@ -2,7 +2,7 @@ import { afterAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
+import { type NodeProcess, startNodeProcess } from '../../deploy/local/node-process.ts'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'baton-dlq-'))
 const token = 'dead-letter-test-token-0123456789'

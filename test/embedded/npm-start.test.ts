@@ -2,8 +2,8 @@ import { afterAll, expect, test } from 'bun:test'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawnNode } from '../../deploy/local/node-process.ts'
 import { freeLoopbackPort } from '../../deploy/local/ports.ts'
-import { spawnNode } from '../support/node-process.ts'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'baton-npm-start-'))
 // Processes this test started, killed at the end whatever happened, so a failure leaves no node behind.

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runBaton } from '../support/node-process.ts'
+import { runBaton } from '../../deploy/local/node-process.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-embedded-start-'))
 // Embedded mode creates this folder when it opens its log: still missing after a refusal, nothing was taken.

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type NodeProcess, startNodeProcess } from '../support/node-process.ts'
+import { type NodeProcess, startNodeProcess } from '../../deploy/local/node-process.ts'
 import { type Exposition, parseExposition, total } from './exposition.ts'
 
 export const PARTITIONS = 8

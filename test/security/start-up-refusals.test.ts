@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Admin } from '@platformatic/kafka'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
 import { kafkaSecurityFromEnv } from '../../actors/kafka/kafka-security.ts'
+import { runBaton } from '../../deploy/local/node-process.ts'
 import { ClusterScenario } from '../cluster/harness.ts'
 import { uniqueName } from '../support/names.ts'
-import { runBaton } from '../support/node-process.ts'
 import { leaked, type SecureSet, upSecureSet, withPassword } from './secure-set.ts'
 
 let set: SecureSet

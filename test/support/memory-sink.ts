@@ -1,6 +1,6 @@
+import { BatonError } from '../../actors/core/errors.ts'
 import type { BatchCommit, Checkpoints, DeadLetter, PartitionKey, Sink, SinkTx } from '../../actors/ports.ts'
 import { tpString } from '../../actors/ports.ts'
-import { BatonError } from '../../runtime/errors.ts'
 
 /** What a {@link MemorySink} transaction carries: the offsets a pipeline stored in it. */
 export interface MemoryTx {

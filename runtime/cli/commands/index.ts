@@ -19,11 +19,11 @@ export const commands: readonly CommandEntry[] = [
   {
     name: 'services',
     summary: 'Start, stop and show local Kafka, PostgreSQL and Redis (no Docker)',
-    load: async () => (await import('./services.ts')).servicesCommand,
+    load: async () => (await import('../../../deploy/local/command.ts')).servicesCommand,
   },
   {
     name: 'bench',
     summary: "Run a benchmark ('baton bench' lists them) and write bench/results/<name>.json",
-    load: async () => (await import('./bench.ts')).benchCommand,
+    load: async () => (await import('../../../bench/command.ts')).benchCommand,
   },
 ]

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
-import { BatonError, errorMessage } from '../../errors.ts'
+import { realClock, sleep } from '../../../actors/core/clock.ts'
+import { BatonError, errorMessage } from '../../../actors/core/errors.ts'
 import { type Command, usageError, wantsHelp } from '../command.ts'
 import { Progress } from '../progress.ts'
 import { type SyntheticOptions, syntheticEvent } from '../synthetic-events.ts'
@@ -115,7 +116,7 @@ function httpSender(o: ProduceOptions): Send {
       // Over the node's ingest rate (BATON_INGEST_RATE) the request was refused whole: wait as told, send again.
       if (res.status !== 429) break
       await res.arrayBuffer()
-      await Bun.sleep(Number(res.headers.get('retry-after') ?? 1) * 1000)
+      await sleep(realClock, Number(res.headers.get('retry-after') ?? 1) * 1000)
     }
     if (!res.ok) {
       const text = await res.text()
@@ -170,7 +171,7 @@ export const produce: Command = {
     const kafka = o.kafka ? await kafkaSender(o) : null
     const send = kafka?.send ?? httpSender(o)
     const progress = new Progress(`produce ${o.topic}`, o.count)
-    const started = performance.now()
+    const started = realClock.now()
     let sent = 0
     try {
       while (sent < o.count) {
@@ -181,15 +182,15 @@ export const produce: Command = {
         if (o.rate > 0) {
           // Pace by the schedule, not by the last request, so slow requests do not lower the rate.
           const due = started + (sent / o.rate) * 1000
-          const wait = due - performance.now()
-          if (wait > 0) await Bun.sleep(wait)
+          const wait = due - realClock.now()
+          if (wait > 0) await sleep(realClock, wait)
         }
       }
     } finally {
       progress.done(sent)
       await kafka?.close()
     }
-    const seconds = (performance.now() - started) / 1000
+    const seconds = (realClock.now() - started) / 1000
     process.stdout.write(
       `${JSON.stringify({ topic: o.topic, sent, seconds: Math.round(seconds * 100) / 100, eventsPerSec: Math.round(sent / seconds) })}\n`,
     )

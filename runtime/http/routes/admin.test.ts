@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { BatonError } from '../../errors.ts'
+import { BatonError } from '../../../actors/core/errors.ts'
 import { createApi } from '../app.ts'
 import { jsonOf, testNode } from '../test-node.ts'
 
