@@ -7,6 +7,8 @@
 import { resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 import { errorMessage } from '../actors/core/errors.ts'
+import { ensurePrerequisites } from '../deploy/local/install.ts'
+import { requirePrometheus, requirePromtool } from '../deploy/local/prerequisites.ts'
 import { leaseServices, type ServicesLease } from '../deploy/local/services.ts'
 
 const root = resolve(import.meta.dir, '..')
@@ -91,6 +93,14 @@ async function release(lease: ServicesLease): Promise<void> {
 async function main(): Promise<number> {
   let lease: ServicesLease | null = null
   try {
+    // The tests run Prometheus and promtool beside the services: installed like them when missing (as
+    // root with apt-get), or named with their install line.
+    try {
+      ensurePrerequisites([requirePrometheus, requirePromtool], say)
+    } catch (err) {
+      say(errorMessage(err))
+      return 1
+    }
     // Type checking and the JVM start are the slow parts; they overlap.
     const [checked, leased] = await Promise.allSettled([
       timed('checks (tsc, biome, import rule)', checks),

@@ -101,6 +101,13 @@ export function requirePrometheus(): string {
   return prometheus
 }
 
+/** `promtool`, which the tests use to check the metrics, the dashboard's queries and the alert rules. */
+export function requirePromtool(): string {
+  const promtool = which('promtool')
+  if (!promtool) throw missing('promtool', 'prometheus')
+  return promtool
+}
+
 /** The `openssl` executable, which makes the certificates of the secure services (`up --secure`). */
 export function requireOpenssl(): string {
   const openssl = which('openssl')

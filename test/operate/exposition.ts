@@ -1,3 +1,5 @@
+import { requirePromtool } from '../../deploy/local/prerequisites.ts'
+
 /** One sample line of the Prometheus text format: `name{labels} value`. */
 export interface Sample {
   readonly name: string
@@ -67,13 +69,5 @@ export function promtoolCheckMetrics(body: string): { exitCode: number; output: 
   return { exitCode: check.exitCode, output: `${check.stdout.toString()}${check.stderr.toString()}` }
 }
 
-/** promtool's path; throws with the install line when it is missing. */
-export function promtool(): string {
-  const path = Bun.which('promtool')
-  if (path === null) {
-    throw new Error(
-      'promtool not found: install the Debian package "prometheus" (apt-get install -y prometheus)',
-    )
-  }
-  return path
-}
+/** promtool's path; throws PREREQUISITE_MISSING with the install line when it is missing. */
+export const promtool = requirePromtool
