@@ -1,3 +1,4 @@
+import { type Clock, realClock } from '../actors/core/clock.ts'
 import { type TopicPartition, tpString } from '../actors/ports.ts'
 import { type ClusterView, clusterView } from './cluster-view.ts'
 import type { OwnedPartition } from './coordinator.ts'
@@ -17,6 +18,8 @@ export interface PeersOptions {
   readonly partitionCount: (topic: string) => number | undefined
   readonly topics: readonly string[]
   readonly forward?: Omit<ForwardOptions, 'self'>
+  /** Default realClock. */
+  readonly clock?: Clock
 }
 
 /** This node among the others: what it publishes, what it knows of the rest, and where requests go. */
@@ -42,6 +45,7 @@ export interface Peers {
  */
 export function createPeers(options: PeersOptions): Peers {
   const { registry, nodeId, owned } = options
+  const clock = options.clock ?? realClock
   const startedAt = new Date(options.startedAt).toISOString()
   let httpUrl = ''
   const claims = (): PartitionClaim[] =>
@@ -62,7 +66,15 @@ export function createPeers(options: PeersOptions): Peers {
     async cluster() {
       const members: Member[] = registry
         ? await registry.members()
-        : [{ id: nodeId, httpUrl, startedAt, updatedAt: new Date().toISOString(), partitions: claims() }]
+        : [
+            {
+              id: nodeId,
+              httpUrl,
+              startedAt,
+              updatedAt: new Date(clock.now()).toISOString(),
+              partitions: claims(),
+            },
+          ]
       return clusterView(nodeId, members, counts())
     },
 

@@ -75,6 +75,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     owned,
     topics: config.topics,
     partitionCount: (topic) => backend.partitionCount(topic),
+    clock,
   })
 
   const coordinatorRef = system.spawn<CoordinatorMsg>(

@@ -1,3 +1,4 @@
+import { realClock, sleep } from '../../../actors/core/clock.ts'
 import type { Pipeline } from '../../../actors/pipeline.ts'
 import pkg from '../../../package.json'
 import type { Backend } from '../../backends/backend.ts'
@@ -101,7 +102,7 @@ async function startUp(
     return node
   } catch (err) {
     const closing = Promise.all([listener.stop(0), backend?.close()]).catch(() => {})
-    await Promise.race([closing, Bun.sleep(closeOnFailureMs)])
+    await Promise.race([closing, sleep(realClock, closeOnFailureMs)])
     throw err
   }
 }
@@ -153,12 +154,12 @@ export const start: Command = {
         }
         stopping = true
         logger.info({ signal }, 'stopping: draining partitions')
-        const deadline = setTimeout(() => {
+        const deadline = realClock.schedule(config.drainTimeoutMs + 10_000, () => {
           logger.error({ deadlineMs: config.drainTimeoutMs + 10_000 }, 'stop deadline passed; exiting')
           resolve(1)
-        }, config.drainTimeoutMs + 10_000)
+        })
         const { clean } = await node.stop()
-        clearTimeout(deadline)
+        deadline.cancel()
         logger.info({ clean }, 'stopped')
         resolve(clean ? 0 : 1)
       }
