@@ -130,6 +130,8 @@ export interface BatchCommit {
   readonly deadLetters: readonly DeadLetter[]
   /** The pipeline's writes. Runs inside the transaction; throwing rolls everything back. */
   readonly work: ((tx: SinkTx) => Promise<void> | void) | null
+  /** Keys quarantined and events held by this batch (onPoison 'quarantine-key'), written after the letters. */
+  readonly quarantine?: import('./quarantine.ts').QuarantineWrite
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ActorContext, Behavior } from '../../runtime/actor/index.ts'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError, errorMessage, isBatonError } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type {
   Checkpoints,
@@ -10,10 +10,19 @@ import type {
   Sink,
   SourceRecord,
 } from '../ports.ts'
+import type { QuarantineStore } from '../quarantine.ts'
 import { Batcher, type BatchItem, type BatchLimits } from './batcher.ts'
 import { commitItems } from './commit-items.ts'
 import { classifyFailure, failureCode } from './failure.ts'
 import type { PartitionObserver } from './observer.ts'
+import { QuarantinedKeys } from './quarantined-keys.ts'
+import {
+  markRelease,
+  type ReleaseContext,
+  type ReleaseProgress,
+  type ReleaseRequest,
+  releaseHeld,
+} from './release.ts'
 import type { PartitionStats } from './stats.ts'
 
 /** The closed protocol of a partition actor. */
@@ -32,6 +41,19 @@ export type PartitionMsg =
   | { readonly type: 'status'; readonly reply: (s: PartitionStatus) => void }
   /** The feed holds at a corrupt record batch (an error), or flows past it again (null). */
   | { readonly type: 'corrupt'; readonly error: BatonError | null; readonly instance: object }
+  /** An operator's retry or skip of the letter holding `recordKey` back (POST /v1/dlq/:id/{retry,skip}). */
+  | ({ readonly type: 'release'; readonly reply: (r: ReleaseReply) => void } & ReleaseRequest)
+  /** Goes on releasing a key between batches (a long release, or one a previous owner left `releasing`). */
+  | { readonly type: 'release-continue'; readonly recordKey: Buffer; readonly instance: object }
+
+/**
+ * What a release request came to: `done` (the key flows again) or `releasing` (it goes on between
+ * batches); `failed` when the retried event failed again (nothing changed), `conflict` when the letter
+ * does not hold the key any more.
+ */
+export type ReleaseReply =
+  | ({ readonly status: 'done' | 'releasing' } & ReleaseProgress)
+  | { readonly status: 'failed' | 'conflict' | 'unavailable'; readonly error: string }
 
 /** `corrupt`: running, but the source holds at a record batch that failed its CRC-32C check. */
 export type PartitionState =
@@ -40,6 +62,8 @@ export type PartitionState =
   | 'corrupt'
   | 'paused'
   | 'sink-down'
+  /** Holds BATON_QUARANTINE_MAX_KEYS quarantined keys and would need one more: paused until one is released. */
+  | 'quarantine-full'
   | 'draining'
   | 'drained'
 
@@ -62,6 +86,9 @@ export interface PartitionStatus {
   readonly lag: number | null
   readonly lagSeconds: number | null
   readonly inFlight: number
+  /** Quarantined keys and the events they hold (held back, not lag); 0 without quarantine. */
+  readonly quarantinedKeys: number
+  readonly quarantinedEvents: number
 }
 
 export interface PartitionActorDeps<E> {
@@ -74,6 +101,8 @@ export interface PartitionActorDeps<E> {
   /** Publishes dead letters after commit (cluster mode); null when the sink's table is the DLQ. */
   readonly deadLetters: DeadLetterPublisher | null
   readonly limits: BatchLimits
+  /** Per-key quarantine (issue 20): the sink's tables, and how many keys the partition may hold at most. */
+  readonly quarantine?: { readonly store: QuarantineStore; readonly maxKeys: number }
   readonly maxRetries: number
   readonly stats: PartitionStats
   readonly observer: PartitionObserver
@@ -130,10 +159,17 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #stateDirty = false
   /** Set while the feed holds at a corrupt record batch: shown as state `corrupt` while running. */
   #corrupt = false
+  /** The partition's quarantined keys; null when the sink has no quarantine tables. */
+  readonly #quarantine: QuarantinedKeys | null
+  /** Items of a batch refused as QUARANTINE_FULL: committed first once a key was released. */
+  #stalled: BatchItem<E>[] = []
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
     this.#batcher = new Batcher(deps.limits)
+    this.#quarantine = deps.quarantine
+      ? new QuarantinedKeys(deps.pipeline.onPoison ?? 'dead-letter', deps.quarantine.maxKeys)
+      : null
     deps.stats.current = () => this.#status()
   }
 
@@ -154,6 +190,13 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       this.#position = checkpoint?.nextOffset ?? (await feed.initialOffset())
     }
     await this.#loadState()
+    if (this.#quarantine && this.#d.quarantine) {
+      this.#quarantine.load(await this.#d.quarantine.store.load(key))
+      // A previous owner stopped mid-release: finish it, between this instance's batches.
+      for (const recordKey of this.#quarantine.releasing()) {
+        await ctx.self.send({ type: 'release-continue', recordKey, instance: this.#instance })
+      }
+    }
     await this.#publishOutbox()
     await this.#d.pipeline.onAssign?.(this.#info(), this.#pipelineState)
     this.#state = 'running'
@@ -213,6 +256,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           this.#d.observer.corruptBatch(this.#d.key)
         }
         return
+      case 'release':
+        return this.#release(msg, ctx)
+      case 'release-continue':
+        if (msg.instance !== this.#instance) return
+        return this.#continueRelease(msg.recordKey, ctx)
     }
   }
 
@@ -253,9 +301,12 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async #flush(ctx: ActorContext<PartitionMsg>): Promise<void> {
     this.#timer?.cancel()
     this.#timer = null
+    // Paused at the quarantine's cap: what arrives waits (the paused feed bounds it) until a release.
+    if (this.#state === 'quarantine-full') return
     this.#batchNo++
     const openedAt = this.#batcher.openedAt
-    let items = this.#batcher.take()
+    let items = [...this.#stalled, ...this.#batcher.take()]
+    this.#stalled = []
     const { stats } = this.#d
     stats.batchWaitMs.add(ctx.clock.now() - openedAt)
     const retryDelay = this.#d.retryDelayMs ?? defaultRetryDelay
@@ -276,6 +327,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           this.#d.observer.fenced(this.#d.key)
           throw err
         }
+        if (kind === 'full') return this.#stall(items, err)
         if (kind !== 'unavailable') throw err
         // The sink is down: keep the rest of the batch, pause (the full mailbox stops fetching) and retry.
         const watermark = this.#watermark
@@ -302,6 +354,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         retryDelay: (attempt) => sleep(ctx, retryDelay(attempt)),
         state: () => this.#pipelineState,
         afterFailure: () => this.#loadState(),
+        ...(this.#quarantine && { quarantine: this.#quarantine }),
         onCommitted: (c) => {
           const now = ctx.clock.now()
           this.#watermark = c.toOffset
@@ -327,6 +380,100 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     await this.#checkpoint(watermark)
     if (letters.length > 0 || this.#unpublished) await this.#publish(letters)
     void this.#feed?.commit(watermark).catch(() => {})
+  }
+
+  /** Keeps the items past the watermark and pauses at the quarantine's cap (state `quarantine-full`). */
+  #stall(items: BatchItem<E>[], err: unknown): void {
+    const watermark = this.#watermark
+    this.#stalled = items.filter((i) => watermark === null || i.record.offset >= watermark)
+    this.#state = 'quarantine-full'
+    this.#feed?.pause()
+    this.#d.log?.('warn', 'quarantine full, partition paused', { error: errorMessage(err) })
+  }
+
+  /** Leaves `quarantine-full` once a key was released, committing the stalled items first. */
+  async #unstall(ctx: ActorContext<PartitionMsg>): Promise<void> {
+    if (this.#state !== 'quarantine-full' || this.#quarantine?.full) return
+    this.#state = 'running'
+    this.#feed?.resume()
+    if (this.#stalled.length > 0 || this.#batcher.size > 0) await this.#flush(ctx)
+  }
+
+  #releaseContext(): ReleaseContext<E> | null {
+    const { key, pipeline, quarantine } = this.#d
+    if (!quarantine || !this.#quarantine) return null
+    return {
+      key,
+      epoch: this.#epoch,
+      store: quarantine.store,
+      pipeline,
+      keys: this.#quarantine,
+      state: () => this.#pipelineState,
+      afterFailure: () => this.#loadState(),
+    }
+  }
+
+  /** Runs an operator's retry or skip: the marking transaction, then held events while steps allow. */
+  async #release(req: Extract<PartitionMsg, { type: 'release' }>, ctx: ActorContext<PartitionMsg>) {
+    const rc = this.#releaseContext()
+    if (!rc) return req.reply({ status: 'conflict', error: 'This partition has no quarantine.' })
+    let progress: ReleaseProgress
+    try {
+      progress = await markRelease(rc, req)
+    } catch (err) {
+      const kind = classifyFailure(err)
+      if (kind === 'fenced' || kind === 'stale') {
+        req.reply({ status: 'conflict', error: errorMessage(err) })
+        throw err
+      }
+      const status =
+        kind === 'unavailable' ? kind : isBatonError(err, 'QUARANTINE_CONFLICT') ? 'conflict' : 'failed'
+      return req.reply({ status, error: errorMessage(err) })
+    }
+    this.#d.log?.('info', `dead letter ${req.outcome}, releasing its key`, { deadLetterId: req.letterId })
+    try {
+      if (progress.done) await this.#unstall(ctx)
+      else progress = await this.#releaseSteps(req.recordKey, ctx)
+    } finally {
+      // The marking committed: whatever stops the steps, the key is `releasing` and gets finished.
+      req.reply({ status: progress.done ? 'done' : 'releasing', ...progress })
+    }
+  }
+
+  async #continueRelease(recordKey: Buffer, ctx: ActorContext<PartitionMsg>): Promise<void> {
+    if (this.#quarantine?.state(recordKey) !== 'releasing') return
+    await this.#releaseSteps(recordKey, ctx)
+  }
+
+  /**
+   * A few release transactions, then the rest later through a message to itself, so the partition's
+   * batches go on between them. An unreachable sink is tried again after a delay.
+   */
+  async #releaseSteps(recordKey: Buffer, ctx: ActorContext<PartitionMsg>): Promise<ReleaseProgress> {
+    const rc = this.#releaseContext() as ReleaseContext<E>
+    const again = { type: 'release-continue', recordKey, instance: this.#instance } as const
+    let progress: ReleaseProgress
+    try {
+      progress = await releaseHeld(rc, recordKey, 8)
+    } catch (err) {
+      if (classifyFailure(err) !== 'unavailable') throw err
+      this.#d.log?.('warn', 'sink unavailable during a release, retrying', { error: errorMessage(err) })
+      ctx.scheduleOnce((this.#d.retryDelayMs ?? defaultRetryDelay)(1), again)
+      return { done: false, released: 0 }
+    }
+    const fields = { released: progress.released, held: this.#quarantine?.events }
+    if (progress.done) {
+      this.#d.log?.('info', 'key released', fields)
+      await this.#unstall(ctx)
+    } else if (progress.newHeadLetterId !== undefined) {
+      this.#d.log?.('warn', 'released event failed: it holds its key back again', {
+        ...fields,
+        deadLetterId: progress.newHeadLetterId,
+      })
+    } else {
+      await ctx.self.send(again)
+    }
+    return progress
   }
 
   #info() {
@@ -395,7 +542,9 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       lag,
       lagSeconds:
         lag === null ? null : lag === 0 || lastEventTime === 0 ? 0 : (Date.now() - lastEventTime) / 1000,
-      inFlight: this.#batcher.size,
+      inFlight: this.#batcher.size + this.#stalled.length,
+      quarantinedKeys: this.#quarantine?.size ?? 0,
+      quarantinedEvents: this.#quarantine?.events ?? 0,
     }
   }
 }

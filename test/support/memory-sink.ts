@@ -1,6 +1,7 @@
 import type { BatchCommit, Checkpoints, PartitionKey, Sink, SinkTx } from '../../actors/ports.ts'
 import { tpString } from '../../actors/ports.ts'
 import { BatonError } from '../../runtime/errors.ts'
+import { MemoryQuarantine } from './memory-quarantine.ts'
 
 /** What a {@link MemorySink} transaction carries: the offsets a pipeline stored in it. */
 export interface MemoryTx {
@@ -25,6 +26,8 @@ export class MemorySink implements Sink {
   /** The offsets stored per partition (`topic/partition`), in commit order. */
   readonly stored = new Map<string, number[]>()
   commits = 0
+  /** Per-key quarantine tables (and the dead letters, with ids), for `PartitionActorDeps.quarantine`. */
+  readonly quarantine: MemoryQuarantine = new MemoryQuarantine(this)
 
   #check(what: string): void {
     if (this.down) throw new BatonError('SINK_UNAVAILABLE', `memory sink is down (test): ${what}`)
@@ -54,6 +57,7 @@ export class MemorySink implements Sink {
     const tx: MemoryTx = { kind: 'memory', stored: [] }
     if (batch.work) await batch.work(tx as unknown as SinkTx)
     this.#check('commit') // a sink that went away during the work commits nothing
+    this.quarantine.write(batch)
     row.next = batch.toOffset
     const list = this.stored.get(tpString(batch.key)) ?? []
     list.push(...tx.stored)
