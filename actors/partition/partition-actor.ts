@@ -47,12 +47,12 @@ export type PartitionMsg =
   | { readonly type: 'release-continue'; readonly recordKey: Buffer; readonly instance: object }
 
 /**
- * What a release request came to: `done` (the key flows again) or `releasing` (it goes on between
- * batches); `failed` when the retried event failed again (nothing changed), `conflict` when the letter
+ * What a release request came to: `done` (the key flows again), `releasing` (it goes on between
+ * batches), `held` (a released event failed: it holds the key back as `newHeadLetterId`); `failed` when the retried event failed again (nothing changed), `conflict` when the letter
  * does not hold the key any more.
  */
 export type ReleaseReply =
-  | ({ readonly status: 'done' | 'releasing' } & ReleaseProgress)
+  | ({ readonly status: 'done' | 'releasing' | 'held' } & ReleaseProgress)
   | { readonly status: 'failed' | 'conflict' | 'unavailable'; readonly error: string }
 
 /** `corrupt`: running, but the source holds at a record batch that failed its CRC-32C check. */
@@ -436,7 +436,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       else progress = await this.#releaseSteps(req.recordKey, ctx)
     } finally {
       // The marking committed: whatever stops the steps, the key is `releasing` and gets finished.
-      req.reply({ status: progress.done ? 'done' : 'releasing', ...progress })
+      req.reply({ status: releaseStatus(progress), ...progress })
     }
   }
 
@@ -548,6 +548,9 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     }
   }
 }
+
+const releaseStatus = (p: ReleaseProgress) =>
+  p.done ? 'done' : p.newHeadLetterId !== undefined ? 'held' : 'releasing'
 
 /** Waits `ms` on the actor's clock; gives up (rejects) when the actor instance ends first. */
 function sleep(ctx: ActorContext<PartitionMsg>, ms: number): Promise<void> {

@@ -3,11 +3,13 @@ import { BatonError } from '../../runtime/errors.ts'
 import { connectionError } from '../connection-failure.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
+import type { QuarantineStore } from '../quarantine.ts'
 import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
 import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
 import { checkRuntimeGrants } from './grants.ts'
 import { migratePostgres } from './migrations.ts'
+import { postgresQuarantine, writeQuarantine } from './quarantine.ts'
 import { type PostgresTarget, postgresTarget } from './target.ts'
 import { postgresConnection } from './tls.ts'
 
@@ -34,6 +36,8 @@ export interface PostgresSinkOptions {
 export interface PostgresSink extends Sink {
   readonly kind: 'postgres'
   readonly deadLetters: PostgresDeadLetters
+  /** The group's per-key quarantine (issue 20). */
+  readonly quarantine: QuarantineStore
 }
 
 /**
@@ -109,6 +113,7 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
   return {
     kind: 'postgres',
     deadLetters: postgresDeadLetters(clients, group, target),
+    quarantine: postgresQuarantine(clients, group, target),
 
     async storedEpoch(key) {
       try {
@@ -146,6 +151,7 @@ function postgresSink(clients: PostgresClients, target: PostgresTarget, group: s
       try {
         await clients.transaction(async (tx) => {
           if (!(await moveWatermark(tx, batch))) return refuse(tx, batch)
+          await writeQuarantine(tx, batch)
           if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
         })
       } catch (err) {

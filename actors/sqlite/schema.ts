@@ -1,4 +1,5 @@
 import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { quarantineSchema } from './quarantine.ts'
 import type { SqliteStore } from './store.ts'
 
 /**
@@ -39,6 +40,7 @@ const batonSchema: readonly (readonly string[])[] = [
       unique (group_id, topic, partition, "offset")
     )`,
   ],
+  quarantineSchema,
 ]
 
 /**

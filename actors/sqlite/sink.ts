@@ -1,9 +1,12 @@
 import type { Database, Statement } from 'bun:sqlite'
-import { BatonError, errorMessage } from '../../runtime/errors.ts'
+import { BatonError } from '../../runtime/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type { BatchCommit, DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
+import type { QuarantineStore } from '../quarantine.ts'
 import { isSqliteUnavailable } from './classify-error.ts'
 import { type SqliteDeadLetters, sqliteDeadLetters } from './dead-letters.ts'
+import { own, unavailable } from './own.ts'
+import { sqliteQuarantine, writeQuarantine } from './quarantine.ts'
 import { migrateSqlite } from './schema.ts'
 import type { SqliteStore } from './store.ts'
 
@@ -33,6 +36,8 @@ export class SqliteSink implements Sink {
   readonly kind = 'sqlite' as const
   /** The group's dead-letter table, for GET /v1/dlq and POST /v1/dlq/replay. */
   readonly deadLetters: SqliteDeadLetters
+  /** The group's per-key quarantine (issue 20). */
+  readonly quarantine: QuarantineStore
   readonly #store: SqliteStore
   readonly #now: () => number
   readonly #sql: {
@@ -48,6 +53,7 @@ export class SqliteSink implements Sink {
     this.#store = store
     this.#now = options.now ?? Date.now
     this.deadLetters = sqliteDeadLetters(store, options.group, this.#now)
+    this.quarantine = sqliteQuarantine(store, options.group, this.#now)
     const db = store.db
     const key = 'group_id = ? and topic = ? and partition = ?'
     this.#sql = {
@@ -157,6 +163,7 @@ export class SqliteSink implements Sink {
       if (moved.changes === 0) throw own(what, () => this.#refusal(batch))
       own(what, () => {
         for (const letter of deadLetters) this.#insertDeadLetter(key, letter, now)
+        writeQuarantine(db, batch, now)
       })
       if (work) await runWork(work, db)
     })
@@ -232,24 +239,6 @@ async function runWork(work: (tx: SinkTx) => Promise<void> | void, db: Database)
   } catch (err) {
     throw isSqliteUnavailable(err) ? unavailable('run the pipeline', err) : err
   }
-}
-
-/** Runs one of baton's own statements: whatever makes it fail is the database's fault, not an event's. */
-function own<T>(what: string, fn: () => T): T {
-  try {
-    return fn()
-  } catch (err) {
-    throw unavailable(what, err)
-  }
-}
-
-function unavailable(what: string, err: unknown): BatonError {
-  if (err instanceof BatonError) return err
-  return new BatonError(
-    'SINK_UNAVAILABLE',
-    `The embedded sink could not ${what}: ${errorMessage(err)}. Nothing was applied; baton retries. Check free disk space and BATON_DATA_DIR.`,
-    { cause: err },
-  )
 }
 
 const describe = (key: PartitionKey) => `${key.topic}/${key.partition} (group ${key.group})`
