@@ -44,6 +44,8 @@ export const errorCodes = [
   // apply (already decided, replayed, or holding no key)
   'QUARANTINE_FULL',
   'QUARANTINE_CONFLICT',
+  // POST /v1/dlq/:id/retry: the dead-lettered event failed again; nothing changed
+  'RETRY_FAILED',
   'PARTITION_NOT_ASSIGNED',
   'PRODUCE_FAILED',
   // cluster: membership registry and requests forwarded to a partition's owner

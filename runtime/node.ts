@@ -20,6 +20,7 @@ import { startLagSampler } from './lag-sampler.ts'
 import { type Logger, logFunction, withContext } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { NodeApi, PartitionView } from './node-api.ts'
+import { quarantineNode } from './quarantine-node.ts'
 
 export interface NodeDeps {
   readonly config: Config
@@ -98,6 +99,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
             maxWaitMs: config.batchMaxWaitMs,
           },
           maxRetries: config.maxRetries,
+          quarantine: { store: backend.quarantine, maxKeys: config.quarantineMaxKeys },
           testAfterCommit: deps.testAfterCommit,
           stats,
           observer: metrics,
@@ -194,6 +196,10 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
           reasons.push(
             `partition ${tpString(entry.tp)} cannot reach its sink: ${entry.stats.lastError?.message ?? ''}`,
           )
+        } else if (state === 'quarantine-full') {
+          reasons.push(
+            `partition ${tpString(entry.tp)} holds BATON_QUARANTINE_MAX_KEYS quarantined keys and is paused: retry or skip their letters (GET /v1/quarantine)`,
+          )
         } else if (state === 'corrupt') {
           reasons.push(
             `partition ${tpString(entry.tp)} is held at a corrupt record batch: ${entry.stats.lastError?.message ?? ''}`,
@@ -246,6 +252,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       return { replayed: await backend.replayDeadLetters(selection) }
     },
     metrics: () => metrics.render(),
+    ...quarantineNode({ backend, checkPartition, partitionRef }),
   }
 
   const http = createApi(api, {

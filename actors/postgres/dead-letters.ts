@@ -41,6 +41,7 @@ interface DeadLetterRow {
   failed_at: Date
   published_at: Date | null
   replayed_at: Date | null
+  resolution: 'retried' | 'skipped' | null
 }
 
 /**
@@ -168,6 +169,7 @@ function toStored(row: DeadLetterRow): StoredDeadLetter {
     failedAt: row.failed_at,
     publishedAt: row.published_at,
     replayedAt: row.replayed_at,
+    resolution: row.resolution,
   }
 }
 

@@ -67,6 +67,9 @@ export function testNode(overrides: Partial<NodeApi> = {}): TestNode {
     restart: async (topic, partition) => view(topic, partition, 'starting'),
     deadLetters: async () => ({ entries: [], next: null }),
     replay: async () => ({ replayed: 2 }),
+    quarantine: async () => ({ entries: [], next: null }),
+    letterPartition: async () => ({ topic: 'orders', partition: 1 }),
+    decide: async (id, outcome) => ({ status: 200, body: { deadLetterId: id, outcome, released: 3 } }),
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'baton_up 1\n' }),
   }
   const node = { ...base, ...overrides }

@@ -92,7 +92,11 @@ export const start: Command = {
       nodeId: config.nodeId,
       secrets: secretsOf(config),
     })
-    const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
+    const pipeline = await loadPipeline(
+      config.pipeline,
+      config.mode === 'embedded' ? 'sqlite' : 'postgres',
+      config.onPoison,
+    )
     const backend = await openBackend(config, pipeline)
     const metrics = createMetrics({ nodeId: config.nodeId, version: pkg.version })
     const node = await startNode({ config, backend, pipeline, metrics, logger, testAfterCommit })
