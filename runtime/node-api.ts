@@ -126,6 +126,9 @@ export interface PartitionView {
   readonly lag: number | null
   readonly lagSeconds: number | null
   readonly inFlight: number
+  /** Keys held back by a dead letter (onPoison quarantine-key), and the events they hold: not lag, held back. */
+  readonly quarantinedKeys: number
+  readonly quarantinedEvents: number
   readonly eventsPerSec: number
   readonly events: number
   readonly deadLetters: number

@@ -151,6 +151,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       lag: status?.lag ?? null,
       lagSeconds: status?.lagSeconds ?? null,
       inFlight: status?.inFlight ?? 0,
+      quarantinedKeys: status?.quarantinedKeys ?? 0,
+      quarantinedEvents: status?.quarantinedEvents ?? 0,
       eventsPerSec: Math.round(s.eventsPerSec * 10) / 10,
       events: s.events,
       deadLetters: s.deadLetters,

@@ -39,6 +39,8 @@ export interface Committed {
   readonly deadLetters: readonly DeadLetter[]
   /** Events of quarantined keys held in `baton_quarantine` instead of handled. */
   readonly held: number
+  /** Offsets of this transaction's dead letters that quarantined their key. */
+  readonly quarantinedAt: readonly number[]
   readonly handleMs: number
   readonly commitMs: number
   /** Event time of the first record committed: the oldest, so the batch's worst end-to-end latency. */
@@ -143,6 +145,7 @@ async function commitOnce<E>(
     events: events.length,
     deadLetters,
     held: quarantine?.held.length ?? 0,
+    quarantinedAt: quarantine?.newKeys.map((k) => k.letterOffset) ?? [],
     handleMs,
     commitMs,
     firstEventTime: first.record.timestamp,

@@ -192,6 +192,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     await this.#loadState()
     if (this.#quarantine && this.#d.quarantine) {
       this.#quarantine.load(await this.#d.quarantine.store.load(key))
+      this.#reportQuarantine()
       // A previous owner stopped mid-release: finish it, between this instance's batches.
       for (const recordKey of this.#quarantine.releasing()) {
         await ctx.self.send({ type: 'release-continue', recordKey, instance: this.#instance })
@@ -365,6 +366,17 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           stats.handleMs.add(c.handleMs)
           stats.commitMs.add(c.commitMs)
           letters.push(...c.deadLetters)
+          if (c.held > 0 || c.deadLetters.length > 0) this.#reportQuarantine()
+          for (const offset of c.quarantinedAt) {
+            this.#d.log?.(
+              'warn',
+              'key quarantined: its later events are held until its letter is retried or skipped',
+              {
+                offset,
+                quarantinedKeys: this.#quarantine?.size,
+              },
+            )
+          }
           observer.committed(key, {
             events: c.events,
             deadLetters: c.deadLetters.length,
@@ -399,6 +411,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     if (this.#stalled.length > 0 || this.#batcher.size > 0) await this.#flush(ctx)
   }
 
+  #reportQuarantine(): void {
+    const q = this.#quarantine
+    if (q) this.#d.observer.quarantined?.(this.#d.key, q.size, q.events)
+  }
+
   #releaseContext(): ReleaseContext<E> | null {
     const { key, pipeline, quarantine } = this.#d
     if (!quarantine || !this.#quarantine) return null
@@ -430,6 +447,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         kind === 'unavailable' ? kind : isBatonError(err, 'QUARANTINE_CONFLICT') ? 'conflict' : 'failed'
       return req.reply({ status, error: errorMessage(err) })
     }
+    this.#reportQuarantine()
     this.#d.log?.('info', `dead letter ${req.outcome}, releasing its key`, { deadLetterId: req.letterId })
     try {
       if (progress.done) await this.#unstall(ctx)
@@ -461,6 +479,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       ctx.scheduleOnce((this.#d.retryDelayMs ?? defaultRetryDelay)(1), again)
       return { done: false, released: 0 }
     }
+    this.#reportQuarantine()
     const fields = { released: progress.released, held: this.#quarantine?.events }
     if (progress.done) {
       this.#d.log?.('info', 'key released', fields)

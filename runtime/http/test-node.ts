@@ -34,6 +34,8 @@ export function testNode(overrides: Partial<NodeApi> = {}): TestNode {
     lag: 1,
     lagSeconds: 0.1,
     inFlight: 0,
+    quarantinedKeys: 0,
+    quarantinedEvents: 0,
     eventsPerSec: 0,
     events: 42,
     deadLetters: 0,
