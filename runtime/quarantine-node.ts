@@ -63,6 +63,11 @@ export function quarantineNode(
           )
         case 'conflict':
           throw new BatonError('QUARANTINE_CONFLICT', reply.error)
+        case 'moved':
+          throw new BatonError(
+            'NO_OWNER',
+            `Partition ${tp.partition} of topic "${tp.topic}" changed hands while dead letter ${id} was being decided; nothing was changed. Retry in a few seconds: the new owner takes it.`,
+          )
         case 'unavailable':
           throw new BatonError('SINK_UNAVAILABLE', `${reply.error} Nothing was changed; retry.`)
       }

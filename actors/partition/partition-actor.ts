@@ -48,12 +48,13 @@ export type PartitionMsg =
 
 /**
  * What a release request came to: `done` (the key flows again), `releasing` (it goes on between
- * batches), `held` (a released event failed: it holds the key back as `newHeadLetterId`); `failed` when the retried event failed again (nothing changed), `conflict` when the letter
+ * batches), `held` (a released event failed: it holds the key back as `newHeadLetterId`); `moved` when
+ * this actor no longer owns the partition (fenced); `failed` when the retried event failed again (nothing changed), `conflict` when the letter
  * does not hold the key any more.
  */
 export type ReleaseReply =
   | ({ readonly status: 'done' | 'releasing' | 'held' } & ReleaseProgress)
-  | { readonly status: 'failed' | 'conflict' | 'unavailable'; readonly error: string }
+  | { readonly status: 'failed' | 'conflict' | 'unavailable' | 'moved'; readonly error: string }
 
 /** `corrupt`: running, but the source holds at a record batch that failed its CRC-32C check. */
 export type PartitionState =
@@ -440,7 +441,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     } catch (err) {
       const kind = classifyFailure(err)
       if (kind === 'fenced' || kind === 'stale') {
-        req.reply({ status: 'conflict', error: errorMessage(err) })
+        req.reply({ status: 'moved', error: errorMessage(err) })
         throw err
       }
       const status =
@@ -489,6 +490,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         ...fields,
         deadLetterId: progress.newHeadLetterId,
       })
+      // The new head letter is in the sink's outbox: publish it now, not at the next batch with letters.
+      await this.#publish([])
     } else {
       await ctx.self.send(again)
     }
