@@ -23,6 +23,7 @@ const scenarios = [
   'rebalance-storm.chaos.ts', // 7
   'slow-sink.chaos.ts', // 8
   'long-outage.chaos.ts', // 9a, 9b, 9c
+  'quarantine-release.test.ts', // issue 20: SIGKILL during a per-key quarantine release
 ]
 const unit = ['toxic-proxy.test.ts']
 
