@@ -131,6 +131,12 @@ export function definePipeline<E, S = undefined>(definition: PipelineDefinition<
       `Pipeline '${definition.name}' has no \`handle(batch, tx)\` function.`,
     )
   }
+  if (definition.onPoison !== undefined && !['dead-letter', 'quarantine-key'].includes(definition.onPoison)) {
+    throw new BatonError(
+      'PIPELINE_INVALID',
+      `Pipeline '${definition.name}' has onPoison '${String(definition.onPoison)}'; use 'dead-letter' (the default) or 'quarantine-key'.`,
+    )
+  }
   const { schema } = definition
   const decode =
     definition.decode?.bind(definition) ??
