@@ -4,6 +4,7 @@
  * other keys flow, until an operator retries or skips the letter and the owning partition actor releases
  * K's events in offset order. Each sink implements it on its own tables; the partition actor only sees this.
  */
+import { BatonError } from '../runtime/errors.ts'
 import type { PartitionKey, SinkTx, SourceRecord } from './ports.ts'
 
 /** `releasing`: the letter was retried or skipped, and K's held events are being handed to `handle`. */
@@ -108,4 +109,22 @@ export interface QuarantineStore {
   newHead(letter: NewHeadLetter): Promise<number>
   list(query?: QuarantineQuery): Promise<{ entries: QuarantineEntry[]; next: number | null }>
   holder(deadLetterId: number): Promise<LetterHold | null>
+}
+
+/** FENCED for a release (or new head letter) whose epoch no longer holds the partition's watermark row. */
+export function releaseFenced(key: PartitionKey, epoch: number): BatonError {
+  return new BatonError(
+    'FENCED',
+    `Partition ${key.topic}/${key.partition} of group '${key.group}' is not held by epoch ${epoch} any more: the release was refused and rolled back. Another actor owns the partition.`,
+  )
+}
+
+/** QUARANTINE_CONFLICT for a letter that holds no key any more (or, null, a held event already gone). */
+export function quarantineConflict(letterId: number | null): BatonError {
+  return new BatonError(
+    'QUARANTINE_CONFLICT',
+    letterId === null
+      ? 'The held event to dead-letter is not in baton_quarantine any more; nothing was changed.'
+      : `Dead letter ${letterId} does not hold its key back any more (it was retried, skipped or replayed); nothing was changed.`,
+  )
 }

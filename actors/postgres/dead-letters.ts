@@ -1,10 +1,9 @@
-import type { Sql } from 'postgres'
 import type { DeadLetter, DeadLetterPage, DeadLetterQuery, PartitionKey, StoredDeadLetter } from '../ports.ts'
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
 
-import { toSinkError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
+import { sinkCalls } from './sink-calls.ts'
 import type { PostgresTarget } from './target.ts'
 
 /**
@@ -53,13 +52,7 @@ export function postgresDeadLetters(
   group: string,
   target: PostgresTarget,
 ): PostgresDeadLetters {
-  async function run<T>(doing: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-    try {
-      return await clients.run(fn)
-    } catch (err) {
-      throw toSinkError(err, target, doing)
-    }
-  }
+  const { run } = sinkCalls(clients, target)
   return {
     async unpublished(key, limit = 100) {
       const rows = await run(

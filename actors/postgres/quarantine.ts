@@ -1,10 +1,16 @@
-import type { Sql, TransactionSql } from 'postgres'
+import type { TransactionSql } from 'postgres'
 import { BatonError } from '../../runtime/errors.ts'
 import type { BatchCommit, PartitionKey, SourceRecord } from '../ports.ts'
-import type { QuarantineEntry, QuarantineState, QuarantineStore } from '../quarantine.ts'
-import { toSinkError } from './classify-error.ts'
+import {
+  type QuarantineEntry,
+  type QuarantineState,
+  type QuarantineStore,
+  quarantineConflict,
+  releaseFenced,
+} from '../quarantine.ts'
 import type { PostgresClients } from './clients.ts'
 import { deadLetterColumns } from './dead-letters.ts'
+import { sinkCalls } from './sink-calls.ts'
 import type { PostgresTarget } from './target.ts'
 
 /**
@@ -95,20 +101,7 @@ export function postgresQuarantine(
   group: string,
   target: PostgresTarget,
 ): QuarantineStore {
-  async function run<T>(doing: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-    try {
-      return await clients.run(fn)
-    } catch (err) {
-      throw toSinkError(err, target, doing)
-    }
-  }
-  async function transaction<T>(doing: string, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
-    try {
-      return await clients.transaction(fn)
-    } catch (err) {
-      throw toSinkError(err, target, doing)
-    }
-  }
+  const { run, transaction } = sinkCalls(clients, target)
   return {
     async load(key) {
       const rows = await run(
@@ -145,7 +138,7 @@ export function postgresQuarantine(
             update baton_dead_letters set resolution = ${outcome}, resolved_at = now()
             where group_id = ${g} and id = ${letterId} and resolution is null and replayed_at is null
             returning 1`
-          if (!held || !letter) throw conflict(letterId)
+          if (!held || !letter) throw quarantineConflict(letterId)
           if (outcome === 'retried') applied.push(step.mark.letter)
         }
         if (step.take > 0) {
@@ -178,7 +171,7 @@ export function postgresQuarantine(
           delete from baton_quarantine
           where group_id = ${g} and topic = ${topic} and partition = ${partition} and "offset" = ${l.record.offset}
           returning topic, partition, "offset", key, value, headers, event_time`
-        if (!row) throw conflict(null)
+        if (!row) throw quarantineConflict(null)
         const [letter] = await tx<{ id: string }[]>`
           insert into baton_dead_letters
             (group_id, topic, partition, "offset", key, value, headers, event_time, error, error_code, attempts)
@@ -254,21 +247,7 @@ async function fence(tx: TransactionSql, key: PartitionKey, epoch: number): Prom
     update baton_watermarks set updated_at = now()
     where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition} and epoch = ${epoch}
     returning 1`
-  if (!row) {
-    throw new BatonError(
-      'FENCED',
-      `Partition ${key.topic}/${key.partition} of group '${key.group}' is not held by epoch ${epoch} any more: the release was refused and rolled back. Another actor owns the partition.`,
-    )
-  }
-}
-
-function conflict(letterId: number | null): BatonError {
-  return new BatonError(
-    'QUARANTINE_CONFLICT',
-    letterId === null
-      ? 'The held event to dead-letter is not in baton_quarantine any more; nothing was changed.'
-      : `Dead letter ${letterId} does not hold its key back any more (it was retried, skipped or replayed); nothing was changed.`,
-  )
+  if (!row) throw releaseFenced(key, epoch)
 }
 
 function toRecord(row: HeldRow): SourceRecord {

@@ -1,7 +1,12 @@
 import type { Database } from 'bun:sqlite'
 import { BatonError } from '../../runtime/errors.ts'
 import { type BatchCommit, NO_HEADERS, type PartitionKey, type SourceRecord } from '../ports.ts'
-import type { QuarantineState, QuarantineStore } from '../quarantine.ts'
+import {
+  type QuarantineState,
+  type QuarantineStore,
+  quarantineConflict,
+  releaseFenced,
+} from '../quarantine.ts'
 import { own } from './own.ts'
 import type { SqliteStore } from './store.ts'
 
@@ -135,7 +140,7 @@ export function sqliteQuarantine(store: SqliteStore, group: string, now: () => n
               )
               .run(outcome, now(), g, letterId),
           )
-          if (held.changes !== 1 || letter.changes !== 1) throw conflict(letterId)
+          if (held.changes !== 1 || letter.changes !== 1) throw quarantineConflict(letterId)
           if (outcome === 'retried') applied.push(step.mark.letter)
         }
         if (step.take > 0) {
@@ -179,7 +184,7 @@ export function sqliteQuarantine(store: SqliteStore, group: string, now: () => n
                returning topic, partition, "offset", key, value, headers, event_time`,
             )
             .get(...tp, l.record.offset) as HeldRow | null
-          if (!row) throw conflict(null)
+          if (!row) throw quarantineConflict(null)
           const letter = db
             .prepare(
               `insert into baton_dead_letters
@@ -273,21 +278,7 @@ function fence(db: Database, key: PartitionKey, epoch: number, now: number): voi
   const { changes } = db
     .prepare(`update baton_watermarks set updated_at = ? where ${where} and epoch = ?`)
     .run(now, key.group, key.topic, key.partition, epoch)
-  if (changes !== 1) {
-    throw new BatonError(
-      'FENCED',
-      `Partition ${key.topic}/${key.partition} (group ${key.group}) is not held by epoch ${epoch} any more: the release was refused and rolled back. Another actor owns the partition.`,
-    )
-  }
-}
-
-function conflict(letterId: number | null): BatonError {
-  return new BatonError(
-    'QUARANTINE_CONFLICT',
-    letterId === null
-      ? 'The held event to dead-letter is not in baton_quarantine any more; nothing was changed.'
-      : `Dead letter ${letterId} does not hold its key back any more (it was retried, skipped or replayed); nothing was changed.`,
-  )
+  if (changes !== 1) throw releaseFenced(key, epoch)
 }
 
 const buffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
