@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'bun:test'
-import fc from 'fast-check'
 import { backoff } from '../../runtime/actor/index.ts'
 import { testSystem } from '../../runtime/actor/testing.ts'
 import { isBatonError } from '../../runtime/errors.ts'
 import { MemoryPartition } from '../../test/support/memory-feed.ts'
 import { MemoryCheckpoints, MemorySink, memoryTx } from '../../test/support/memory-sink.ts'
+import { quarantineProperty } from '../../test/support/quarantine-property.ts'
 import { definePipeline, type Pipeline, PoisonEventError } from '../pipeline.ts'
 import type { SourceRecord } from '../ports.ts'
 import { noObserver } from './observer.ts'
@@ -104,50 +104,6 @@ async function decide(r: Rig, ref: Ref, k: Buffer, outcome: 'retried' | 'skipped
   }))
 }
 
-const KEYS = ['a', 'b', 'c'] as const
-
-type Op =
-  | { readonly op: 'append'; readonly events: readonly { key: number; poison: boolean }[] }
-  | { readonly op: 'run' }
-  | { readonly op: 'decide'; readonly pick: number; readonly how: 'fix' | 'fail' | 'skip' }
-  | { readonly op: 'restart' }
-  | { readonly op: 'zombie' }
-
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      op: fc.constant('append' as const),
-      // key 3 is keyless: never quarantined, its poison is only dead-lettered
-      events: fc.array(fc.record({ key: fc.nat(3), poison: fc.nat(4).map((n) => n === 0) }), {
-        minLength: 1,
-        maxLength: 12,
-      }),
-    }),
-  },
-  { weight: 2, arbitrary: fc.constant({ op: 'run' as const }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      op: fc.constant('decide' as const),
-      pick: fc.nat(5),
-      how: fc.constantFrom('fix' as const, 'fail' as const, 'skip' as const),
-    }),
-  },
-  { weight: 1, arbitrary: fc.constant({ op: 'restart' as const }) },
-  { weight: 1, arbitrary: fc.constant({ op: 'zombie' as const }) },
-)
-
-/** Retries (after a fix) or skips the letter of the quarantined key picked by `pick`, at `ref`. */
-async function decidePicked(r: Rig, ref: Ref, pick: number, how: 'fix' | 'fail' | 'skip') {
-  const holds = [...r.sink.quarantine.keys.values()].filter((h) => h.state === 'quarantined')
-  const hold = holds[pick % Math.max(1, holds.length)]
-  if (!hold) return
-  const letter = r.sink.quarantine.letters.get(hold.letterId)?.record as SourceRecord
-  if (how === 'fix') r.fixed.add(letter.offset)
-  await decide(r, ref, hold.key, how === 'skip' ? 'skipped' : 'retried')
-}
-
 describe('per-key quarantine on the partition actor (memory sink)', () => {
   test('a poison event holds back its own key only; retry after a fix releases the key in offset order', async () => {
     const r = rig()
@@ -235,64 +191,31 @@ describe('per-key quarantine on the partition actor (memory sink)', () => {
   })
 
   test('property: whatever the poison, decisions, restarts and zombies, each key gets its events once, in offset order, without the skipped', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), async (ops) => {
-        const r = rig()
-        let owner = r.spawn()
-        let zombie: Ref | null = null
-        for (const o of ops) {
-          if (o.op === 'append') {
-            for (const e of o.events) {
-              if (e.poison) r.poison.add(r.feed.records.length)
-              r.feed.append(
-                [`v${r.feed.records.length}`],
-                e.key < KEYS.length ? (KEYS[e.key] as string) : null,
-              )
-            }
-          } else if (o.op === 'run') {
-            await run(r)
-          } else if (o.op === 'decide') {
-            // Now and then a zombie is asked: it must be refused without applying anything.
-            if (zombie) {
-              // A zombie that was asked (if it has not stopped by itself yet) is refused and applies nothing.
-              await decidePicked(r, zombie, o.pick, o.how).catch((err) => {
-                if (!isBatonError(err, 'ACTOR_STOPPED')) throw err
-              })
-              zombie = null
-            } else {
-              await decidePicked(r, owner, o.pick, o.how)
-            }
-          } else if (o.op === 'restart') {
-            await owner.stop()
-            owner = r.spawn()
-          } else {
-            zombie = owner
-            owner = r.spawn()
-          }
-          await run(r, 100)
+    await quarantineProperty(
+      async () => {
+        const sink = new MemorySink()
+        return {
+          sink,
+          store: sink.quarantine,
+          checkpoints: new MemoryCheckpoints(),
+          pipeline: (poison) =>
+            definePipeline({
+              name: 'per-key',
+              onPoison: 'quarantine-key',
+              decode(record) {
+                if (poison.has(record.offset))
+                  throw new PoisonEventError(`offset ${record.offset} is poison (test)`)
+                return record.offset
+              },
+              handle(batch, tx) {
+                memoryTx(tx).stored.push(...batch.events.map((e) => e.value as number))
+              },
+            }) as Pipeline,
+          applied: async () => sink.stored.get(`${topic}/0`) ?? [],
+          letter: async (id) => sink.quarantine.letters.get(id)?.record as SourceRecord,
+          close: async () => {},
         }
-        // The end: every key is decided (retry after a fix, or skip) until none is held back.
-        for (let round = 0; round < 100 && r.sink.quarantine.keys.size > 0; round++) {
-          await run(r)
-          await decidePicked(r, owner, round, round % 2 === 0 ? 'fix' : 'skip')
-        }
-        await run(r, 2_000)
-        expect(r.sink.quarantine.keys.size).toBe(0)
-        const stored = r.sink.stored.get(`${topic}/0`) ?? []
-        expect(new Set(stored).size).toBe(stored.length) // nothing applied twice
-        const letters = [...r.sink.quarantine.letters.values()]
-        const skipped = new Set(letters.filter((l) => l.resolution === 'skipped').map((l) => l.record.offset))
-        // Keyless letters are dead-lettered only, never retried here: they are not applied.
-        for (const l of letters) if (l.record.key === null) skipped.add(l.record.offset)
-        for (const k of [...KEYS, null]) {
-          const mine = (rec: SourceRecord) => (rec.key?.toString() ?? null) === k
-          const expected = r.feed.records.filter((rec) => mine(rec) && !skipped.has(rec.offset))
-          const byOffset = new Map(r.feed.records.map((rec) => [rec.offset, rec]))
-          const applied = stored.filter((o) => mine(byOffset.get(o) as SourceRecord))
-          expect(applied).toEqual(expected.map((rec) => rec.offset))
-        }
-        await r.system.shutdown(1_000)
-      }),
+      },
       { numRuns: 60 },
     )
   })
