@@ -195,6 +195,7 @@ describe('per-key quarantine on the partition actor (memory sink)', () => {
       async () => {
         const sink = new MemorySink()
         return {
+          key,
           sink,
           store: sink.quarantine,
           checkpoints: new MemoryCheckpoints(),

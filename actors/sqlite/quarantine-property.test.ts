@@ -16,6 +16,7 @@ test('property on the embedded sink: each key gets its events once, in offset or
       const sink = await SqliteSink.open(store, { pipeline: appliedPipeline(new Set()), group: 'g' })
       const checkpoints = new SqliteCheckpoints(store)
       return {
+        key: { group: 'g', topic: 'payments', partition: 0 },
         sink,
         store: sink.quarantine,
         checkpoints,
