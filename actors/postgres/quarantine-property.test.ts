@@ -49,6 +49,6 @@ test('property on PostgreSQL: each key gets its events once, in offset order, wi
         },
       }
     },
-    { numRuns: 10, maxOps: 15 },
+    { numRuns: 20, maxOps: 20 },
   )
 }, 300_000)

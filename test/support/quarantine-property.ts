@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { noObserver } from '../../actors/partition/observer.ts'
 import {
   type PartitionMsg,
+  type PartitionStatus,
   partitionActor,
   type ReleaseReply,
 } from '../../actors/partition/partition-actor.ts'
@@ -119,25 +120,42 @@ export async function quarantineProperty(
       let owner: ActorRef<PartitionMsg> | null = null
       const run = async (ms = 500) => {
         await kit.clock.advance(ms)
-        if (!backend.realIo || !owner) return
-        // Everything sent to the owner before this ask is handled when it answers; the clock keeps moving
-        // (batches flush on timers) while the database works in real time.
-        let answered = false
-        const asked = owner
-          .ask((reply) => ({ type: 'status', reply }), { timeoutMs: 600_000 })
-          .catch(() => {}) // a stopped owner (restart op) answers nothing: nothing to wait for
-          .finally(() => {
-            answered = true
-          })
-        for (let i = 0; i < 10_000 && !answered; i++) {
-          await kit.clock.advance(10)
-          await new Promise((resolve) => setTimeout(resolve, 1))
+        if (backend.realIo) await settle()
+      }
+      /**
+       * Waits until the owner committed every record appended so far (its status, asked through its
+       * mailbox, behind whatever it still has to do), moving the clock meanwhile: batches flush on its
+       * timers while the database answers in real time.
+       */
+      const settle = async () => {
+        for (let round = 0; round < 1_000; round++) {
+          const ref = owner
+          if (!ref) return
+          let status: PartitionStatus | null | undefined
+          const asked = ref
+            .ask<PartitionStatus>((reply) => ({ type: 'status', reply }), { timeoutMs: 600_000 })
+            .then(
+              (s) => {
+                status = s
+              },
+              () => {
+                status = null // a stopped owner (replaced meanwhile): ask the current one again
+              },
+            )
+          while (status === undefined) {
+            await kit.clock.advance(10)
+            await new Promise((resolve) => setTimeout(resolve, 1))
+          }
+          await asked
+          if (status && (status.committedOffset ?? 0) === feed.records.length && status.inFlight === 0) return
         }
-        await asked
+        throw new Error('the owner did not commit what was appended (test)')
       }
       const skipped = new Set<number>()
       const decide = async (ref: ActorRef<PartitionMsg>, pick: number, how: 'fix' | 'fail' | 'skip') => {
-        const held = (await backend.store.list()).entries.filter((e) => e.state === 'quarantined')
+        const held = (
+          await backend.store.list({ topic: key.topic, partition: key.partition })
+        ).entries.filter((e) => e.state === 'quarantined')
         const entry = held[pick % Math.max(1, held.length)]
         if (!entry) return
         const letter = await backend.letter(entry.deadLetterId)
@@ -198,12 +216,17 @@ export async function quarantineProperty(
           await run(100)
         }
         // The end: every key is decided (a retry after its fix, or a skip) until none is held back.
-        for (let round = 0; round < 100 && (await backend.store.list()).entries.length > 0; round++) {
+        for (
+          let round = 0;
+          round < 100 &&
+          (await backend.store.list({ topic: key.topic, partition: key.partition })).entries.length > 0;
+          round++
+        ) {
           await run()
           await decide(owner, round, round % 2 === 0 ? 'fix' : 'skip')
         }
         await run(2_000)
-        expect((await backend.store.list()).entries).toEqual([])
+        expect((await backend.store.list({ topic: key.topic, partition: key.partition })).entries).toEqual([])
         const applied = await backend.applied()
         expect(new Set(applied).size).toBe(applied.length) // nothing applied twice
         const keyOf = new Map(feed.records.map((r) => [r.offset, r.key?.toString() ?? null]))
