@@ -194,9 +194,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     if (this.#quarantine && this.#d.quarantine) {
       this.#quarantine.load(await this.#d.quarantine.store.load(key))
       this.#reportQuarantine()
-      // A previous owner stopped mid-release: finish it, between this instance's batches.
+      // A previous owner stopped mid-release: finish it, between this instance's batches. A timer, not
+      // `send`: waiting for room in its own mailbox would wait for itself.
       for (const recordKey of this.#quarantine.releasing()) {
-        await ctx.self.send({ type: 'release-continue', recordKey, instance: this.#instance })
+        ctx.scheduleOnce(0, { type: 'release-continue', recordKey, instance: this.#instance })
       }
     }
     await this.#publishOutbox()
@@ -493,7 +494,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       // The new head letter is in the sink's outbox: publish it now, not at the next batch with letters.
       await this.#publish([])
     } else {
-      await ctx.self.send(again)
+      // A timer, not `send`: fetched records may fill the mailbox, whose room only this actor's turns make.
+      ctx.scheduleOnce(0, again)
     }
     return progress
   }

@@ -70,6 +70,8 @@ function rig(maxKeys = 10_000) {
         observer: noObserver,
         quarantine: { store: sink.quarantine, maxKeys },
       }),
+      // As under the coordinator (BATON_MAILBOX_CAPACITY): a few fetched chunks, then fetching waits.
+      { mailboxCapacity: 2 },
     )
   return { ...kit, sink, feed, poison, fixed, spawn }
 }
@@ -164,6 +166,47 @@ describe('per-key quarantine on the partition actor (memory sink)', () => {
     // b1 quarantined b (one key again, at the cap), c2 flowed.
     expect(await status(r, ref)).toMatchObject({ state: 'running', quarantinedKeys: 1, committedOffset: 3 })
     expect(r.sink.stored.get(`${topic}/0`)).toEqual([2])
+  })
+
+  test('a long release goes on between batches while fetched records fill the mailbox (it does not wait on its own mailbox)', async () => {
+    const r = rig()
+    const ref = r.spawn()
+    r.poison.add(0)
+    r.feed.append(
+      Array.from({ length: 5_000 }, (_, i) => `a${i}`),
+      'a',
+    ) // 0 poison, 4,999 held
+    await run(r, 5_000)
+    expect(await status(r, ref)).toMatchObject({ quarantinedEvents: 4_999, committedOffset: 5_000 })
+    // Records of other keys keep arriving: the feed fills the mailbox (capacity 2) while the release runs.
+    r.feed.append(
+      Array.from({ length: 2_000 }, (_, i) => `b${i}`),
+      'b',
+    )
+    const hold = [...r.sink.quarantine.keys.values()][0]
+    if (!hold) throw new Error('no key (test)')
+    const answer = ref.ask<ReleaseReply>(
+      (reply) => ({
+        type: 'release',
+        letterId: hold.letterId,
+        recordKey: hold.key,
+        outcome: 'skipped',
+        letter: r.feed.records[0] as SourceRecord,
+        reply,
+      }),
+      { timeoutMs: 60_000 },
+    )
+    answer.catch(() => {})
+    await r.clock.advance(120_000) // past the ask's timeout: a release stuck on its own mailbox fails here
+    expect(await answer).toMatchObject({ status: 'releasing', released: 4_000 })
+    expect(await status(r, ref)).toMatchObject({
+      quarantinedKeys: 0,
+      quarantinedEvents: 0,
+      committedOffset: 7_000,
+    })
+    const stored = r.sink.stored.get(`${topic}/0`) ?? []
+    expect(stored.filter((o) => o < 5_000)).toEqual(Array.from({ length: 4_999 }, (_, i) => i + 1))
+    expect(stored.filter((o) => o >= 5_000)).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 5_000))
   })
 
   test('a zombie cannot release; a new owner loads the quarantine and finishes a key left releasing', async () => {

@@ -116,6 +116,8 @@ export async function quarantineProperty(
             observer: noObserver,
             quarantine: { store: backend.store, maxKeys: 10_000 },
           }),
+          // As under the coordinator (BATON_MAILBOX_CAPACITY): a few fetched chunks, then fetching waits.
+          { mailboxCapacity: 2 },
         )
       let owner: ActorRef<PartitionMsg> | null = null
       const run = async (ms = 500) => {
