@@ -461,6 +461,8 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   }
 
   async #continueRelease(recordKey: Buffer, ctx: ActorContext<PartitionMsg>): Promise<void> {
+    // A drained partition is on its way to its next owner, which finishes the release.
+    if (this.#state === 'draining' || this.#state === 'drained') return
     if (this.#quarantine?.state(recordKey) !== 'releasing') return
     await this.#releaseSteps(recordKey, ctx)
   }
