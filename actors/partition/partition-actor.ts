@@ -436,6 +436,9 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async #release(req: Extract<PartitionMsg, { type: 'release' }>, ctx: ActorContext<PartitionMsg>) {
     const rc = this.#releaseContext()
     if (!rc) return req.reply({ status: 'conflict', error: 'This partition has no quarantine.' })
+    if (this.#state === 'draining' || this.#state === 'drained') {
+      return req.reply({ status: 'moved', error: 'The partition is moving to another node.' })
+    }
     let progress: ReleaseProgress
     try {
       progress = await markRelease(rc, req)
