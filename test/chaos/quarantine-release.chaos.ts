@@ -78,3 +78,71 @@ test('10b: cluster, the owner SIGKILLed in the middle of a quarantine release: t
   })
   expect(again.status).toBe(409)
 }, 420_000)
+
+test('10c: cluster, a zombie asked to release: the owner frozen (SIGSTOP) past the session timeout gets a skip, is continued, and applies nothing', async () => {
+  scenario = new ClusterScenario()
+  const { sql, topic } = scenario
+  await scenario.createTopics()
+  const events: EventToProduce[] = [{ key: 'k', value: '{not json' }]
+  for (let i = 0; i < 500; i++) events.push({ key: 'k', value: JSON.stringify({ i }) })
+  await scenario.produceEvents(events)
+  const env = { BATON_API_TOKEN: TOKEN, BATON_ON_POISON: 'quarantine-key' }
+  const nodes = await Promise.all([scenario.startNode('baton-0', env), scenario.startNode('baton-1', env)])
+  await scenario.caughtUp(180_000)
+  const quarantine = async (url: string) =>
+    (await (await fetch(`${url}/v1/quarantine`, { headers: auth })).json()) as Quarantine
+  const entry = await until('k holds its events', 60_000, async () => {
+    const [e] = (await quarantine(nodes[0]?.url ?? '')).entries
+    return e?.events === 500 ? e : undefined
+  })
+  const ownerOf = async (url: string) => {
+    const view = (await (await fetch(`${url}/v1/cluster`, { headers: auth })).json()) as ClusterView
+    return view.partitions.find((p) => p.partition === entry.partition)?.owner ?? undefined
+  }
+  const ownerId = await until("the owner of k's partition", 60_000, () => ownerOf(nodes[0]?.url ?? ''))
+  const zombie = nodes[ownerId === 'baton-0' ? 0 : 1]
+  const survivor = nodes[ownerId === 'baton-0' ? 1 : 0]
+  if (!zombie || !survivor) throw new Error('two nodes expected (test)')
+  const survivorId = ownerId === 'baton-0' ? 'baton-1' : 'baton-0'
+
+  zombie.proc.kill('SIGSTOP')
+  await until('the survivor owns the partition', 120_000, async () =>
+    (await ownerOf(survivor.url)) === survivorId ? true : undefined,
+  )
+  // The skip reaches the zombie (the kernel holds the request until it runs again): it must be refused.
+  const asked = fetch(`${zombie.url}/v1/dlq/${entry.deadLetterId}/skip`, {
+    method: 'POST',
+    headers: { ...auth, 'X-Baton-Forwarded-By': 'test' }, // answered where it arrives, not forwarded
+    signal: AbortSignal.timeout(60_000),
+  }).then(
+    async (r) => ({ status: r.status, body: await r.json() }),
+    (err) => ({ status: 0, body: String(err) }),
+  )
+  await Bun.sleep(500)
+  zombie.proc.kill('SIGCONT')
+  const refused = await asked
+  console.info(`[10c] the zombie answered ${refused.status} ${JSON.stringify(refused.body)}`)
+  // Which way it was refused: by the epoch on the watermark row (it tried), or as draining (it knew).
+  const fencedRelease = zombie.output().includes('the release was refused and rolled back')
+  console.info(
+    `[10c] ${fencedRelease ? 'the release transaction was fenced' : 'refused before any transaction'}`,
+  )
+  expect(refused.status).not.toBe(200)
+  expect(refused.status).not.toBe(202)
+  const [stored] = await sql<{ n: number }[]>`
+    select count(*)::int as n from baton_events where topic = ${topic} and key = 'k'`
+  expect(stored?.n).toBe(0)
+  const [letter] = await sql<{ resolution: string | null }[]>`
+    select resolution from baton_dead_letters where id = ${entry.deadLetterId}`
+  expect(letter?.resolution).toBeNull()
+
+  // The rightful owner releases it, once.
+  const skip = await fetch(`${survivor.url}/v1/dlq/${entry.deadLetterId}/skip`, {
+    method: 'POST',
+    headers: auth,
+  })
+  expect(skip.status).toBe(200)
+  const [after] = await sql<{ n: number }[]>`
+    select count(*)::int as n from baton_events where topic = ${topic} and key = 'k'`
+  expect(after?.n).toBe(500)
+}, 420_000)
