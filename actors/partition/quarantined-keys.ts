@@ -87,7 +87,8 @@ export class QuarantinedKeys {
       added.set(key.toString('hex'), { key, letterOffset: offset })
     }
     for (const item of items) {
-      const hex = item.record.key?.toString('hex')
+      // The batch path's common case holds no key: no key is encoded then.
+      const hex = this.#keys.size + added.size > 0 ? item.record.key?.toString('hex') : undefined
       if (hex !== undefined && (this.#keys.has(hex) || added.has(hex))) held.push(item.record)
       else if (item.ok) events.push(item)
       else
