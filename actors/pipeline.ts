@@ -12,6 +12,11 @@ export interface Batch<E> {
   readonly topic: string
   readonly partition: number
   readonly events: readonly PipelineEvent<E>[]
+  /**
+   * True for events released from a key's quarantine (onPoison 'quarantine-key'): they are in offset order
+   * for their key, but come after later events of other keys of the partition.
+   */
+  readonly released?: boolean
 }
 
 /** Which partition a hook or a state loader is called for, and the epoch its actor took it with. */
@@ -73,12 +78,18 @@ export type StateArgument<S> = undefined extends S ? [state?: S] : [state: S]
  *   actor crashes or is fenced, so it must not be needed for correctness. Both run on the partition
  *   actor's turn: while they run, the partition's batches wait. Neither gets a transaction.
  * - `migrations[kind]` are idempotent DDL statements run at start-up, before any partition is taken.
+ * - `onPoison` (default 'dead-letter'): what a dead-lettered event does to the events of its key after it.
+ *   'dead-letter': nothing, they are handled at once. 'quarantine-key': they are held (table
+ *   `baton_quarantine`) until an operator retries or skips the letter, then released to `handle` in offset
+ *   order (`batch.released`); other keys flow meanwhile. Choose it only when the state is per key: order
+ *   then holds per key, not per partition. Keyless events are never held.
  * - `sinks` lists the sinks the pipeline's SQL supports (default: both); baton refuses to start a
  *   pipeline on a sink it does not list, and says so.
  */
 export interface PipelineDefinition<E, S = undefined> {
   readonly name: string
   readonly sinks?: readonly SinkKind[]
+  readonly onPoison?: 'dead-letter' | 'quarantine-key'
   readonly migrations?: Partial<Record<SinkKind, readonly string[]>>
   readonly schema?: StandardSchema<E>
   decode?(record: SourceRecord): E
@@ -118,6 +129,12 @@ export function definePipeline<E, S = undefined>(definition: PipelineDefinition<
     throw new BatonError(
       'PIPELINE_INVALID',
       `Pipeline '${definition.name}' has no \`handle(batch, tx)\` function.`,
+    )
+  }
+  if (definition.onPoison !== undefined && !['dead-letter', 'quarantine-key'].includes(definition.onPoison)) {
+    throw new BatonError(
+      'PIPELINE_INVALID',
+      `Pipeline '${definition.name}' has onPoison '${String(definition.onPoison)}'; use 'dead-letter' (the default) or 'quarantine-key'.`,
     )
   }
   const { schema } = definition

@@ -97,6 +97,8 @@ export interface StoredDeadLetter extends DeadLetter {
   readonly publishedAt: Date | null
   /** When an operator last replayed it (POST /v1/dlq/replay); null when never. */
   readonly replayedAt: Date | null
+  /** What an operator decided for a letter that held its key back (POST /v1/dlq/:id/{retry,skip}). */
+  readonly resolution?: 'retried' | 'skipped' | null
 }
 
 /** Which dead letters a sink's `list` returns: all of the group's, or one topic's, or one partition's. */
@@ -130,6 +132,8 @@ export interface BatchCommit {
   readonly deadLetters: readonly DeadLetter[]
   /** The pipeline's writes. Runs inside the transaction; throwing rolls everything back. */
   readonly work: ((tx: SinkTx) => Promise<void> | void) | null
+  /** Keys quarantined and events held by this batch (onPoison 'quarantine-key'), written after the letters. */
+  readonly quarantine?: import('./quarantine.ts').QuarantineWrite
 }
 
 /**

@@ -17,7 +17,17 @@ describe('loadConfig', () => {
       batchMaxWaitMs: 100,
       maxRetries: 3,
       dataDir: './data',
+      onPoison: 'dead-letter',
+      quarantineMaxKeys: 10_000,
     })
+  })
+
+  test('BATON_ON_POISON is for the built-in event store: with BATON_PIPELINE it is refused, naming both', () => {
+    expect(loadConfig({ BATON_ON_POISON: 'quarantine-key' }).onPoison).toBe('quarantine-key')
+    expect(() => loadConfig({ BATON_ON_POISON: 'quarantine-key', BATON_PIPELINE: 'mine.ts' })).toThrow(
+      /BATON_ON_POISON: applies to the built-in event store only.*BATON_PIPELINE/,
+    )
+    expect(() => loadConfig({ BATON_ON_POISON: 'quarantine' })).toThrow(/BATON_ON_POISON/)
   })
 
   test('cluster mode needs all three services and reports every missing one at once', () => {

@@ -34,6 +34,10 @@ export interface Config {
   readonly batchMaxBytes: number
   readonly batchMaxWaitMs: number
   readonly maxRetries: number
+  /** BATON_ON_POISON: the built-in event store's `onPoison` (a custom pipeline declares its own). */
+  readonly onPoison: 'dead-letter' | 'quarantine-key'
+  /** BATON_QUARANTINE_MAX_KEYS: quarantined keys a partition may hold before it pauses (quarantine-full). */
+  readonly quarantineMaxKeys: number
   readonly dataDir: string
   readonly pipeline: string | undefined
   readonly apiToken: string | undefined
@@ -155,6 +159,8 @@ const schema = z.object({
   BATON_BATCH_MAX_BYTES: int(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   BATON_BATCH_MAX_WAIT_MS: int(0, 60_000).default(100),
   BATON_MAX_RETRIES: int(0, 100).default(3),
+  BATON_ON_POISON: z.enum(['dead-letter', 'quarantine-key']).optional(),
+  BATON_QUARANTINE_MAX_KEYS: int(1, 10_000_000).default(10_000),
   BATON_DATA_DIR: z.string().trim().min(1).default('./data'),
   BATON_PIPELINE: z.string().trim().min(1).optional(),
   BATON_API_TOKEN: token,
@@ -203,6 +209,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   problems.push(...securityProblems(present, cluster))
+  if (present.BATON_ON_POISON && present.BATON_PIPELINE) {
+    problems.push(
+      'BATON_ON_POISON: applies to the built-in event store only; the pipeline of BATON_PIPELINE declares `onPoison` itself. Unset one of them',
+    )
+  }
   if (problems.length > 0 || !parsed.success) {
     throw new BatonError(
       'CONFIG_INVALID',
@@ -239,6 +250,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     batchMaxBytes: v.BATON_BATCH_MAX_BYTES,
     batchMaxWaitMs: v.BATON_BATCH_MAX_WAIT_MS,
     maxRetries: v.BATON_MAX_RETRIES,
+    onPoison: v.BATON_ON_POISON ?? 'dead-letter',
+    quarantineMaxKeys: v.BATON_QUARANTINE_MAX_KEYS,
     dataDir: v.BATON_DATA_DIR,
     pipeline: v.BATON_PIPELINE,
     apiToken: v.BATON_API_TOKEN,

@@ -113,6 +113,8 @@ class PromMetrics implements Metrics {
   readonly #lagEvents: Gauge<PartitionLabel>
   readonly #lagSeconds: Gauge<PartitionLabel>
   readonly #mailboxDepth: Gauge<PartitionLabel>
+  readonly #quarantinedKeys: Gauge<PartitionLabel>
+  readonly #quarantinedEvents: Gauge<PartitionLabel>
   readonly #owned: Gauge<'topic'>
   #sources: Parameters<NodeMetrics['watchNode']>[0] | null = null
   /** topic -> partition -> series; nested maps so the hot path builds no key string. */
@@ -182,6 +184,14 @@ class PromMetrics implements Metrics {
       'Age of the last committed event while the partition lags; 0 when caught up.',
     )
     this.#mailboxDepth = gauge('baton_mailbox_depth', "Messages waiting in the partition actor's mailbox.")
+    this.#quarantinedKeys = gauge(
+      'baton_quarantined_keys',
+      'Keys held back by a dead letter in the partition (onPoison quarantine-key).',
+    )
+    this.#quarantinedEvents = gauge(
+      'baton_quarantined_events',
+      'Events held back behind quarantined keys: not lag, but waiting for a retry or skip.',
+    )
     this.#owned = new Gauge({
       name: 'baton_owned_partitions',
       help: 'Partitions this node owns, per topic.',
@@ -306,6 +316,12 @@ class PromMetrics implements Metrics {
     this.#of(key).mailboxDepth.set(depth)
   }
 
+  quarantined(key: TopicPartition, keys: number, events: number): void {
+    const labels = { topic: key.topic, partition: String(key.partition) }
+    this.#quarantinedKeys.set(labels, keys)
+    this.#quarantinedEvents.set(labels, events)
+  }
+
   rebalance(): void {
     this.#rebalances.inc()
   }
@@ -329,7 +345,14 @@ class PromMetrics implements Metrics {
     if (!partitions?.delete(key.partition)) return
     if (partitions.size === 0) this.#series.delete(key.topic)
     const labels = { topic: key.topic, partition: String(key.partition) }
-    for (const metric of [this.#lagEvents, this.#lagSeconds, this.#mailboxDepth]) metric.remove(labels)
+    for (const metric of [
+      this.#lagEvents,
+      this.#lagSeconds,
+      this.#mailboxDepth,
+      this.#quarantinedKeys,
+      this.#quarantinedEvents,
+    ])
+      metric.remove(labels)
   }
 
   #of(key: TopicPartition): Series {

@@ -58,6 +58,24 @@ export interface NodeApi {
   replay(
     selection: { ids: readonly number[] } | { topic: string; partition?: number },
   ): Promise<{ replayed: number }>
+  /** The quarantined keys of the group (GET /v1/quarantine), paged by dead-letter id like GET /v1/dlq. */
+  quarantine(query: {
+    topic?: string
+    partition?: number
+    limit: number
+    after?: number
+  }): Promise<QuarantinePage>
+  /**
+   * The partition whose key dead letter `id` holds back: where its retry or skip must run. NOT_FOUND for
+   * an unknown id, QUARANTINE_CONFLICT for a letter already decided or replayed, or holding no key.
+   */
+  letterPartition(id: number): Promise<{ topic: string; partition: number }>
+  /**
+   * Retries or skips letter `id` on this node, which owns its partition: 200 once its key is released,
+   * 202 while the release goes on. Throws RETRY_FAILED when the retried event fails again (nothing changed),
+   * QUARANTINE_CONFLICT, NOT_FOUND, NO_OWNER as the others.
+   */
+  decide(id: number, outcome: 'retried' | 'skipped'): Promise<{ status: 200 | 202; body: DecisionAnswer }>
   /** Prometheus text exposition of this node's metrics. */
   metrics(): Promise<{ contentType: string; body: string }>
 }
@@ -85,6 +103,9 @@ export interface PartitionView {
   readonly lag: number | null
   readonly lagSeconds: number | null
   readonly inFlight: number
+  /** Keys held back by a dead letter (onPoison quarantine-key), and the events they hold: not lag, held back. */
+  readonly quarantinedKeys: number
+  readonly quarantinedEvents: number
   readonly eventsPerSec: number
   readonly events: number
   readonly deadLetters: number
@@ -110,10 +131,42 @@ export interface DeadLetterEntry {
   readonly attempts: number
   readonly failedAt: string
   readonly replayedAt: string | null
+  /** `retried` or `skipped` once an operator decided on a letter that held its key back; else null. */
+  readonly resolution: 'retried' | 'skipped' | null
 }
 
 export interface DeadLetterPage {
   readonly entries: readonly DeadLetterEntry[]
   /** Pass as `after` for the next page; null on the last page. */
   readonly next: number | null
+}
+
+/** One quarantined key as GET /v1/quarantine shows it. */
+export interface QuarantineEntryView {
+  readonly topic: string
+  readonly partition: number
+  /** The key's UTF-8 text, as GET /v1/dlq shows keys. */
+  readonly key: string
+  readonly deadLetterId: number
+  /** `releasing` once its letter was retried or skipped, until its held events are all handled. */
+  readonly state: 'quarantined' | 'releasing'
+  /** Events of the key held back. */
+  readonly events: number
+  readonly oldestEventTime: string | null
+}
+
+export interface QuarantinePage {
+  readonly entries: readonly QuarantineEntryView[]
+  /** Pass as `after` for the next page; null on the last page. */
+  readonly next: number | null
+}
+
+/** The answer of POST /v1/dlq/:id/{retry,skip}. */
+export interface DecisionAnswer {
+  readonly deadLetterId: number
+  readonly outcome: 'retried' | 'skipped'
+  /** Held events handed to `handle` so far. */
+  readonly released: number
+  /** Set when a released event failed: this new letter holds the key back now, with the rest. */
+  readonly heldBy?: number
 }

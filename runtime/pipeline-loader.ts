@@ -6,11 +6,15 @@ import type { SinkKind } from '../actors/ports.ts'
 
 /**
  * Loads the pipeline named by BATON_PIPELINE (a module path, relative to the working directory), or the
- * built-in event store when unset, and checks that it runs on `sink`. The module exports the result of
+ * built-in event store when unset (with `onPoison`: BATON_ON_POISON), and checks that it runs on `sink`. The module exports the result of
  * `definePipeline` as `default` or as `pipeline`.
  */
-export async function loadPipeline(path: string | undefined, sink: SinkKind): Promise<Pipeline> {
-  const pipeline = path === undefined ? (eventStore as Pipeline) : await importPipeline(path)
+export async function loadPipeline(
+  path: string | undefined,
+  sink: SinkKind,
+  onPoison: Pipeline['onPoison'] = 'dead-letter',
+): Promise<Pipeline> {
+  const pipeline = path === undefined ? ({ ...eventStore, onPoison } as Pipeline) : await importPipeline(path)
   if (!pipeline.sinks.includes(sink)) {
     throw new BatonError(
       'PIPELINE_INVALID',

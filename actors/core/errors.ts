@@ -42,6 +42,12 @@ export const errorCodes = [
   // a fetched record batch does not match its CRC-32C (BATON_CHECK_CRCS)
   'CORRUPT_RECORD_BATCH',
   'DEAD_LETTER_FAILED',
+  // per-key quarantine: a partition at BATON_QUARANTINE_MAX_KEYS pauses; a letter's retry/skip that does not
+  // apply (already decided, replayed, or holding no key)
+  'QUARANTINE_FULL',
+  'QUARANTINE_CONFLICT',
+  // POST /v1/dlq/:id/retry: the dead-lettered event failed again; nothing changed
+  'RETRY_FAILED',
   'PARTITION_NOT_ASSIGNED',
   'PRODUCE_FAILED',
   // cluster: membership registry and requests forwarded to a partition's owner

@@ -1,9 +1,10 @@
 import type { Clock } from '../core/clock.ts'
 import { errorMessage } from '../core/errors.ts'
-import type { Pipeline, PipelineEvent } from '../pipeline.ts'
+import type { Pipeline } from '../pipeline.ts'
 import type { DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
 import type { BatchItem } from './batcher.ts'
-import { classifyFailure, endsInstance, failureCode } from './failure.ts'
+import { classifyFailure, endsInstance, type FailureKind, failureCode } from './failure.ts'
+import { QuarantinedKeys } from './quarantined-keys.ts'
 
 export interface CommitContext<E> {
   readonly key: PartitionKey
@@ -25,13 +26,24 @@ export interface CommitContext<E> {
    * changes of the batch that did not commit, so it is rebuilt from the sink.
    */
   readonly afterFailure: () => Promise<void>
+  /** The partition's quarantined keys (onPoison 'quarantine-key'); none when omitted. */
+  readonly quarantine?: QuarantinedKeys
 }
+
+const noQuarantine = new QuarantinedKeys('dead-letter', 0)
+
+/** Failures that the caller handles: no split or retry of the items can cure them. */
+const passesUp = (kind: FailureKind) => endsInstance(kind) || kind === 'unavailable' || kind === 'full'
 
 export interface Committed {
   readonly fromOffset: number | null
   readonly toOffset: number
   readonly events: number
   readonly deadLetters: readonly DeadLetter[]
+  /** Events of quarantined keys held in `baton_quarantine` instead of handled. */
+  readonly held: number
+  /** Offsets of this transaction's dead letters that quarantined their key. */
+  readonly quarantinedAt: readonly number[]
   readonly handleMs: number
   readonly commitMs: number
   /** Event time of the first record committed: the oldest, so the batch's worst end-to-end latency. */
@@ -55,10 +67,10 @@ export async function commitItems<E>(
   items: readonly BatchItem<E>[],
 ): Promise<number> {
   try {
-    return await commitOnce(ctx, from, items, [])
+    return await commitOnce(ctx, from, items, null)
   } catch (err) {
     const kind = classifyFailure(err)
-    if (endsInstance(kind) || kind === 'unavailable') throw err
+    if (passesUp(kind)) throw err
     await ctx.afterFailure()
     if (items.length > 1) {
       const mid = items.length >>> 1
@@ -76,10 +88,10 @@ async function isolate<E>(ctx: CommitContext<E>, from: number | null, item: Batc
     await ctx.retryDelay(attempts)
     attempts++
     try {
-      return await commitOnce(ctx, from, [item], [])
+      return await commitOnce(ctx, from, [item], null)
     } catch (err) {
       const kind = classifyFailure(err)
-      if (endsInstance(kind) || kind === 'unavailable') throw err
+      if (passesUp(kind)) throw err
       await ctx.afterFailure()
       error = err
     }
@@ -90,28 +102,18 @@ async function isolate<E>(ctx: CommitContext<E>, from: number | null, item: Batc
     code: failureCode(error),
     attempts,
   }
-  return commitOnce(ctx, from, [], [letter], item)
+  return commitOnce(ctx, from, [], letter, item)
 }
 
 async function commitOnce<E>(
   ctx: CommitContext<E>,
   from: number | null,
   items: readonly BatchItem<E>[],
-  extraDead: DeadLetter[],
+  extraDead: DeadLetter | null,
   deadItem?: BatchItem<E>,
 ): Promise<number> {
-  const events: PipelineEvent<E>[] = []
-  const deadLetters = extraDead
-  for (const item of items) {
-    if (item.ok) events.push(item)
-    else
-      deadLetters.push({
-        record: item.record,
-        error: errorMessage(item.error),
-        code: failureCode(item.error),
-        attempts: 1,
-      })
-  }
+  const plan = (ctx.quarantine ?? noQuarantine).plan(items, extraDead)
+  const { events, deadLetters, quarantine } = plan
   const first = (items[0] ?? deadItem) as BatchItem<E>
   const last = (items[items.length - 1] ?? deadItem) as BatchItem<E>
   const toOffset = last.record.offset + 1
@@ -129,13 +131,24 @@ async function commitOnce<E>(
           handleMs = ctx.clock.now() - started
         }
   const started = ctx.clock.now()
-  await ctx.sink.commit({ key: ctx.key, epoch: ctx.epoch, fromOffset: from, toOffset, deadLetters, work })
+  await ctx.sink.commit({
+    key: ctx.key,
+    epoch: ctx.epoch,
+    fromOffset: from,
+    toOffset,
+    deadLetters,
+    work,
+    ...(quarantine && { quarantine }),
+  })
+  plan.committed()
   const commitMs = ctx.clock.now() - started - handleMs
   ctx.onCommitted({
     fromOffset: from,
     toOffset,
     events: events.length,
     deadLetters,
+    held: quarantine?.held.length ?? 0,
+    quarantinedAt: quarantine?.newKeys.map((k) => k.letterOffset) ?? [],
     handleMs,
     commitMs,
     firstEventTime: first.record.timestamp,

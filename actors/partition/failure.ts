@@ -12,16 +12,19 @@ import { PoisonEventError } from '../pipeline.ts'
  * - `unavailable`: the sink (or checkpoint store) cannot be reached: the error's code is retryable
  *   (`isRetryable`, actors/core/errors.ts). No event is at fault, so none is dead-lettered: the batch is
  *   retried as a whole with backoff while fetching pauses.
+ * - `full`: the batch would quarantine one key more than BATON_QUARANTINE_MAX_KEYS allows. Nothing was
+ *   applied and no event is at fault: the actor pauses (state `quarantine-full`) until a key is released.
  * - `poison`: the pipeline said the event can never succeed. Dead-letter it at once.
  * - `event`: anything else the pipeline or the database refused (bad data, a constraint, a bug in the
  *   pipeline). Some event of the batch is at fault: isolate it, retry it, then dead-letter it.
  */
-export type FailureKind = 'fenced' | 'stale' | 'unavailable' | 'poison' | 'event'
+export type FailureKind = 'fenced' | 'stale' | 'unavailable' | 'full' | 'poison' | 'event'
 
 export function classifyFailure(err: unknown): FailureKind {
   if (isBatonError(err, 'FENCED')) return 'fenced'
   if (isBatonError(err, 'WATERMARK_MISMATCH')) return 'stale'
   if (isRetryable(err)) return 'unavailable'
+  if (isBatonError(err, 'QUARANTINE_FULL')) return 'full'
   if (err instanceof PoisonEventError) return 'poison'
   return 'event'
 }

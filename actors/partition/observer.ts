@@ -15,6 +15,8 @@ export interface PartitionObserver {
   /** The source found a fetched record batch that fails its CRC-32C check (one call per damaged copy). */
   corruptBatch(key: PartitionKey): void
   mailboxDepth(key: PartitionKey, depth: number): void
+  /** The partition's quarantined keys and the events they hold, whenever either changed. */
+  quarantined?(key: PartitionKey, keys: number, events: number): void
 }
 
 export const noObserver: PartitionObserver = {

@@ -1,4 +1,4 @@
-import { BatonError, errorMessage } from '../core/errors.ts'
+import { BatonError, errorMessage, isBatonError } from '../core/errors.ts'
 import {
   type ActorContext,
   type Backoff,
@@ -17,10 +17,19 @@ import type {
   Sink,
   SourceRecord,
 } from '../ports.ts'
+import type { QuarantineStore } from '../quarantine.ts'
 import { Batcher, type BatchItem, type BatchLimits } from './batcher.ts'
 import { commitItems } from './commit-items.ts'
 import { classifyFailure, failureCode } from './failure.ts'
 import type { PartitionObserver } from './observer.ts'
+import { QuarantinedKeys } from './quarantined-keys.ts'
+import {
+  markRelease,
+  type ReleaseContext,
+  type ReleaseProgress,
+  type ReleaseRequest,
+  releaseHeld,
+} from './release.ts'
 import type { PartitionState, PartitionStats, PartitionStatus } from './stats.ts'
 
 /** The closed protocol of a partition actor. */
@@ -39,6 +48,20 @@ export type PartitionMsg =
   | { readonly type: 'status'; readonly reply: (s: PartitionStatus) => void }
   /** The feed holds at a corrupt record batch (an error), or flows past it again (null). */
   | { readonly type: 'corrupt'; readonly error: BatonError | null; readonly instance: object }
+  /** An operator's retry or skip of the letter holding `recordKey` back (POST /v1/dlq/:id/{retry,skip}). */
+  | ({ readonly type: 'release'; readonly reply: (r: ReleaseReply) => void } & ReleaseRequest)
+  /** Goes on releasing a key between batches (a long release, or one a previous owner left `releasing`). */
+  | { readonly type: 'release-continue'; readonly recordKey: Buffer; readonly instance: object }
+
+/**
+ * What a release request came to: `done` (the key flows again), `releasing` (it goes on between
+ * batches), `held` (a released event failed: it holds the key back as `newHeadLetterId`); `moved` when
+ * this actor no longer owns the partition (fenced); `failed` when the retried event failed again (nothing changed), `conflict` when the letter
+ * does not hold the key any more.
+ */
+export type ReleaseReply =
+  | ({ readonly status: 'done' | 'releasing' | 'held' } & ReleaseProgress)
+  | { readonly status: 'failed' | 'conflict' | 'unavailable' | 'moved'; readonly error: string }
 
 export interface SeekResult {
   /** Where fetching continues. Offsets below the watermark are already stored and are skipped. */
@@ -60,6 +83,8 @@ export interface PartitionActorDeps<E> {
   /** Publishes dead letters after commit (cluster mode); null when the sink's table is the DLQ. */
   readonly deadLetters: DeadLetterPublisher | null
   readonly limits: BatchLimits
+  /** Per-key quarantine (issue 20): the sink's tables, and how many keys the partition may hold at most. */
+  readonly quarantine?: { readonly store: QuarantineStore; readonly maxKeys: number }
   readonly maxRetries: number
   readonly stats: PartitionStats
   readonly observer: PartitionObserver
@@ -119,10 +144,17 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   #corrupt = false
   /** The actor's clock, taken in onStart; nothing reads time before (the status has no lag until then). */
   #clock: Clock = realClock
+  /** The partition's quarantined keys; null when the sink has no quarantine tables. */
+  readonly #quarantine: QuarantinedKeys | null
+  /** Items of a batch refused as QUARANTINE_FULL: committed first once a key was released. */
+  #stalled: BatchItem<E>[] = []
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
     this.#batcher = new Batcher(deps.limits)
+    this.#quarantine = deps.quarantine
+      ? new QuarantinedKeys(deps.pipeline.onPoison ?? 'dead-letter', deps.quarantine.maxKeys)
+      : null
     deps.stats.current = () => this.#status()
   }
 
@@ -144,6 +176,15 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       this.#position = checkpoint?.nextOffset ?? (await feed.initialOffset())
     }
     await this.#loadState()
+    if (this.#quarantine && this.#d.quarantine) {
+      this.#quarantine.load(await this.#d.quarantine.store.load(key))
+      this.#reportQuarantine()
+      // A previous owner stopped mid-release: finish it, between this instance's batches. A timer, not
+      // `send`: waiting for room in its own mailbox would wait for itself.
+      for (const recordKey of this.#quarantine.releasing()) {
+        ctx.scheduleOnce(0, { type: 'release-continue', recordKey, instance: this.#instance })
+      }
+    }
     await this.#publishOutbox()
     await this.#d.pipeline.onAssign?.(this.#info(), this.#pipelineState)
     this.#state = 'running'
@@ -203,6 +244,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           this.#d.observer.corruptBatch(this.#d.key)
         }
         return
+      case 'release':
+        return this.#release(msg, ctx)
+      case 'release-continue':
+        if (msg.instance !== this.#instance) return
+        return this.#continueRelease(msg.recordKey, ctx)
     }
   }
 
@@ -243,9 +289,12 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async #flush(ctx: ActorContext<PartitionMsg>): Promise<void> {
     this.#timer?.cancel()
     this.#timer = null
+    // Paused at the quarantine's cap: what arrives waits (the paused feed bounds it) until a release.
+    if (this.#state === 'quarantine-full') return
     this.#batchNo++
     const openedAt = this.#batcher.openedAt
-    let items = this.#batcher.take()
+    let items = [...this.#stalled, ...this.#batcher.take()]
+    this.#stalled = []
     const { stats } = this.#d
     stats.batchWaitMs.add(ctx.clock.now() - openedAt)
     const retry = this.#d.retry ?? retryDefaults
@@ -266,6 +315,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           this.#d.observer.fenced(this.#d.key)
           throw err
         }
+        if (kind === 'full') return this.#stall(items, err)
         if (kind !== 'unavailable') throw err
         // The sink is down: keep the rest of the batch, pause (the full mailbox stops fetching) and retry.
         const watermark = this.#watermark
@@ -293,6 +343,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         retryDelay: (attempt) => sleep(ctx, retry.delayMs(attempt - 1)),
         state: () => this.#pipelineState,
         afterFailure: () => this.#loadState(),
+        ...(this.#quarantine && { quarantine: this.#quarantine }),
         onCommitted: (c) => {
           const now = ctx.clock.now()
           this.#watermark = c.toOffset
@@ -303,6 +354,17 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           stats.handleMs.add(c.handleMs)
           stats.commitMs.add(c.commitMs)
           letters.push(...c.deadLetters)
+          if (c.held > 0 || c.deadLetters.length > 0) this.#reportQuarantine()
+          for (const offset of c.quarantinedAt) {
+            this.#d.log?.(
+              'warn',
+              'key quarantined: its later events are held until its letter is retried or skipped',
+              {
+                offset,
+                quarantinedKeys: this.#quarantine?.size,
+              },
+            )
+          }
           observer.committed(key, {
             events: c.events,
             deadLetters: c.deadLetters.length,
@@ -318,6 +380,115 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     await this.#checkpoint(watermark)
     if (letters.length > 0 || this.#unpublished) await this.#publish(letters)
     void this.#feed?.commit(watermark).catch(() => {})
+  }
+
+  /** Keeps the items past the watermark and pauses at the quarantine's cap (state `quarantine-full`). */
+  #stall(items: BatchItem<E>[], err: unknown): void {
+    const watermark = this.#watermark
+    this.#stalled = items.filter((i) => watermark === null || i.record.offset >= watermark)
+    this.#state = 'quarantine-full'
+    this.#feed?.pause()
+    this.#d.log?.('warn', 'quarantine full, partition paused', { error: errorMessage(err) })
+  }
+
+  /** Leaves `quarantine-full` once a key was released, committing the stalled items first. */
+  async #unstall(ctx: ActorContext<PartitionMsg>): Promise<void> {
+    if (this.#state !== 'quarantine-full' || this.#quarantine?.full) return
+    this.#state = 'running'
+    this.#feed?.resume()
+    if (this.#stalled.length > 0 || this.#batcher.size > 0) await this.#flush(ctx)
+  }
+
+  #reportQuarantine(): void {
+    const q = this.#quarantine
+    if (q) this.#d.observer.quarantined?.(this.#d.key, q.size, q.events)
+  }
+
+  #releaseContext(): ReleaseContext<E> | null {
+    const { key, pipeline, quarantine } = this.#d
+    if (!quarantine || !this.#quarantine) return null
+    return {
+      key,
+      epoch: this.#epoch,
+      store: quarantine.store,
+      pipeline,
+      keys: this.#quarantine,
+      state: () => this.#pipelineState,
+      afterFailure: () => this.#loadState(),
+    }
+  }
+
+  /** Runs an operator's retry or skip: the marking transaction, then held events while steps allow. */
+  async #release(req: Extract<PartitionMsg, { type: 'release' }>, ctx: ActorContext<PartitionMsg>) {
+    const rc = this.#releaseContext()
+    if (!rc) return req.reply({ status: 'conflict', error: 'This partition has no quarantine.' })
+    if (this.#state === 'draining' || this.#state === 'drained') {
+      return req.reply({ status: 'moved', error: 'The partition is moving to another node.' })
+    }
+    let progress: ReleaseProgress
+    try {
+      progress = await markRelease(rc, req)
+    } catch (err) {
+      const kind = classifyFailure(err)
+      if (kind === 'fenced' || kind === 'stale') {
+        req.reply({ status: 'moved', error: errorMessage(err) })
+        throw err
+      }
+      const status =
+        kind === 'unavailable' ? kind : isBatonError(err, 'QUARANTINE_CONFLICT') ? 'conflict' : 'failed'
+      return req.reply({ status, error: errorMessage(err) })
+    }
+    this.#reportQuarantine()
+    this.#d.log?.('info', `dead letter ${req.outcome}, releasing its key`, { deadLetterId: req.letterId })
+    try {
+      if (progress.done) await this.#unstall(ctx)
+      else progress = await this.#releaseSteps(req.recordKey, ctx)
+    } finally {
+      // The marking committed: whatever stops the steps, the key is `releasing` and gets finished.
+      req.reply({ status: releaseStatus(progress), ...progress })
+    }
+  }
+
+  async #continueRelease(recordKey: Buffer, ctx: ActorContext<PartitionMsg>): Promise<void> {
+    // A drained partition is on its way to its next owner, which finishes the release.
+    if (this.#state === 'draining' || this.#state === 'drained') return
+    if (this.#quarantine?.state(recordKey) !== 'releasing') return
+    await this.#releaseSteps(recordKey, ctx)
+  }
+
+  /**
+   * A few release transactions, then the rest later through a message to itself, so the partition's
+   * batches go on between them. An unreachable sink is tried again after a delay.
+   */
+  async #releaseSteps(recordKey: Buffer, ctx: ActorContext<PartitionMsg>): Promise<ReleaseProgress> {
+    const rc = this.#releaseContext() as ReleaseContext<E>
+    const again = { type: 'release-continue', recordKey, instance: this.#instance } as const
+    let progress: ReleaseProgress
+    try {
+      progress = await releaseHeld(rc, recordKey, 8)
+    } catch (err) {
+      if (classifyFailure(err) !== 'unavailable') throw err
+      this.#d.log?.('warn', 'sink unavailable during a release, retrying', { error: errorMessage(err) })
+      ctx.scheduleOnce((this.#d.retry ?? retryDefaults).delayMs(0), again)
+      return { done: false, released: 0 }
+    }
+    this.#reportQuarantine()
+    const fields = { released: progress.released, held: this.#quarantine?.events }
+    if (progress.done) {
+      this.#d.log?.('info', 'key released', fields)
+      await this.#unstall(ctx)
+    } else if (progress.newHeadLetterId !== undefined) {
+      this.#d.log?.('warn', 'released event failed: it holds its key back again', {
+        ...fields,
+        deadLetterId: progress.newHeadLetterId,
+      })
+      // The new head letter is in the sink's outbox: publish it now, not at the next batch with letters.
+      await this.#publish([])
+    } else {
+      // A timer, not `send`: fetched records may fill the mailbox, whose room only this actor's turns make.
+      ctx.scheduleOnce(0, again)
+    }
+    return progress
   }
 
   #info() {
@@ -390,10 +561,15 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           : lag === 0 || lastEventTime === 0
             ? 0
             : (this.#clock.now() - lastEventTime) / 1000,
-      inFlight: this.#batcher.size,
+      inFlight: this.#batcher.size + this.#stalled.length,
+      quarantinedKeys: this.#quarantine?.size ?? 0,
+      quarantinedEvents: this.#quarantine?.events ?? 0,
     }
   }
 }
+
+const releaseStatus = (p: ReleaseProgress) =>
+  p.done ? 'done' : p.newHeadLetterId !== undefined ? 'held' : 'releasing'
 
 /** Waits `ms` on the actor's clock; gives up (rejects) when the actor instance ends first. */
 function sleep(ctx: ActorContext<PartitionMsg>, ms: number): Promise<void> {

@@ -5,6 +5,8 @@ export type PartitionState =
   | 'corrupt'
   | 'paused'
   | 'sink-down'
+  /** Holds BATON_QUARANTINE_MAX_KEYS quarantined keys and would need one more: paused until one is released. */
+  | 'quarantine-full'
   | 'draining'
   | 'drained'
 
@@ -17,6 +19,9 @@ export interface PartitionStatus {
   readonly lag: number | null
   readonly lagSeconds: number | null
   readonly inFlight: number
+  /** Quarantined keys and the events they hold (held back, not lag); 0 without quarantine. */
+  readonly quarantinedKeys: number
+  readonly quarantinedEvents: number
 }
 
 /**

@@ -1,10 +1,9 @@
-import type { Sql } from 'postgres'
 import type { DeadLetter, DeadLetterPage, DeadLetterQuery, PartitionKey, StoredDeadLetter } from '../ports.ts'
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
 
-import { toSinkError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
+import { sinkCalls } from './sink-calls.ts'
 import type { PostgresTarget } from './target.ts'
 
 /**
@@ -41,6 +40,7 @@ interface DeadLetterRow {
   failed_at: Date
   published_at: Date | null
   replayed_at: Date | null
+  resolution: 'retried' | 'skipped' | null
 }
 
 /**
@@ -53,13 +53,7 @@ export function postgresDeadLetters(
   target: PostgresTarget,
   deadlineMs?: number,
 ): PostgresDeadLetters {
-  async function run<T>(doing: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-    try {
-      return await clients.run(fn, deadlineMs)
-    } catch (err) {
-      throw toSinkError(err, target, doing)
-    }
-  }
+  const { run } = sinkCalls(clients, target, deadlineMs)
   return {
     async unpublished(key, limit = 100) {
       const rows = await run(
@@ -169,6 +163,7 @@ function toStored(row: DeadLetterRow): StoredDeadLetter {
     failedAt: row.failed_at,
     publishedAt: row.published_at,
     replayedAt: row.replayed_at,
+    resolution: row.resolution,
   }
 }
 

@@ -3,7 +3,7 @@ import type { PostgresClients } from './clients.ts'
 import type { PostgresTarget } from './target.ts'
 
 /** baton's own tables and what the runtime role does with them (the pipeline's tables are its own). */
-const tables = ['baton_watermarks', 'baton_dead_letters']
+const tables = ['baton_watermarks', 'baton_dead_letters', 'baton_quarantined_keys', 'baton_quarantine']
 const privileges = ['SELECT', 'INSERT', 'UPDATE']
 
 /**

@@ -39,6 +39,8 @@ test('sinks starting at the same moment on an empty database migrate it once, wi
   expect(await tables()).toEqual([
     'baton_dead_letters',
     'baton_events',
+    'baton_quarantine',
+    'baton_quarantined_keys',
     'baton_schema_version',
     'baton_watermarks',
   ])
@@ -51,7 +53,7 @@ test('migrating again changes nothing and keeps the data', async () => {
   const sink = await createPostgresSink({ url, pipeline: eventStore, group: 'g' })
   expect(await sink.claim({ group: 'g', topic: 't', partition: 0 }, 4)).toBe(42)
   await sink.close()
-  expect((await tables()).length).toBe(4)
+  expect((await tables()).length).toBe(6)
 })
 
 test('a failing pipeline migration names itself and leaves nothing half-written', async () => {

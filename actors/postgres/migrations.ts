@@ -2,6 +2,7 @@ import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { classifyPostgresError, describeError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
+import { quarantineSchema } from './quarantine.ts'
 import type { PostgresTarget } from './target.ts'
 
 /**
@@ -43,6 +44,7 @@ const batonSchema: readonly (readonly string[])[] = [
     `create index if not exists baton_dead_letters_unpublished
       on baton_dead_letters (group_id, topic, partition, "offset") where published_at is null`,
   ],
+  quarantineSchema,
 ]
 
 /** The version `migratePostgres` brings baton's own schema to. */

@@ -3,11 +3,13 @@ import { connectionError } from '../connection-failure.ts'
 import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
+import type { QuarantineStore } from '../quarantine.ts'
 import { answeredWithError, classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
 import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
 import { checkRuntimeGrants } from './grants.ts'
 import { migratePostgres } from './migrations.ts'
+import { postgresQuarantine, writeQuarantine } from './quarantine.ts'
 import { commitSettler } from './settle.ts'
 import { type PostgresTarget, postgresTarget } from './target.ts'
 import { postgresConnection } from './tls.ts'
@@ -49,6 +51,8 @@ const DEFAULT_DEADLINE_MS = 30_000
 export interface PostgresSink extends Sink {
   readonly kind: 'postgres'
   readonly deadLetters: PostgresDeadLetters
+  /** The group's per-key quarantine (issue 20). */
+  readonly quarantine: QuarantineStore
 }
 
 /**
@@ -151,6 +155,7 @@ function postgresSink(
   return {
     kind: 'postgres',
     deadLetters: postgresDeadLetters(clients, group, target, deadlineMs),
+    quarantine: postgresQuarantine(clients, group, target, deadlineMs),
 
     async storedEpoch(key) {
       try {
@@ -197,6 +202,7 @@ function postgresSink(
           await clients.transaction(async (tx) => {
             moved.pid = await moveWatermark(tx, batch)
             if (moved.pid === null) return refuse(tx, batch)
+            await writeQuarantine(tx, batch)
             if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
           }, deadlineMs)
         } catch (err) {

@@ -108,6 +108,7 @@ test('lists the group’s letters in pages, filtered by topic and partition', as
     failedAt: new Date(5_000),
     publishedAt: null,
     replayedAt: null,
+    resolution: null,
   })
 })
 

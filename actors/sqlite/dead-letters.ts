@@ -32,6 +32,7 @@ interface DeadLetterRow {
   failed_at: number
   published_at: number | null
   replayed_at: number | null
+  resolution: 'retried' | 'skipped' | null
 }
 
 /**
@@ -114,6 +115,7 @@ function toStored(row: DeadLetterRow): StoredDeadLetter {
     failedAt: new Date(row.failed_at),
     publishedAt: row.published_at === null ? null : new Date(row.published_at),
     replayedAt: row.replayed_at === null ? null : new Date(row.replayed_at),
+    resolution: row.resolution,
   }
 }
 

@@ -1,5 +1,6 @@
 import { realClock } from '../core/clock.ts'
 import { BatonError, errorMessage } from '../core/errors.ts'
+import { quarantineSchema } from './quarantine.ts'
 import type { SqliteStore } from './store.ts'
 
 /**
@@ -40,6 +41,7 @@ const batonSchema: readonly (readonly string[])[] = [
       unique (group_id, topic, partition, "offset")
     )`,
   ],
+  quarantineSchema,
 ]
 
 /**

@@ -1,10 +1,13 @@
 import type { Database, Statement } from 'bun:sqlite'
 import { type Clock, realClock } from '../core/clock.ts'
-import { BatonError, errorMessage } from '../core/errors.ts'
+import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type { BatchCommit, DeadLetter, PartitionKey, Sink, SinkTx } from '../ports.ts'
+import type { QuarantineStore } from '../quarantine.ts'
 import { isSqliteUnavailable } from './classify-error.ts'
 import { type SqliteDeadLetters, sqliteDeadLetters } from './dead-letters.ts'
+import { own, unavailable } from './own.ts'
+import { sqliteQuarantine, writeQuarantine } from './quarantine.ts'
 import { migrateSqlite } from './schema.ts'
 import type { SqliteStore } from './store.ts'
 
@@ -34,6 +37,8 @@ export class SqliteSink implements Sink {
   readonly kind = 'sqlite' as const
   /** The group's dead-letter table, for GET /v1/dlq and POST /v1/dlq/replay. */
   readonly deadLetters: SqliteDeadLetters
+  /** The group's per-key quarantine (issue 20). */
+  readonly quarantine: QuarantineStore
   readonly #store: SqliteStore
   readonly #clock: Clock
   readonly #sql: {
@@ -49,6 +54,7 @@ export class SqliteSink implements Sink {
     this.#store = store
     this.#clock = options.clock ?? realClock
     this.deadLetters = sqliteDeadLetters(store, options.group, this.#clock)
+    this.quarantine = sqliteQuarantine(store, options.group, this.#clock)
     const db = store.db
     const key = 'group_id = ? and topic = ? and partition = ?'
     this.#sql = {
@@ -158,6 +164,7 @@ export class SqliteSink implements Sink {
       if (moved.changes === 0) throw own(what, () => this.#refusal(batch))
       own(what, () => {
         for (const letter of deadLetters) this.#insertDeadLetter(key, letter, now)
+        writeQuarantine(db, batch, now)
       })
       if (work) await runWork(work, db)
     })
@@ -233,24 +240,6 @@ async function runWork(work: (tx: SinkTx) => Promise<void> | void, db: Database)
   } catch (err) {
     throw isSqliteUnavailable(err) ? unavailable('run the pipeline', err) : err
   }
-}
-
-/** Runs one of baton's own statements: whatever makes it fail is the database's fault, not an event's. */
-function own<T>(what: string, fn: () => T): T {
-  try {
-    return fn()
-  } catch (err) {
-    throw unavailable(what, err)
-  }
-}
-
-function unavailable(what: string, err: unknown): BatonError {
-  if (err instanceof BatonError) return err
-  return new BatonError(
-    'SINK_UNAVAILABLE',
-    `The embedded sink could not ${what}: ${errorMessage(err)}. Nothing was applied; baton retries. Check free disk space and BATON_DATA_DIR.`,
-    { cause: err },
-  )
 }
 
 const describe = (key: PartitionKey) => `${key.topic}/${key.partition} (group ${key.group})`

@@ -6,8 +6,10 @@ import type {
   SinkKind,
   TopicPartition,
 } from '../../actors/ports.ts'
+import type { QuarantineStore } from '../../actors/quarantine.ts'
 import type { MembershipRegistry } from '../../cluster/membership.ts'
 import type { DeadLetterPage, IngestEvent } from '../node-api.ts'
+import type { QuarantineApi } from './quarantine-api.ts'
 
 /**
  * What differs between embedded and cluster mode, behind one interface: the node (runtime/node/node.ts) runs
@@ -47,6 +49,10 @@ export interface Backend {
   replayDeadLetters(
     selection: { ids: readonly number[] } | { topic: string; partition?: number },
   ): Promise<number>
+  /** The sink's quarantine tables (issue 20), which partition actors write and release through. */
+  readonly quarantine: QuarantineStore
+  listQuarantine: QuarantineApi['listQuarantine']
+  letterHold: QuarantineApi['letterHold']
   /** Why the backend is not ready (a service unreachable), empty when it is. */
   problems(): string[]
   close(): Promise<void>

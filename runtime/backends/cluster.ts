@@ -12,6 +12,7 @@ import { createMembershipRegistry } from '../../cluster/membership.ts'
 import type { Config } from '../config.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
 import { deadLetterApi } from './dead-letters.ts'
+import { quarantineApi } from './quarantine-api.ts'
 import { serviceProbe } from './service-probe.ts'
 
 /**
@@ -109,6 +110,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
     })
     closers.push(() => source.close())
 
+    const quarantine = quarantineApi(sink.deadLetters, sink.quarantine)
     return {
       sinkKind: 'postgres',
       sink,
@@ -134,7 +136,14 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       async offsetForTime(tp, time) {
         return source.offsetForTime(tp, time)
       },
-      ...deadLetterApi(sink.deadLetters, config.topics, (topic, events) => producer.produce(topic, events)),
+      quarantine: sink.quarantine,
+      ...quarantine,
+      ...deadLetterApi(
+        sink.deadLetters,
+        config.topics,
+        (topic, events) => producer.produce(topic, events),
+        quarantine.heldLetterIds,
+      ),
       problems() {
         const status = source.status()
         const problems = status.error ? [`Kafka: ${status.error.message}`] : []

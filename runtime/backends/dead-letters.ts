@@ -27,13 +27,15 @@ export function deadLetterApi(
   store: DeadLetterStore,
   topics: readonly string[],
   append: (topic: string, events: readonly ReplayedEvent[]) => Promise<unknown>,
+  /** The letters that hold a key back (per-key quarantine): a replay refuses them. */
+  heldLetterIds: (topic?: string, partition?: number) => Promise<Set<number>> = async () => new Set(),
 ): Pick<Backend, 'listDeadLetters' | 'replayDeadLetters'> {
   async function unreplayed(topic: string, partition: number | undefined): Promise<StoredDeadLetter[]> {
     const out: StoredDeadLetter[] = []
     let after: number | undefined
     for (;;) {
       const page = await store.list({ topic, partition, after, limit: 1000 })
-      out.push(...page.letters.filter((l) => l.replayedAt === null))
+      out.push(...page.letters.filter((l) => l.replayedAt === null && !l.resolution))
       if (page.next === null) return out
       after = page.next
     }
@@ -44,10 +46,23 @@ export function deadLetterApi(
       return { entries: page.letters.map(toEntry), next: page.next }
     },
     async replayDeadLetters(selection) {
+      // A letter that holds its key back is released by retry or skip, never replayed: a replay would
+      // apply it behind the key's later events, or twice.
+      const held = await ('ids' in selection
+        ? heldLetterIds()
+        : heldLetterIds(selection.topic, selection.partition))
       const letters =
         'ids' in selection
           ? await store.get(selection.ids)
-          : await unreplayed(selection.topic, selection.partition)
+          : (await unreplayed(selection.topic, selection.partition)).filter((l) => !held.has(l.id))
+      for (const letter of letters) {
+        if (held.has(letter.id) || letter.resolution) {
+          throw new BatonError(
+            'QUARANTINE_CONFLICT',
+            `Dead letter ${letter.id} ${letter.resolution ? `was ${letter.resolution} already` : 'holds its key back'}: release it with POST /v1/dlq/${letter.id}/retry or /skip instead of a replay. Nothing was replayed.`,
+          )
+        }
+      }
       for (const letter of letters) {
         if (!topics.includes(letter.record.topic)) {
           throw new BatonError(
@@ -88,5 +103,6 @@ export function toEntry(letter: StoredDeadLetter): DeadLetterEntry {
     attempts: letter.attempts,
     failedAt: letter.failedAt.toISOString(),
     replayedAt: letter.replayedAt?.toISOString() ?? null,
+    resolution: letter.resolution ?? null,
   }
 }

@@ -4,6 +4,7 @@ import { openEmbedded } from '../../actors/sqlite/index.ts'
 import type { Config } from '../config.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
 import { deadLetterApi } from './dead-letters.ts'
+import { quarantineApi } from './quarantine-api.ts'
 
 /**
  * Embedded mode: the event log, sink, checkpoints and dead-letter table in bun:sqlite under
@@ -26,6 +27,7 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
     })),
   )
   let handlers: AssignmentHandlers | null = null
+  const quarantine = quarantineApi(sink.deadLetters, sink.quarantine)
 
   return {
     sinkKind: 'sqlite',
@@ -51,7 +53,14 @@ export async function embeddedBackend(config: Config, pipeline: Pipeline): Promi
     async offsetForTime(tp, time) {
       return log.offsetForTime(tp.topic, tp.partition, time)
     },
-    ...deadLetterApi(sink.deadLetters, config.topics, async (topic, events) => log.append(topic, events)),
+    quarantine: sink.quarantine,
+    ...quarantine,
+    ...deadLetterApi(
+      sink.deadLetters,
+      config.topics,
+      async (topic, events) => log.append(topic, events),
+      quarantine.heldLetterIds,
+    ),
     problems: () => [],
     close: () => embedded.close(),
   }

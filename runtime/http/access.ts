@@ -14,6 +14,8 @@ const guarded: readonly (readonly [method: 'GET' | 'POST', path: string, role: R
   ['GET', '/v1/dlq', 'read'],
   ['POST', '/v1/actors/:topic/:partition/:action', 'admin'],
   ['POST', '/v1/dlq/replay', 'admin'],
+  ['GET', '/v1/quarantine', 'read'],
+  ['POST', '/v1/dlq/:id/:decision', 'admin'],
 ]
 
 /**

@@ -12,6 +12,7 @@ import { adminRoutes } from './routes/admin.ts'
 import { dlqRoutes } from './routes/dlq.ts'
 import { ingestRoutes } from './routes/ingest.ts'
 import { probeRoutes } from './routes/probes.ts'
+import { quarantineRoutes } from './routes/quarantine.ts'
 
 export interface ApiOptions {
   /** BATON_API_TOKEN: the bearer token of the admin routes; it opens the ingest and read routes too. */
@@ -113,6 +114,7 @@ export function createApi(node: NodeApi, options: ApiOptions = {}): Hono {
   app.route('/', ingestRoutes(node, limits))
   app.route('/', adminRoutes(node, admin))
   app.route('/', dlqRoutes(node, admin))
+  app.route('/', quarantineRoutes(node))
   app.notFound((c) =>
     errorResponse(
       c,

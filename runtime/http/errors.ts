@@ -17,7 +17,11 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   // the partition changed hands while the request was being answered; asking again reaches the new owner
   FENCED: 409,
   WATERMARK_MISMATCH: 409,
+  // a dead letter already retried, skipped or replayed, or one that holds no key back
+  QUARANTINE_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  // the retried event failed again (the message says why); fix the pipeline and retry, or skip
+  RETRY_FAILED: 422,
   RATE_LIMITED: 429,
   NO_OWNER: 503,
   MAILBOX_FULL: 503,

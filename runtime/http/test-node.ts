@@ -34,6 +34,8 @@ export function testNode(overrides: Partial<NodeApi> = {}): TestNode {
     lag: 1,
     lagSeconds: 0.1,
     inFlight: 0,
+    quarantinedKeys: 0,
+    quarantinedEvents: 0,
     eventsPerSec: 0,
     events: 42,
     deadLetters: 0,
@@ -67,6 +69,9 @@ export function testNode(overrides: Partial<NodeApi> = {}): TestNode {
     restart: async (topic, partition) => view(topic, partition, 'starting'),
     deadLetters: async () => ({ entries: [], next: null }),
     replay: async () => ({ replayed: 2 }),
+    quarantine: async () => ({ entries: [], next: null }),
+    letterPartition: async () => ({ topic: 'orders', partition: 1 }),
+    decide: async (id, outcome) => ({ status: 200, body: { deadLetterId: id, outcome, released: 3 } }),
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'baton_up 1\n' }),
   }
   const node = { ...base, ...overrides }

@@ -20,6 +20,7 @@ import { startLagSampler } from '../lag-sampler.ts'
 import { type Logger, logFunction, withContext } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { NodeApi, PartitionView } from '../node-api.ts'
+import { quarantineNode } from './quarantine-node.ts'
 
 export interface NodeDeps {
   readonly config: Config
@@ -105,6 +106,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
             maxWaitMs: config.batchMaxWaitMs,
           },
           maxRetries: config.maxRetries,
+          quarantine: { store: backend.quarantine, maxKeys: config.quarantineMaxKeys },
           testAfterCommit: deps.testAfterCommit,
           stats,
           observer: metrics,
@@ -156,6 +158,8 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       lag: status?.lag ?? null,
       lagSeconds: status?.lagSeconds ?? null,
       inFlight: status?.inFlight ?? 0,
+      quarantinedKeys: status?.quarantinedKeys ?? 0,
+      quarantinedEvents: status?.quarantinedEvents ?? 0,
       eventsPerSec: Math.round(s.eventsPerSec * 10) / 10,
       events: s.events,
       deadLetters: s.deadLetters,
@@ -200,6 +204,10 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
         else if (state === 'sink-down') {
           reasons.push(
             `partition ${tpString(entry.tp)} cannot reach its sink: ${entry.stats.lastError?.message ?? ''}`,
+          )
+        } else if (state === 'quarantine-full') {
+          reasons.push(
+            `partition ${tpString(entry.tp)} holds BATON_QUARANTINE_MAX_KEYS quarantined keys and is paused: retry or skip their letters (GET /v1/quarantine)`,
           )
         } else if (state === 'corrupt') {
           reasons.push(
@@ -253,6 +261,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
       return { replayed: await backend.replayDeadLetters(selection) }
     },
     metrics: () => metrics.render(),
+    ...quarantineNode({ backend, checkPartition, partitionRef }),
   }
 
   metrics.watchNode({ ready: () => api.readiness().ready, cluster: () => peers.cluster() })

@@ -23,6 +23,8 @@ const scenarios = [
   'rebalance-storm.chaos.ts', // 7
   'slow-sink.chaos.ts', // 8
   'long-outage.chaos.ts', // 9a, 9b, 9c
+  'quarantine-release.test.ts', // 10a, issue 20: SIGKILL during a per-key quarantine release (embedded)
+  'quarantine-release.chaos.ts', // 10b: the same in a cluster, the partition taken over by another node
 ]
 const unit = ['toxic-proxy.test.ts']
 

@@ -204,6 +204,13 @@ export class ClusterScenario {
     >`select to_regclass('baton_events') is not null as exists`
     if (events?.exists) await this.sql`delete from baton_events where topic = ${this.topic}`
     await this.sql`delete from baton_dead_letters where group_id = ${this.group}`
+    const [quarantine] = await this.sql<
+      { exists: boolean }[]
+    >`select to_regclass('baton_quarantine') is not null as exists`
+    if (quarantine?.exists) {
+      await this.sql`delete from baton_quarantine where group_id = ${this.group}`
+      await this.sql`delete from baton_quarantined_keys where group_id = ${this.group}`
+    }
     await this.sql`delete from baton_watermarks where group_id = ${this.group}`
     await this.sql.end()
     await deleteTopics(this.#brokers, [this.topic, `${this.topic}.dlq`], this.#security).catch(() => {})

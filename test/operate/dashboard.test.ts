@@ -41,6 +41,9 @@ describe('deploy/grafana/baton.json', () => {
     expect(queries(/batch size/i).join()).toContain('baton_batch_size_events_bucket')
     expect(queries(/restarts/i).join()).toContain('baton_actor_restarts_total')
     expect(queries(/dead-lettered/i).join()).toContain('baton_events_dead_lettered_total')
+    const quarantine = queries(/quarantined keys/i).join()
+    expect(quarantine).toContain('baton_quarantined_keys')
+    expect(quarantine).toContain('baton_quarantined_events')
     expect(queries(/per node/i).join()).toMatch(
       /baton_owned_partitions.*group_left \(node\) baton_build_info/,
     )

@@ -1,6 +1,7 @@
 import { BatonError } from '../../actors/core/errors.ts'
 import type { BatchCommit, Checkpoints, DeadLetter, PartitionKey, Sink, SinkTx } from '../../actors/ports.ts'
 import { tpString } from '../../actors/ports.ts'
+import { MemoryQuarantine } from './memory-quarantine.ts'
 
 /** What a {@link MemorySink} transaction carries: the offsets a pipeline stored in it. */
 export interface MemoryTx {
@@ -29,6 +30,8 @@ export class MemorySink implements Sink {
   commits = 0
   /** Called inside every commit before the watermark check: tests make one commit fail on purpose. */
   beforeCommit: ((batch: BatchCommit) => void) | null = null
+  /** Per-key quarantine tables (and the dead letters, with ids), for `PartitionActorDeps.quarantine`. */
+  readonly quarantine: MemoryQuarantine = new MemoryQuarantine(this)
 
   #check(what: string): void {
     if (this.down) throw new BatonError('SINK_UNAVAILABLE', `memory sink is down (test): ${what}`)
@@ -59,6 +62,7 @@ export class MemorySink implements Sink {
     const tx: MemoryTx = { kind: 'memory', stored: [] }
     if (batch.work) await batch.work(tx as unknown as SinkTx)
     this.#check('commit') // a sink that went away during the work commits nothing
+    this.quarantine.write(batch)
     row.next = batch.toOffset
     const list = this.stored.get(tpString(batch.key)) ?? []
     list.push(...tx.stored)

@@ -87,7 +87,11 @@ async function startUp(
   const listener = listen({ host: config.httpHost, port: config.httpPort })
   let backend: Backend | undefined
   try {
-    const pipeline = await loadPipeline(config.pipeline, config.mode === 'embedded' ? 'sqlite' : 'postgres')
+    const pipeline = await loadPipeline(
+      config.pipeline,
+      config.mode === 'embedded' ? 'sqlite' : 'postgres',
+      config.onPoison,
+    )
     backend = await openBackend(config, pipeline)
     const metrics = createMetrics({
       nodeId: config.nodeId,

@@ -14,7 +14,7 @@ const partitionNeedsTopic = {
   path: ['partition'],
 }
 
-const listQuery = z
+export const listQuery = z
   .strictObject({
     topic: topicName.optional(),
     partition: wholeNumber.optional(),
