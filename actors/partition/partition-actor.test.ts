@@ -1,13 +1,13 @@
 import { describe, expect, test } from 'bun:test'
 import { MemoryPartition } from '../../test/support/memory-feed.ts'
 import { MemoryCheckpoints, MemorySink, memoryTx } from '../../test/support/memory-sink.ts'
+import { testPartitionDeps } from '../../test/support/partition-deps.ts'
 import { type ActorRef, backoff } from '../core/index.ts'
 import { flush } from '../core/manual-clock.ts'
 import { testSystem } from '../core/testing.ts'
 import { definePipeline, type Pipeline } from '../pipeline.ts'
 import type { PartitionKey } from '../ports.ts'
 import type { BatchLimits } from './batcher.ts'
-import { noObserver } from './observer.ts'
 import { type PartitionActorDeps, type PartitionMsg, partitionActor } from './partition-actor.ts'
 import { PartitionStats, type PartitionStatus } from './stats.ts'
 
@@ -41,20 +41,20 @@ function setUp(limits: Partial<BatchLimits> = {}, deps: Partial<PartitionActorDe
   let starts = 0
   const ref: ActorRef<PartitionMsg> = kit.system.spawn<PartitionMsg>(
     'p0',
-    partitionActor({
-      key,
-      pipeline: offsets,
-      sink,
-      checkpoints,
-      openFeed: () => partition.feed(),
-      deadLetters: null,
-      limits: { maxEvents: 1_000, maxBytes: 1_000_000, maxWaitMs: 100, ...limits },
-      maxRetries: 1,
-      stats,
-      observer: noObserver,
-      onStarting: () => starts++,
-      ...deps,
-    }),
+    partitionActor(
+      testPartitionDeps({
+        key,
+        pipeline: offsets,
+        sink,
+        checkpoints,
+        openFeed: () => partition.feed(),
+        limits: { maxEvents: 1_000, maxBytes: 1_000_000, maxWaitMs: 100, ...limits },
+        retry: undefined,
+        stats,
+        onStarting: () => starts++,
+        ...deps,
+      }),
+    ),
   )
   const append = (n: number, size = 2) => {
     const from = partition.records.length

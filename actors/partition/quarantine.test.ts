@@ -1,16 +1,15 @@
 import { describe, expect, test } from 'bun:test'
 import { MemoryPartition } from '../../test/support/memory-feed.ts'
 import { MemoryCheckpoints, MemorySink, memoryTx } from '../../test/support/memory-sink.ts'
+import { testPartitionDeps } from '../../test/support/partition-deps.ts'
 import { quarantineProperty } from '../../test/support/quarantine-property.ts'
 import { isBatonError } from '../core/errors.ts'
 import { backoff } from '../core/index.ts'
 import { testSystem } from '../core/testing.ts'
 import { definePipeline, type Pipeline, PoisonEventError } from '../pipeline.ts'
 import type { SourceRecord } from '../ports.ts'
-import { noObserver } from './observer.ts'
 import { type PartitionMsg, partitionActor, type ReleaseReply } from './partition-actor.ts'
 import type { PartitionStatus } from './stats.ts'
-import { PartitionStats } from './stats.ts'
 
 const topic = 'payments'
 const key = { group: 'g', topic, partition: 0 }
@@ -52,20 +51,16 @@ function rig(maxKeys = 10_000) {
   const spawn = () =>
     kit.system.spawn<PartitionMsg>(
       `p${generation++}`,
-      partitionActor({
-        key,
-        pipeline,
-        sink,
-        checkpoints,
-        openFeed: () => feed.feed(),
-        deadLetters: null,
-        limits: { maxEvents: 20, maxBytes: 1_000_000, maxWaitMs: 50 },
-        maxRetries: 1,
-        retry: backoff({ minMs: 1, maxMs: 1, jitter: 0 }),
-        stats: new PartitionStats(),
-        observer: noObserver,
-        quarantine: { store: sink.quarantine, maxKeys },
-      }),
+      partitionActor(
+        testPartitionDeps({
+          key,
+          pipeline,
+          sink,
+          checkpoints,
+          openFeed: () => feed.feed(),
+          quarantine: { store: sink.quarantine, maxKeys },
+        }),
+      ),
       // As under the coordinator (BATON_MAILBOX_CAPACITY): a few fetched chunks, then fetching waits.
       { mailboxCapacity: 2 },
     )

@@ -3,18 +3,17 @@ import fc from 'fast-check'
 import { isBatonError } from '../../actors/core/errors.ts'
 import { type ActorRef, backoff } from '../../actors/core/index.ts'
 import { testSystem } from '../../actors/core/testing.ts'
-import { noObserver } from '../../actors/partition/observer.ts'
 import {
   type PartitionMsg,
   partitionActor,
   type ReleaseReply,
 } from '../../actors/partition/partition-actor.ts'
 import type { PartitionStatus } from '../../actors/partition/stats.ts'
-import { PartitionStats } from '../../actors/partition/stats.ts'
 import type { Pipeline } from '../../actors/pipeline.ts'
 import type { Checkpoints, PartitionKey, Sink, SourceRecord } from '../../actors/ports.ts'
 import type { QuarantineStore } from '../../actors/quarantine.ts'
 import { MemoryPartition } from './memory-feed.ts'
+import { testPartitionDeps } from './partition-deps.ts'
 
 /**
  * A sink under the property: fresh for each run. `pipeline(poison)` dead-letters (with PoisonEventError)
@@ -102,20 +101,16 @@ export async function quarantineProperty(
       const spawn = () =>
         kit.system.spawn<PartitionMsg>(
           `p${generation++}`,
-          partitionActor({
-            key,
-            pipeline,
-            sink: backend.sink,
-            checkpoints: backend.checkpoints,
-            openFeed: () => feed.feed(),
-            deadLetters: null,
-            limits: { maxEvents: 20, maxBytes: 1_000_000, maxWaitMs: 50 },
-            maxRetries: 1,
-            retry: backoff({ minMs: 1, maxMs: 1, jitter: 0 }),
-            stats: new PartitionStats(),
-            observer: noObserver,
-            quarantine: { store: backend.store, maxKeys: 10_000 },
-          }),
+          partitionActor(
+            testPartitionDeps({
+              key,
+              pipeline,
+              sink: backend.sink,
+              checkpoints: backend.checkpoints,
+              openFeed: () => feed.feed(),
+              quarantine: { store: backend.store, maxKeys: 10_000 },
+            }),
+          ),
           // As under the coordinator (BATON_MAILBOX_CAPACITY): a few fetched chunks, then fetching waits.
           { mailboxCapacity: 2 },
         )

@@ -1,18 +1,17 @@
 import { expect } from 'bun:test'
 import { isBatonError } from '../../actors/core/errors.ts'
 import { type ActorRef, ActorSystem, backoff } from '../../actors/core/index.ts'
-import { noObserver } from '../../actors/partition/observer.ts'
 import {
   type PartitionMsg,
   partitionActor,
   type ReleaseReply,
 } from '../../actors/partition/partition-actor.ts'
 import type { PartitionStatus } from '../../actors/partition/stats.ts'
-import { PartitionStats } from '../../actors/partition/stats.ts'
 import { definePipeline, type Pipeline, PoisonEventError } from '../../actors/pipeline.ts'
 import type { Checkpoints, PartitionKey, Sink, SinkTx, SourceRecord } from '../../actors/ports.ts'
 import type { QuarantineStore } from '../../actors/quarantine.ts'
 import { MemoryPartition } from './memory-feed.ts'
+import { testPartitionDeps } from './partition-deps.ts'
 import { until } from './until.ts'
 
 /** Writes each handled event's offset to `quarantine_test_applied`, in the order handled (`seq`). */
@@ -85,20 +84,18 @@ export async function quarantineScenario(
   const spawn = () =>
     system.spawn<PartitionMsg>(
       `p${generation++}`,
-      partitionActor({
-        key,
-        pipeline,
-        sink,
-        checkpoints,
-        openFeed: () => feed.feed(),
-        deadLetters: null,
-        limits: { maxEvents: 50, maxBytes: 1_000_000, maxWaitMs: 20 },
-        maxRetries: 1,
-        retry: backoff({ minMs: 10, maxMs: 10, jitter: 0 }),
-        stats: new PartitionStats(),
-        observer: noObserver,
-        quarantine: { store: sink.quarantine, maxKeys: 100 },
-      }),
+      partitionActor(
+        testPartitionDeps({
+          key,
+          pipeline,
+          sink,
+          checkpoints,
+          openFeed: () => feed.feed(),
+          limits: { maxEvents: 50, maxBytes: 1_000_000, maxWaitMs: 20 },
+          retry: backoff({ minMs: 10, maxMs: 10, jitter: 0 }),
+          quarantine: { store: sink.quarantine, maxKeys: 100 },
+        }),
+      ),
     )
   const status = (ref: ActorRef<PartitionMsg>) =>
     ref.ask<PartitionStatus>((reply) => ({ type: 'status', reply }))
