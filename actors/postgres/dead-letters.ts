@@ -1,4 +1,11 @@
-import type { DeadLetter, DeadLetterPage, DeadLetterQuery, PartitionKey, StoredDeadLetter } from '../ports.ts'
+import type {
+  DeadLetter,
+  DeadLetterPage,
+  DeadLetterQuery,
+  PartitionKey,
+  SourceRecord,
+  StoredDeadLetter,
+} from '../ports.ts'
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
 
@@ -24,16 +31,9 @@ export interface PostgresDeadLetters {
   markReplayed(ids: readonly number[]): Promise<number>
 }
 
-interface DeadLetterRow {
+interface DeadLetterRow extends StoredEventRow {
   id: string
   group_id: string
-  topic: string
-  partition: number
-  offset: string
-  key: Buffer | null
-  value: Buffer | null
-  headers: Record<string, string>
-  event_time: Date
   error: string
   error_code: string
   attempts: number
@@ -144,19 +144,35 @@ export function deadLetterColumns(letters: readonly DeadLetter[]) {
   return columns
 }
 
+/** The columns of an event as baton's tables store it (dead letters, held events). */
+export interface StoredEventRow {
+  topic: string
+  partition: number
+  offset: string
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, string>
+  event_time: Date
+}
+
+/** A stored event as the record it came from. */
+export function storedRecord(row: StoredEventRow): SourceRecord {
+  return {
+    topic: row.topic,
+    partition: row.partition,
+    offset: Number(row.offset),
+    key: row.key,
+    value: row.value,
+    headers: row.headers,
+    timestamp: row.event_time.getTime(),
+  }
+}
+
 function toStored(row: DeadLetterRow): StoredDeadLetter {
   return {
     id: Number(row.id),
     group: row.group_id,
-    record: {
-      topic: row.topic,
-      partition: row.partition,
-      offset: Number(row.offset),
-      key: row.key,
-      value: row.value,
-      headers: row.headers,
-      timestamp: row.event_time.getTime(),
-    },
+    record: storedRecord(row),
     error: row.error,
     code: row.error_code,
     attempts: row.attempts,

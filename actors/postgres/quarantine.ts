@@ -9,7 +9,7 @@ import {
   releaseFenced,
 } from '../quarantine.ts'
 import type { PostgresClients } from './clients.ts'
-import { deadLetterColumns } from './dead-letters.ts'
+import { deadLetterColumns, type StoredEventRow, storedRecord } from './dead-letters.ts'
 import { sinkCalls } from './sink-calls.ts'
 import type { PostgresTarget } from './target.ts'
 
@@ -85,15 +85,8 @@ export async function writeQuarantine(tx: TransactionSql, batch: BatchCommit): P
   }
 }
 
-interface HeldRow {
-  topic: string
-  partition: number
-  offset: string
-  key: Buffer
-  value: Buffer | null
-  headers: Record<string, string>
-  event_time: Date
-}
+/** A held event: its key is never null (keyless events are never held). */
+type HeldRow = StoredEventRow & { key: Buffer }
 
 /** The quarantine tables of consumer group `group`. Throws SINK_UNAVAILABLE when PostgreSQL is away. */
 export function postgresQuarantine(
@@ -150,7 +143,7 @@ export function postgresQuarantine(
               where group_id = ${g} and topic = ${topic} and partition = ${partition} and key = ${k}
               order by "offset" limit ${step.take})
             returning topic, partition, "offset", key, value, headers, event_time`
-          applied.push(...rows.map(toRecord).sort((a, b) => a.offset - b.offset))
+          applied.push(...rows.map(storedRecord).sort((a, b) => a.offset - b.offset))
         }
         await step.apply(applied, { kind: 'postgres', sql: tx })
         const done = await tx`
@@ -249,16 +242,4 @@ async function fence(tx: TransactionSql, key: PartitionKey, epoch: number): Prom
     where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition} and epoch = ${epoch}
     returning 1`
   if (!row) throw releaseFenced(key, epoch)
-}
-
-function toRecord(row: HeldRow): SourceRecord {
-  return {
-    topic: row.topic,
-    partition: row.partition,
-    offset: Number(row.offset),
-    key: row.key,
-    value: row.value,
-    headers: row.headers,
-    timestamp: row.event_time.getTime(),
-  }
 }

@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from 'bun:test'
 import type { EventToProduce } from '../../actors/kafka/producer.ts'
 import type { ClusterView } from '../../cluster/cluster-view.ts'
+import type { QuarantinePage } from '../../runtime/node-api.ts'
 import { ClusterScenario } from '../cluster/harness.ts'
 import { until } from '../support/until.ts'
 
@@ -13,9 +14,7 @@ afterEach(async () => {
   scenario = undefined
 })
 
-type Quarantine = {
-  entries: { partition: number; key: string; deadLetterId: number; events: number; state: string }[]
-}
+type Quarantine = QuarantinePage
 
 test('10b: cluster, the owner SIGKILLed in the middle of a quarantine release: the node that takes the partition finishes it, each held event stored once', async () => {
   scenario = new ClusterScenario()

@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from 'bun:test'
 import type { EventToProduce } from '../../actors/kafka/producer.ts'
 import type { ClusterView } from '../../cluster/cluster-view.ts'
+import type { QuarantinePage } from '../../runtime/node-api.ts'
 import { until } from '../support/until.ts'
 import { ClusterScenario } from './harness.ts'
 
@@ -14,9 +15,7 @@ afterEach(async () => {
   scenario = undefined
 })
 
-type Quarantine = {
-  entries: { partition: number; key: string; deadLetterId: number; events: number; state: string }[]
-}
+type Quarantine = QuarantinePage
 
 test('cluster: a poison event quarantines its key in PostgreSQL; a skip sent to the node that does not own the partition releases it there, once', async () => {
   scenario = new ClusterScenario()
