@@ -60,6 +60,9 @@ Environment (defaults in brackets):
   KAFKA_TLS                [false; true when KAFKA_TLS_CA is set] TLS to the brokers
   KAFKA_TLS_CA             PEM file of the CA of the brokers' certificates
   BATON_CREATE_TOPICS      [true] create missing topics and their .dlq topics (cluster mode)
+  BATON_CHECK_CRCS         [true] check fetched Kafka record batches against their CRC-32C (cluster mode)
+  BATON_ON_POISON          [dead-letter] the event store's onPoison: dead-letter | quarantine-key
+  BATON_QUARANTINE_MAX_KEYS [10000] quarantined keys a partition may hold before it pauses
   BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
   BATON_LOG_LEVEL          [info] debug | info | warn | error
