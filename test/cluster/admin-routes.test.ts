@@ -49,7 +49,12 @@ describe('admin routes in a cluster, sent to a node that does not own the partit
       return settled ? body.partitions.find((p) => p.owner === 'baton-1')?.partition : undefined
     })
     const path = `/v1/actors/${scenario.topic}/${partition}`
-    const before = await call(`${n0.url}${path}`)
+    // The registry names a partition's owner as soon as it is assigned, while its actor may still be
+    // taking it (status 'starting') for a moment after a rebalance.
+    const before = await until('the partition running on its owner', 30_000, async () => {
+      const answer = await call(`${n0.url}${path}`)
+      return answer.status !== 200 || answer.body.status === 'running' ? answer : undefined
+    })
     expect(before.status).toBe(200)
     expect(before.body).toMatchObject({ node: 'baton-1', answeredBy: 'baton-0', status: 'running' })
     const watermark = before.body.committedOffset as number
