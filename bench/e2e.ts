@@ -14,7 +14,7 @@ import { latencyRun } from './e2e/latency.ts'
 import { type CheckpointLimit, checkpointLimit } from './e2e/limit-checkpoints.ts'
 import { type ConsumeLimit, consumeLimit } from './e2e/limit-consume.ts'
 import { type CopyLimit, copyLimit } from './e2e/limit-copy.ts'
-import { type PeerName, type PeerRun, peerRun } from './e2e/peers.ts'
+import { type PeerName, type PeerRun, peerNames, peerRun, preparePeers } from './e2e/peers.ts'
 import { buildE2eResult, type E2eConfig, e2eTable } from './e2e/report.ts'
 import { benchServices } from './e2e/services.ts'
 import {
@@ -43,6 +43,10 @@ first, then, in each of --runs rounds:
   limit: Redis     baton's fenced checkpoint script, one writer per partition (round trips/s)
   peer: eachMessage  KafkaJS + node-postgres under Node.js, one INSERT per event (time-capped)
   peer: eachBatch    KafkaJS + node-postgres under Node.js, one multi-row INSERT per 1,000 events
+  peer: go           franz-go + pgx (bench/peers/go, built with the Go toolchain on PATH into
+                     ~/.cache/baton): a goroutine per partition, one transaction per batch of up to
+                     1,000 events that moves a watermark row and CopyFroms the rows (baton's
+                     guarantee). Without Go the run says so and records the peer as skipped
 
 then once more with the heap sized as in a pod with the StatefulSet's 1 GiB memory limit (JSC sizes its
 heap from the machine's RAM, or a container's limit; BUN_JSC_forceRAMSize says the same on a bare host),
@@ -88,7 +92,8 @@ function sharedWith(reused: readonly string[], load: number): string {
 
 export const e2eBenchmark: Benchmark = {
   name: 'e2e',
-  summary: 'Kafka -> baton -> PostgreSQL: events/s, CPU, RSS, latency, against limits and KafkaJS peers',
+  summary:
+    'Kafka -> baton -> PostgreSQL: events/s, CPU, RSS, latency, against limits and KafkaJS and Go peers',
   help,
   async run(args) {
     const quick = args.includes('--quick')
@@ -118,6 +123,12 @@ export const e2eBenchmark: Benchmark = {
     progress(
       `e2e: ${humanNumber(config.events)} events of ${syntheticEvent(0, datasetEvents).value.length} bytes`,
     )
+    // Before the services start: building the go peer is no part of any measurement.
+    const prepared = await preparePeers(progress)
+    for (const name of peerNames) {
+      const p = prepared[name]
+      if ('skipped' in p) progress(`peer ${name}: skipped, ${p.skipped}`)
+    }
     progress('services:')
     const services = await benchServices(progress)
     const groups: { group: string; topic: string }[] = []
@@ -133,7 +144,12 @@ export const e2eBenchmark: Benchmark = {
       const consume: ConsumeLimit[] = []
       const copy: CopyLimit[] = []
       const checkpoints: CheckpointLimit[] = []
-      const peers: Record<PeerName, PeerRun[]> = { kafkajsEachMessage: [], kafkajsEachBatch: [] }
+      const peers: Record<PeerName, PeerRun[]> = { kafkajsEachMessage: [], kafkajsEachBatch: [], go: [] }
+      const maxSeconds: Record<PeerName, number> = {
+        kafkajsEachMessage: config.eachMessageMaxSeconds,
+        kafkajsEachBatch: 600,
+        go: 600,
+      }
       // Rounds rather than figure after figure: whatever else loads the machine meanwhile, it weighs on
       // every figure alike.
       for (let run = 1; run <= config.runs; run++) {
@@ -157,11 +173,17 @@ export const e2eBenchmark: Benchmark = {
         )
         checkpoints.push(k)
         progress(`  limit Redis checkpoints: ${humanNumber(k.checkpointsPerSec)}/s`)
-        for (const [peer, maxSeconds] of [
-          ['kafkajsEachMessage', config.eachMessageMaxSeconds],
-          ['kafkajsEachBatch', 600],
-        ] as const) {
-          const r = await peerRun(services, dataset, peer, group(`${peer}-${run}`), maxSeconds)
+        for (const peer of peerNames) {
+          const p = prepared[peer]
+          if (!('command' in p)) continue
+          const r = await peerRun(
+            services,
+            dataset,
+            peer,
+            p.command,
+            group(`${peer}-${run}`),
+            maxSeconds[peer],
+          )
           peers[peer].push(r)
           progress(`  peer ${peer}: ${humanNumber(r.eventsPerSec)} ev/s over ${humanNumber(r.events)} events`)
         }
@@ -198,6 +220,7 @@ export const e2eBenchmark: Benchmark = {
         copy,
         checkpoints,
         peers,
+        peerInfo: prepared,
         machine: machineInfo(),
         sharedWith: sharedWith(services.reused, load),
       })

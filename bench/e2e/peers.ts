@@ -1,13 +1,62 @@
 import { join } from 'node:path'
 import type { Dataset } from './dataset.ts'
+import { buildGoPeer, goPeerModules } from './go-peer.ts'
 import type { BenchServices } from './services.ts'
 
-/** The peers: KafkaJS consumers as Node.js teams write them, each in bench/e2e/peers/. */
-export type PeerName = 'kafkajsEachMessage' | 'kafkajsEachBatch'
+/**
+ * The peers: KafkaJS consumers as Node.js teams write them (bench/e2e/peers/), and a franz-go + pgx
+ * consumer as a Go team writes it (bench/peers/go).
+ */
+export type PeerName = 'kafkajsEachMessage' | 'kafkajsEachBatch' | 'go'
 
-export const peerScripts: Record<PeerName, string> = {
-  kafkajsEachMessage: 'each-message.mjs',
-  kafkajsEachBatch: 'each-batch.mjs',
+/** The order the peers run in, in every round. */
+export const peerNames: readonly PeerName[] = ['kafkajsEachMessage', 'kafkajsEachBatch', 'go']
+
+/** What a peer is, for the reader of bench/results/e2e.json. */
+export interface PeerAbout {
+  readonly consumer: string
+  readonly writes: string
+  readonly guarantee: string
+}
+
+/** A peer ready to run: its command (the config follows as one JSON argument), or why it cannot run here. */
+export type PreparedPeer =
+  | { readonly about: PeerAbout; readonly command: readonly string[] }
+  | { readonly about: PeerAbout; readonly skipped: string }
+
+/** Finds or builds what each peer runs, once before the rounds; progress goes to `progress`. */
+export async function preparePeers(
+  progress: (line: string) => void,
+): Promise<Record<PeerName, PreparedPeer>> {
+  const node = (script: string) => ['node', join(import.meta.dir, 'peers', script)]
+  const atLeastOnce = 'at least once (offsets committed after the writes; a restart may store events twice)'
+  const modules = goPeerModules()
+  const go = await buildGoPeer(progress)
+  const goAbout: PeerAbout = {
+    consumer: `franz-go ${modules['github.com/twmb/franz-go']} consumer group, a goroutine per partition${'toolchain' in go ? ` (${go.toolchain})` : ''}`,
+    writes: `pgx ${modules['github.com/jackc/pgx/v5']} CopyFrom, one transaction per partition batch of up to 1,000 events`,
+    guarantee:
+      "exactly once into PostgreSQL, as baton: each transaction also moves the partition's watermark row from the batch's first offset; Kafka offsets are marked after it commits",
+  }
+  return {
+    kafkajsEachMessage: {
+      about: {
+        consumer: 'KafkaJS eachMessage under Node.js',
+        writes: 'node-postgres, one INSERT per event',
+        guarantee: atLeastOnce,
+      },
+      command: node('each-message.mjs'),
+    },
+    kafkajsEachBatch: {
+      about: {
+        consumer: 'KafkaJS eachBatch under Node.js',
+        writes: 'node-postgres, one multi-row INSERT per 1,000 events',
+        guarantee: atLeastOnce,
+      },
+      command: node('each-batch.mjs'),
+    },
+    go: 'binary' in go ? { about: goAbout, command: [go.binary] } : { about: goAbout, skipped: go.skipped },
+  }
 }
 
 /** One peer run, timed like baton's: from its first stored event to its last. */
@@ -21,15 +70,17 @@ export interface PeerRun {
 }
 
 /**
- * Runs `peer` under Node.js (`node`, found on PATH) in a new consumer group over the whole topic, into
- * its own table shaped like baton_events, until it stored every event or `maxSeconds` passed since its
- * first one (a cap for the eachMessage peer, which would take many minutes for a million events). The
- * table is emptied afterwards.
+ * Runs `command` (a peer, see preparePeers) in a new consumer group over the whole topic, into its own
+ * table `peer_<name>` shaped like baton_events, until it stored every event or `maxSeconds` passed since
+ * its first one (a cap for the eachMessage peer, which would take many minutes for a million events).
+ * The table is emptied afterwards, and the peer's own tables (`peer_<name>_*`, e.g. the go peer's
+ * watermarks) dropped, so that the next round starts from nothing.
  */
 export async function peerRun(
   services: BenchServices,
   dataset: Dataset,
   peer: PeerName,
+  command: readonly string[],
   group: string,
   maxSeconds: number,
 ): Promise<PeerRun> {
@@ -45,13 +96,7 @@ export async function peerRun(
     events: dataset.events,
     maxSeconds,
   }
-  const proc = Bun.spawn(
-    ['node', join(import.meta.dir, 'peers', peerScripts[peer]), JSON.stringify(config)],
-    {
-      stdout: 'pipe',
-      stderr: 'pipe',
-    },
-  )
+  const proc = Bun.spawn([...command, JSON.stringify(config)], { stdout: 'pipe', stderr: 'pipe' })
   // A peer that stops making progress would hang the benchmark: give it its cap and a minute more.
   const timer = setTimeout(() => proc.kill('SIGKILL'), (maxSeconds + 60) * 1000)
   try {
@@ -77,5 +122,8 @@ export async function peerRun(
   } finally {
     clearTimeout(timer)
     await services.sql.unsafe(`truncate ${table}`)
+    const own = await services.sql<{ name: string }[]>`
+      select tablename as name from pg_tables where tablename like ${`${table}\\_%`}`
+    for (const { name } of own) await services.sql.unsafe(`drop table ${name}`)
   }
 }

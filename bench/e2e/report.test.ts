@@ -18,13 +18,14 @@ const drain = (eventsPerSec: number, peakRssMb: number) => ({
   cpuSecondsPerMillion: 5,
   peakRssMb,
 })
-const peer = (eventsPerSec: number, events: number) => ({
+const peer = (eventsPerSec: number, events: number, peakRssMb = 100) => ({
   eventsPerSec,
   events,
   seconds: 10,
   cpuSecondsPerMillion: 8,
-  peakRssMb: 100,
+  peakRssMb,
 })
+const about = (consumer: string) => ({ consumer, writes: 'w', guarantee: 'g' })
 
 const measurements: E2eMeasurements = {
   at: '2025-01-01T00:00:00.000Z',
@@ -63,6 +64,12 @@ const measurements: E2eMeasurements = {
   peers: {
     kafkajsEachMessage: [peer(4_000, 40_000)],
     kafkajsEachBatch: [peer(50_000, 100_000), peer(70_000, 100_000), peer(60_000, 100_000)],
+    go: [peer(80_000, 100_000, 90), peer(40_000, 100_000, 80), peer(50_000, 100_000, 70)],
+  },
+  peerInfo: {
+    kafkajsEachMessage: { about: about('KafkaJS eachMessage') },
+    kafkajsEachBatch: { about: about('KafkaJS eachBatch') },
+    go: { about: about('franz-go v1.22.3') },
   },
   machine,
   sharedWith: 'nothing',
@@ -83,7 +90,7 @@ describe('buildE2eResult', () => {
       p999Ms: 180,
       podLimit: { memoryLimitMb: 1024, eventsPerSec: 95_000, peakRssMb: 180 },
       limits: { consumePerSec: 400_000, copyRowsPerSec: 200_000, checkpointsPerSec: 50_000 },
-      peers: { kafkajsEachMessage: 4_000, kafkajsEachBatch: 60_000 },
+      peers: { kafkajsEachMessage: 4_000, kafkajsEachBatch: 60_000, go: 50_000 },
       machine: { cores: 2, cpuModel: 'test cpu' },
     })
   })
@@ -94,13 +101,55 @@ describe('buildE2eResult', () => {
       batonToSlowerLimit: 0.5,
       batonToKafkajsEachMessage: 25,
       batonToKafkajsEachBatch: 1.67,
+      batonToGo: 2,
     })
-    expect(Object.values(r.targets).map((t) => t.met)).toEqual([true, true, true, true, true])
+    expect(Object.values(r.targets).map((t) => t.met)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ])
+    // 260 MB against 2.5 x the median go run's 70 MB.
+    expect(r.targets.peakRssVsGo).toMatchObject({ value: 260, met: false })
+  })
+
+  test("reports a peer's median run with what it is", () => {
+    expect(r.peerDetails.go).toEqual({ about: about('franz-go v1.22.3'), ...peer(50_000, 100_000, 70) })
+    expect(r.runs.peers.go).toHaveLength(3)
   })
 
   test('prints every figure in the table', () => {
     const table = e2eTable(r)
-    for (const text of ['100.0 k ev/s', '40 / 120 / 180 ms', '200.0 k rows/s', '(capped)', '25x'])
+    for (const text of [
+      '100.0 k ev/s',
+      '40 / 120 / 180 ms',
+      '200.0 k rows/s',
+      '(capped)',
+      '25x',
+      '50.0 k ev/s',
+    ])
       expect(table).toContain(text)
+    expect(table).toMatch(/baton \/ go\s+2x\s+>= 1.5x the go peer\s+met/)
+  })
+})
+
+describe('buildE2eResult without the go peer', () => {
+  const reason = '`go` is not on PATH'
+  const r = buildE2eResult({
+    ...measurements,
+    peers: { ...measurements.peers, go: [] },
+    peerInfo: { ...measurements.peerInfo, go: { about: about('franz-go'), skipped: reason } },
+  })
+
+  test('records it as skipped with the reason, not as a figure, and judges no target against it', () => {
+    expect(r.peers.go).toBeNull()
+    expect(r.peerDetails.go).toEqual({ about: about('franz-go'), skipped: reason })
+    expect(r.ratios.batonToGo).toBeNull()
+    expect(Object.keys(r.targets)).not.toContain('vsGo')
+    expect(e2eTable(r)).toContain(`skipped: ${reason}`)
   })
 })

@@ -5,7 +5,7 @@ import type { LatencyRun } from './latency.ts'
 import type { CheckpointLimit } from './limit-checkpoints.ts'
 import type { ConsumeLimit } from './limit-consume.ts'
 import type { CopyLimit } from './limit-copy.ts'
-import type { PeerName, PeerRun } from './peers.ts'
+import { type PeerAbout, type PeerName, type PeerRun, peerNames } from './peers.ts'
 
 export interface E2eConfig {
   readonly events: number
@@ -32,11 +32,22 @@ export interface E2eMeasurements {
   readonly consume: readonly ConsumeLimit[]
   readonly copy: readonly CopyLimit[]
   readonly checkpoints: readonly CheckpointLimit[]
+  /** Every round's run of each peer; none for a peer this machine could not run (see `peerInfo`). */
   readonly peers: Readonly<Record<PeerName, readonly PeerRun[]>>
+  /** What each peer is, and why it did not run when it did not (e.g. no Go toolchain). */
+  readonly peerInfo: Readonly<Record<PeerName, PeerInfo>>
   readonly machine: MachineInfo
   /** What shared the machine besides baton, the limits and the peers (for the reader of the figures). */
   readonly sharedWith: string
 }
+
+export interface PeerInfo {
+  readonly about: PeerAbout
+  readonly skipped?: string
+}
+
+/** A peer's median run and what it is, or why it was skipped: never a figure it did not measure. */
+export type PeerDetail = { readonly about: PeerAbout } & (PeerRun | { readonly skipped: string })
 
 interface Target {
   readonly target: string
@@ -65,14 +76,16 @@ export interface E2eResult {
   readonly p999Ms: number
   readonly latency: Omit<LatencyRun, 'p50Ms' | 'p99Ms' | 'p999Ms'>
   readonly limits: { consumePerSec: number; copyRowsPerSec: number; checkpointsPerSec: number }
-  /** Events per second of each peer (median). */
-  readonly peers: Record<PeerName, number>
-  readonly peerDetails: Record<PeerName, PeerRun>
+  /** Events per second of each peer (median); null for a peer that was skipped (see peerDetails). */
+  readonly peers: Record<PeerName, number | null>
+  readonly peerDetails: Record<PeerName, PeerDetail>
   readonly ratios: {
     readonly slowerLimit: 'consume' | 'copy'
     readonly batonToSlowerLimit: number
     readonly batonToKafkajsEachMessage: number
     readonly batonToKafkajsEachBatch: number
+    /** null when the go peer was skipped. */
+    readonly batonToGo: number | null
   }
   readonly targets: {
     readonly slowerLimitShare: Target
@@ -80,6 +93,10 @@ export interface E2eResult {
     readonly vsEachBatch: Target
     readonly p99Ms: Target
     readonly peakRssMb: Target
+    /** Issue 17's targets against the go peer; absent when it was skipped. */
+    readonly vsGo?: Target
+    readonly cpuVsGo?: Target
+    readonly peakRssVsGo?: Target
   }
   readonly runs: {
     readonly drains: readonly DrainRun[]
@@ -109,10 +126,10 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
   const eventsPerSec = median(m.drains.map((d) => d.eventsPerSec))
   const consumePerSec = median(m.consume.map((c) => c.consumePerSec))
   const copyRowsPerSec = median(m.copy.map((c) => c.copyRowsPerSec))
-  const eachMessage = medianRun(m.peers.kafkajsEachMessage)
-  const eachBatch = medianRun(m.peers.kafkajsEachBatch)
-  const eachMessagePerSec = median(m.peers.kafkajsEachMessage.map((p) => p.eventsPerSec))
-  const eachBatchPerSec = median(m.peers.kafkajsEachBatch.map((p) => p.eventsPerSec))
+  const peers = peerMedians(m.peers, m.peerInfo)
+  const eachMessagePerSec = peers.perSec.kafkajsEachMessage ?? Number.NaN
+  const eachBatchPerSec = peers.perSec.kafkajsEachBatch ?? Number.NaN
+  const cpuSecondsPerMillion = significant(median(m.drains.map((d) => d.cpuSecondsPerMillion)))
   const slowerLimit = consumePerSec <= copyRowsPerSec ? 'consume' : 'copy'
   const peakRssMb = Math.max(m.latency.peakRssMb, ...m.drains.map((d) => d.peakRssMb))
   const ratio = (n: number) => significant(eventsPerSec / n)
@@ -121,7 +138,9 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
     batonToSlowerLimit: ratio(Math.min(consumePerSec, copyRowsPerSec)),
     batonToKafkajsEachMessage: ratio(eachMessagePerSec),
     batonToKafkajsEachBatch: ratio(eachBatchPerSec),
+    batonToGo: peers.perSec.go === null ? null : ratio(peers.perSec.go),
   } as const
+  const go = peers.details.go
   const { p50Ms, p99Ms, p999Ms, ...latency } = m.latency
   const ms = (n: number) => significant(n)
   return {
@@ -130,7 +149,7 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
     quick: m.config.quick,
     pipeline: m.config.pipeline ?? 'event-store (built in)',
     eventsPerSec: round(eventsPerSec),
-    cpuSecondsPerMillion: significant(median(m.drains.map((d) => d.cpuSecondsPerMillion))),
+    cpuSecondsPerMillion,
     peakRssMb,
     startupSeconds: significant(baton.startupSeconds),
     podLimit: {
@@ -153,8 +172,8 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
       copyRowsPerSec: round(copyRowsPerSec),
       checkpointsPerSec: round(median(m.checkpoints.map((c) => c.checkpointsPerSec))),
     },
-    peers: { kafkajsEachMessage: round(eachMessagePerSec), kafkajsEachBatch: round(eachBatchPerSec) },
-    peerDetails: { kafkajsEachMessage: roundPeer(eachMessage), kafkajsEachBatch: roundPeer(eachBatch) },
+    peers: peers.perSec,
+    peerDetails: peers.details,
     ratios,
     targets: {
       slowerLimitShare: target('>= 0.5 of the slower limit', ratios.batonToSlowerLimit, (v) => v >= 0.5),
@@ -162,16 +181,27 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
       vsEachBatch: target('>= 1.5x KafkaJS eachBatch', ratios.batonToKafkajsEachBatch, (v) => v >= 1.5),
       p99Ms: target('p99 <= 150 ms at half the e2e rate', ms(p99Ms), (v) => v <= 150),
       peakRssMb: target('peak RSS <= 300 MB', peakRssMb, (v) => v <= 300),
+      ...(ratios.batonToGo !== null &&
+        'eventsPerSec' in go && {
+          vsGo: target('>= 1.5x the go peer', ratios.batonToGo, (v) => v >= 1.5),
+          cpuVsGo: target(
+            `CPU per million events <= the go peer's (${go.cpuSecondsPerMillion} s)`,
+            cpuSecondsPerMillion,
+            (v) => v <= go.cpuSecondsPerMillion,
+          ),
+          peakRssVsGo: target(
+            `peak RSS <= 2.5x the go peer's (${go.peakRssMb} MB)`,
+            peakRssMb,
+            (v) => v <= 2.5 * go.peakRssMb,
+          ),
+        }),
     },
     runs: {
       drains: m.drains.map(roundDrain),
       consumePerSec: m.consume.map((c) => round(c.consumePerSec)),
       copyRowsPerSec: m.copy.map((c) => round(c.copyRowsPerSec)),
       checkpointsPerSec: m.checkpoints.map((c) => round(c.checkpointsPerSec)),
-      peers: {
-        kafkajsEachMessage: m.peers.kafkajsEachMessage.map(roundPeer),
-        kafkajsEachBatch: m.peers.kafkajsEachBatch.map(roundPeer),
-      },
+      peers: mapPeers((name) => m.peers[name].map(roundPeer)),
     },
     config: m.config,
     sharedWith: m.sharedWith,
@@ -195,6 +225,27 @@ const roundPeer = (p: PeerRun): PeerRun => ({
   peakRssMb: p.peakRssMb,
 })
 
+function mapPeers<T>(f: (name: PeerName) => T): Record<PeerName, T> {
+  return Object.fromEntries(peerNames.map((name) => [name, f(name)])) as Record<PeerName, T>
+}
+
+/** Each peer's median events/s and median run, or null and the reason it was skipped. */
+function peerMedians(
+  runs: Readonly<Record<PeerName, readonly PeerRun[]>>,
+  info: Readonly<Record<PeerName, PeerInfo>>,
+): { perSec: Record<PeerName, number | null>; details: Record<PeerName, PeerDetail> } {
+  const ran = (name: PeerName) => runs[name].length > 0
+  const skipped = (name: PeerName) => info[name].skipped ?? 'it did not run'
+  return {
+    perSec: mapPeers((name) => (ran(name) ? round(median(runs[name].map((p) => p.eventsPerSec))) : null)),
+    details: mapPeers((name) =>
+      ran(name)
+        ? { about: info[name].about, ...roundPeer(medianRun(runs[name])) }
+        : { about: info[name].about, skipped: skipped(name) },
+    ),
+  }
+}
+
 function target(text: string, value: number, test: (v: number) => boolean): Target {
   return { target: text, value, met: test(value) }
 }
@@ -204,6 +255,21 @@ export function e2eTable(r: E2eResult): string {
   const rate = (n: number, unit = 'ev/s') => `${humanNumber(n)} ${unit}`
   const verdict = (t: Target) => [t.target, t.met ? 'met' : 'MISSED']
   const times = (n: number) => `${n}x`
+  const peerRate = (name: PeerName) => {
+    const perSec = r.peers[name]
+    return perSec === null ? `skipped: ${(r.peerDetails[name] as { skipped: string }).skipped}` : rate(perSec)
+  }
+  const capped = (name: PeerName) => {
+    const d = r.peerDetails[name]
+    return 'events' in d && d.events < r.config.events ? ' (capped)' : ''
+  }
+  const goTargets = (
+    [
+      ['baton / go', r.targets.vsGo, (t: Target) => times(t.value)],
+      ['baton CPU per million events', r.targets.cpuVsGo, (t: Target) => `${t.value} s`],
+      ['baton peak RSS', r.targets.peakRssVsGo, (t: Target) => `${t.value} MB`],
+    ] as const
+  ).flatMap(([label, t, show]) => (t ? [[label, show(t), ...verdict(t)]] : []))
   return formatTable([
     ['MEASURE', 'RESULT', 'TARGET', ''],
     [`baton e2e, ${r.pipeline}`, rate(r.eventsPerSec), '', ''],
@@ -223,13 +289,9 @@ export function e2eTable(r: E2eResult): string {
     ['limit: kafka-consumer-perf-test', rate(r.limits.consumePerSec, 'msg/s'), '', ''],
     ['limit: COPY, 8 connections', rate(r.limits.copyRowsPerSec, 'rows/s'), '', ''],
     ['limit: Redis checkpoints', rate(r.limits.checkpointsPerSec, '/s'), '', ''],
-    [
-      `peer: KafkaJS eachMessage${r.peerDetails.kafkajsEachMessage.events < r.config.events ? ' (capped)' : ''}`,
-      rate(r.peers.kafkajsEachMessage),
-      '',
-      '',
-    ],
-    ['peer: KafkaJS eachBatch', rate(r.peers.kafkajsEachBatch), '', ''],
+    [`peer: KafkaJS eachMessage${capped('kafkajsEachMessage')}`, peerRate('kafkajsEachMessage'), '', ''],
+    [`peer: KafkaJS eachBatch${capped('kafkajsEachBatch')}`, peerRate('kafkajsEachBatch'), '', ''],
+    [`peer: go (franz-go + pgx CopyFrom)${capped('go')}`, peerRate('go'), '', ''],
     [
       `baton / slower limit (${r.ratios.slowerLimit})`,
       String(r.ratios.batonToSlowerLimit),
@@ -237,6 +299,7 @@ export function e2eTable(r: E2eResult): string {
     ],
     ['baton / eachMessage', times(r.ratios.batonToKafkajsEachMessage), ...verdict(r.targets.vsEachMessage)],
     ['baton / eachBatch', times(r.ratios.batonToKafkajsEachBatch), ...verdict(r.targets.vsEachBatch)],
+    ...goTargets,
     [
       'runs',
       `${r.config.runs} x ${humanNumber(r.config.events)} events${r.quick ? ' (quick)' : ''}, median`,
