@@ -47,6 +47,10 @@ first, then, in each of --runs rounds:
                      ~/.cache/baton): a goroutine per partition, one transaction per batch of up to
                      1,000 events that moves a watermark row and CopyFroms the rows (baton's
                      guarantee). Without Go the run says so and records the peer as skipped
+  peer: connect      Kafka Connect standalone worker with Debezium's JDBC sink (jars from Maven Central,
+                     cached in ~/.cache/baton): upsert on (topic, partition, offset), 8 tasks, batches
+                     of 2,000; CPU and peak RSS of the worker's JVM. Without Java 17+ (or Maven while
+                     the jars are not cached) the run says so and records the peer as skipped
 
 then once more with the heap sized as in a pod with the StatefulSet's 1 GiB memory limit (JSC sizes its
 heap from the machine's RAM, or a container's limit; BUN_JSC_forceRAMSize says the same on a bare host),
@@ -93,7 +97,7 @@ function sharedWith(reused: readonly string[], load: number): string {
 export const e2eBenchmark: Benchmark = {
   name: 'e2e',
   summary:
-    'Kafka -> baton -> PostgreSQL: events/s, CPU, RSS, latency, against limits and KafkaJS and Go peers',
+    'Kafka -> baton -> PostgreSQL: events/s, CPU, RSS, latency, against limits and KafkaJS, Go and Kafka Connect peers',
   help,
   async run(args) {
     const quick = args.includes('--quick')
@@ -123,7 +127,8 @@ export const e2eBenchmark: Benchmark = {
     progress(
       `e2e: ${humanNumber(config.events)} events of ${syntheticEvent(0, datasetEvents).value.length} bytes`,
     )
-    // Before the services start: building the go peer is no part of any measurement.
+    // Before the services start: building the go peer and resolving the connect peer's jars are no part
+    // of any measurement.
     const prepared = await preparePeers(progress)
     for (const name of peerNames) {
       const p = prepared[name]
@@ -144,11 +149,17 @@ export const e2eBenchmark: Benchmark = {
       const consume: ConsumeLimit[] = []
       const copy: CopyLimit[] = []
       const checkpoints: CheckpointLimit[] = []
-      const peers: Record<PeerName, PeerRun[]> = { kafkajsEachMessage: [], kafkajsEachBatch: [], go: [] }
+      const peers: Record<PeerName, PeerRun[]> = {
+        kafkajsEachMessage: [],
+        kafkajsEachBatch: [],
+        go: [],
+        connect: [],
+      }
       const maxSeconds: Record<PeerName, number> = {
         kafkajsEachMessage: config.eachMessageMaxSeconds,
         kafkajsEachBatch: 600,
         go: 600,
+        connect: 600,
       }
       // Rounds rather than figure after figure: whatever else loads the machine meanwhile, it weighs on
       // every figure alike.

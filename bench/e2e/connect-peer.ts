@@ -64,11 +64,23 @@ export async function prepareConnectPeer(progress: (line: string) => void): Prom
   }
 }
 
-/** The peer's settings as bench/results/e2e.json shows them. */
-export function connectPeerSettings(jvm: string | null): Record<string, string | number> {
+/** The peer's versions and tuning, as bench/results/e2e.json shows them. */
+export interface ConnectPeerSettingsShown {
+  readonly kafkaConnect: string
+  readonly debeziumJdbc: string
+  /** `java -version`'s first words, when Java was found. */
+  readonly jvm?: string
+  readonly worker: 'standalone'
+  readonly insertMode: 'upsert'
+  readonly primaryKey: string
+  readonly tasks: number
+  readonly batchSize: number
+}
+
+export function connectPeerSettings(build: ConnectPeerBuild): ConnectPeerSettingsShown {
   return {
     ...connectPeerVersions(),
-    ...(jvm && { jvm }),
+    ...('jvm' in build && { jvm: build.jvm }),
     worker: 'standalone',
     insertMode: 'upsert',
     primaryKey: 'topic, partition, offset',

@@ -1,22 +1,26 @@
 import { join } from 'node:path'
+import { connectPeerCommand, connectPeerSettings, prepareConnectPeer } from './connect-peer.ts'
 import type { Dataset } from './dataset.ts'
 import { buildGoPeer, goPeerModules } from './go-peer.ts'
 import type { BenchServices } from './services.ts'
 
 /**
- * The peers: KafkaJS consumers as Node.js teams write them (bench/e2e/peers/), and a franz-go + pgx
- * consumer as a Go team writes it (bench/peers/go).
+ * The peers: KafkaJS consumers as Node.js teams write them (bench/e2e/peers/), a franz-go + pgx
+ * consumer as a Go team writes it (bench/peers/go), and Kafka Connect with Debezium's JDBC sink as a
+ * team that writes no consumer configures it (bench/peers/connect, connect-config.ts).
  */
-export type PeerName = 'kafkajsEachMessage' | 'kafkajsEachBatch' | 'go'
+export type PeerName = 'kafkajsEachMessage' | 'kafkajsEachBatch' | 'go' | 'connect'
 
 /** The order the peers run in, in every round. */
-export const peerNames: readonly PeerName[] = ['kafkajsEachMessage', 'kafkajsEachBatch', 'go']
+export const peerNames: readonly PeerName[] = ['kafkajsEachMessage', 'kafkajsEachBatch', 'go', 'connect']
 
 /** What a peer is, for the reader of bench/results/e2e.json. */
 export interface PeerAbout {
   readonly consumer: string
   readonly writes: string
   readonly guarantee: string
+  /** Versions and tuning, for a peer that is configured rather than written (connect). */
+  readonly settings?: Readonly<Record<string, string | number>>
 }
 
 /** A peer ready to run: its command (the config follows as one JSON argument), or why it cannot run here. */
@@ -32,6 +36,15 @@ export async function preparePeers(
   const atLeastOnce = 'at least once (offsets committed after the writes; a restart may store events twice)'
   const modules = goPeerModules()
   const go = await buildGoPeer(progress)
+  const connect = await prepareConnectPeer(progress)
+  const connectSettings = connectPeerSettings(connect)
+  const connectAbout: PeerAbout = {
+    consumer: `Kafka Connect ${connectSettings.kafkaConnect} standalone worker (JVM), a sink task per partition`,
+    writes: `Debezium JDBC sink ${connectSettings.debeziumJdbc}, upsert (INSERT … ON CONFLICT on topic, partition, offset) in batches of up to ${connectSettings.batchSize} rows`,
+    guarantee:
+      'at least once, stored once: the worker commits Kafka offsets after the writes, and a redelivered event upserts its own row again',
+    settings: { ...connectSettings },
+  }
   const goAbout: PeerAbout = {
     consumer: `franz-go ${modules['github.com/twmb/franz-go']} consumer group, a goroutine per partition${'toolchain' in go ? ` (${go.toolchain})` : ''}`,
     writes: `pgx ${modules['github.com/jackc/pgx/v5']} CopyFrom, one transaction per partition batch of up to 1,000 events`,
@@ -56,6 +69,10 @@ export async function preparePeers(
       command: node('each-batch.mjs'),
     },
     go: 'binary' in go ? { about: goAbout, command: [go.binary] } : { about: goAbout, skipped: go.skipped },
+    connect:
+      'setup' in connect
+        ? { about: connectAbout, command: connectPeerCommand(connect.setup) }
+        : { about: connectAbout, skipped: connect.skipped },
   }
 }
 
@@ -95,6 +112,7 @@ export async function peerRun(
     table,
     events: dataset.events,
     maxSeconds,
+    partitions: dataset.partitions,
   }
   const proc = Bun.spawn([...command, JSON.stringify(config)], { stdout: 'pipe', stderr: 'pipe' })
   // A peer that stops making progress would hang the benchmark: give it its cap and a minute more.

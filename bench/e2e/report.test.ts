@@ -65,11 +65,13 @@ const measurements: E2eMeasurements = {
     kafkajsEachMessage: [peer(4_000, 40_000)],
     kafkajsEachBatch: [peer(50_000, 100_000), peer(70_000, 100_000), peer(60_000, 100_000)],
     go: [peer(80_000, 100_000, 90), peer(40_000, 100_000, 80), peer(50_000, 100_000, 70)],
+    connect: [peer(20_000, 100_000, 1200), peer(30_000, 100_000, 1300), peer(40_000, 100_000, 1100)],
   },
   peerInfo: {
     kafkajsEachMessage: { about: about('KafkaJS eachMessage') },
     kafkajsEachBatch: { about: about('KafkaJS eachBatch') },
     go: { about: about('franz-go v1.22.3') },
+    connect: { about: about('Kafka Connect 4.1.1') },
   },
   machine,
   sharedWith: 'nothing',
@@ -90,7 +92,7 @@ describe('buildE2eResult', () => {
       p999Ms: 180,
       podLimit: { memoryLimitMb: 1024, eventsPerSec: 95_000, peakRssMb: 180 },
       limits: { consumePerSec: 400_000, copyRowsPerSec: 200_000, checkpointsPerSec: 50_000 },
-      peers: { kafkajsEachMessage: 4_000, kafkajsEachBatch: 60_000, go: 50_000 },
+      peers: { kafkajsEachMessage: 4_000, kafkajsEachBatch: 60_000, go: 50_000, connect: 30_000 },
       machine: { cores: 2, cpuModel: 'test cpu' },
     })
   })
@@ -102,6 +104,7 @@ describe('buildE2eResult', () => {
       batonToKafkajsEachMessage: 25,
       batonToKafkajsEachBatch: 1.67,
       batonToGo: 2,
+      batonToConnect: 3.33,
     })
     expect(Object.values(r.targets).map((t) => t.met)).toEqual([
       true,
@@ -112,6 +115,7 @@ describe('buildE2eResult', () => {
       true,
       true,
       false,
+      true,
     ])
     // 260 MB against 2.5 x the median go run's 70 MB.
     expect(r.targets.peakRssVsGo).toMatchObject({ value: 260, met: false })
@@ -134,6 +138,7 @@ describe('buildE2eResult', () => {
     ])
       expect(table).toContain(text)
     expect(table).toMatch(/baton \/ go\s+2x\s+>= 1.5x the go peer\s+met/)
+    expect(table).toMatch(/baton \/ connect\s+3.33x\s+>= 3x the connect peer\s+met/)
   })
 })
 
@@ -150,6 +155,23 @@ describe('buildE2eResult without the go peer', () => {
     expect(r.peerDetails.go).toEqual({ about: about('franz-go'), skipped: reason })
     expect(r.ratios.batonToGo).toBeNull()
     expect(Object.keys(r.targets)).not.toContain('vsGo')
+    expect(e2eTable(r)).toContain(`skipped: ${reason}`)
+  })
+})
+
+describe('buildE2eResult without the connect peer', () => {
+  const reason = 'Java 17+ (java) was not found'
+  const r = buildE2eResult({
+    ...measurements,
+    peers: { ...measurements.peers, connect: [] },
+    peerInfo: { ...measurements.peerInfo, connect: { about: about('Kafka Connect'), skipped: reason } },
+  })
+
+  test('records it as skipped with the reason and judges no target against it', () => {
+    expect(r.peers.connect).toBeNull()
+    expect(r.peerDetails.connect).toEqual({ about: about('Kafka Connect'), skipped: reason })
+    expect(r.ratios.batonToConnect).toBeNull()
+    expect(Object.keys(r.targets)).not.toContain('vsConnect')
     expect(e2eTable(r)).toContain(`skipped: ${reason}`)
   })
 })

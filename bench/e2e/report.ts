@@ -86,6 +86,8 @@ export interface E2eResult {
     readonly batonToKafkajsEachBatch: number
     /** null when the go peer was skipped. */
     readonly batonToGo: number | null
+    /** null when the connect peer was skipped. */
+    readonly batonToConnect: number | null
   }
   readonly targets: {
     readonly slowerLimitShare: Target
@@ -97,6 +99,8 @@ export interface E2eResult {
     readonly vsGo?: Target
     readonly cpuVsGo?: Target
     readonly peakRssVsGo?: Target
+    /** Issue 17's target against the connect peer; absent when it was skipped. */
+    readonly vsConnect?: Target
   }
   readonly runs: {
     readonly drains: readonly DrainRun[]
@@ -139,6 +143,7 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
     batonToKafkajsEachMessage: ratio(eachMessagePerSec),
     batonToKafkajsEachBatch: ratio(eachBatchPerSec),
     batonToGo: peers.perSec.go === null ? null : ratio(peers.perSec.go),
+    batonToConnect: peers.perSec.connect === null ? null : ratio(peers.perSec.connect),
   } as const
   const go = peers.details.go
   const { p50Ms, p99Ms, p999Ms, ...latency } = m.latency
@@ -195,6 +200,9 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
             (v) => v <= 2.5 * go.peakRssMb,
           ),
         }),
+      ...(ratios.batonToConnect !== null && {
+        vsConnect: target('>= 3x the connect peer', ratios.batonToConnect, (v) => v >= 3),
+      }),
     },
     runs: {
       drains: m.drains.map(roundDrain),
@@ -268,6 +276,7 @@ export function e2eTable(r: E2eResult): string {
       ['baton / go', r.targets.vsGo, (t: Target) => times(t.value)],
       ['baton CPU per million events', r.targets.cpuVsGo, (t: Target) => `${t.value} s`],
       ['baton peak RSS', r.targets.peakRssVsGo, (t: Target) => `${t.value} MB`],
+      ['baton / connect', r.targets.vsConnect, (t: Target) => times(t.value)],
     ] as const
   ).flatMap(([label, t, show]) => (t ? [[label, show(t), ...verdict(t)]] : []))
   return formatTable([
@@ -292,6 +301,7 @@ export function e2eTable(r: E2eResult): string {
     [`peer: KafkaJS eachMessage${capped('kafkajsEachMessage')}`, peerRate('kafkajsEachMessage'), '', ''],
     [`peer: KafkaJS eachBatch${capped('kafkajsEachBatch')}`, peerRate('kafkajsEachBatch'), '', ''],
     [`peer: go (franz-go + pgx CopyFrom)${capped('go')}`, peerRate('go'), '', ''],
+    [`peer: connect (Kafka Connect + Debezium JDBC sink)${capped('connect')}`, peerRate('connect'), '', ''],
     [
       `baton / slower limit (${r.ratios.slowerLimit})`,
       String(r.ratios.batonToSlowerLimit),
