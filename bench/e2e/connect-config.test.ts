@@ -29,13 +29,12 @@ describe('jdbcConnection', () => {
       sslmode: 'disable',
       // The JSON value is sent as untyped text, which PostgreSQL casts to the jsonb column.
       stringtype: 'unspecified',
-      reWriteBatchedInserts: 'true',
     })
   })
 
   test('takes a URL without a password', () => {
     expect(jdbcConnection('postgresql://postgres@[::1]:5432/baton')).toEqual({
-      url: 'jdbc:postgresql://[::1]:5432/baton?stringtype=unspecified&reWriteBatchedInserts=true',
+      url: 'jdbc:postgresql://[::1]:5432/baton?stringtype=unspecified',
       user: 'postgres',
       password: '',
     })

@@ -34,8 +34,6 @@ export function jdbcConnection(databaseUrl: string): { url: string; user: string
   const query = new URLSearchParams(url.search)
   // The event's JSON goes in as text: untyped, PostgreSQL casts it to the jsonb column itself.
   query.set('stringtype', 'unspecified')
-  // pgjdbc sends a JDBC batch of INSERTs as multi-row INSERTs (the sink writes a batch through one).
-  query.set('reWriteBatchedInserts', 'true')
   return {
     url: `jdbc:postgresql://${url.host}${url.pathname}?${query}`,
     user: decodeURIComponent(url.username),
