@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Admin } from '@platformatic/kafka'
 import postgres from 'postgres'
 import { eventStore } from '../../actors/event-store.ts'
+import { clientOptions } from '../../actors/kafka/kafka-client.ts'
 import { connectPeerCommand, prepareConnectPeer } from '../../bench/e2e/connect-peer.ts'
 import { type Dataset, datasetEvents, deleteDataset, produceDataset } from '../../bench/e2e/dataset.ts'
 import { syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
@@ -81,5 +83,14 @@ describe('the connect peer', () => {
       })
     }
     expect(rows.every((row) => row.age >= 0 && row.age < 600)).toBe(true)
+    // The tasks read in the benchmark's group (the bench deletes it), not Connect's `connect-<name>`.
+    const admin = new Admin(clientOptions('connect-peer-test', brokers))
+    try {
+      const groups = await admin.listGroups()
+      expect([groups.has(config.group), groups.has(`connect-${config.group}`)]).toEqual([true, false])
+      await admin.deleteGroups({ groups: [config.group] })
+    } finally {
+      await admin.close()
+    }
   }, 600_000)
 })
