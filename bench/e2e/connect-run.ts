@@ -15,17 +15,7 @@ import { localDeployDir } from '../../deploy/local/paths.ts'
 import { cpuSeconds, peakRssMb } from '../kit/process-stats.ts'
 import { propertiesText, sinkProperties, workerProperties } from './connect-config.ts'
 import type { ConnectSetup } from './connect-peer.ts'
-
-interface PeerConfig {
-  readonly brokers: string[]
-  readonly topic: string
-  readonly group: string
-  readonly databaseUrl: string
-  readonly table: string
-  readonly events: number
-  readonly maxSeconds: number
-  readonly partitions: number
-}
+import type { PeerConfig, PeerReport } from './peer-process.ts'
 
 /** As bin/connect-standalone.sh runs the worker: its heap and kafka-run-class.sh's JVM flags. */
 const jvmFlags = [
@@ -94,7 +84,7 @@ async function run(setup: ConnectSetup, config: PeerConfig): Promise<number> {
 }
 
 /** Polls the table until it holds `events` rows or `maxSeconds` passed since the first. */
-async function measure(worker: Bun.Subprocess, sql: postgres.Sql, config: PeerConfig) {
+async function measure(worker: Bun.Subprocess, sql: postgres.Sql, config: PeerConfig): Promise<PeerReport> {
   const rows = rowCounter(sql, config)
   const started = performance.now()
   let firstAt = 0

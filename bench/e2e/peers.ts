@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { connectPeerCommand, connectPeerSettings, prepareConnectPeer } from './connect-peer.ts'
 import type { Dataset } from './dataset.ts'
 import { buildGoPeer, goPeerModules } from './go-peer.ts'
+import { type PeerConfig, runPeerProcess } from './peer-process.ts'
 import type { BenchServices } from './services.ts'
 
 /**
@@ -104,7 +105,7 @@ export async function peerRun(
   const table = `peer_${peer.toLowerCase()}`
   await services.sql.unsafe(`create table if not exists ${table} (like baton_events including all)`)
   await services.settle()
-  const config = {
+  const config: PeerConfig = {
     brokers: services.brokers,
     topic: dataset.topic,
     group,
@@ -114,22 +115,9 @@ export async function peerRun(
     maxSeconds,
     partitions: dataset.partitions,
   }
-  const proc = Bun.spawn([...command, JSON.stringify(config)], { stdout: 'pipe', stderr: 'pipe' })
-  // A peer that stops making progress would hang the benchmark: give it its cap and a minute more.
-  const timer = setTimeout(() => proc.kill('SIGKILL'), (maxSeconds + 60) * 1000)
   try {
-    const [out, err, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ])
-    if (code !== 0) throw new Error(`peer ${peer} exited with ${code}:\n${out}\n${err}`)
-    const result = JSON.parse(out.trim().split('\n').at(-1) ?? '') as {
-      events: number
-      seconds: number
-      cpuSeconds: number
-      peakRssMb: number
-    }
+    // A peer that stops making progress would hang the benchmark: give it its cap and a minute more.
+    const result = await runPeerProcess(command, config, maxSeconds + 60)
     return {
       eventsPerSec: result.events / result.seconds,
       events: result.events,
@@ -138,7 +126,6 @@ export async function peerRun(
       peakRssMb: result.peakRssMb,
     }
   } finally {
-    clearTimeout(timer)
     await services.sql.unsafe(`truncate ${table}`)
     const own = await services.sql<{ name: string }[]>`
       select tablename as name from pg_tables where tablename like ${`${table}\\_%`}`

@@ -5,6 +5,7 @@ import { eventStore } from '../../actors/event-store.ts'
 import { clientOptions } from '../../actors/kafka/kafka-client.ts'
 import { connectPeerCommand, prepareConnectPeer } from '../../bench/e2e/connect-peer.ts'
 import { type Dataset, datasetEvents, deleteDataset, produceDataset } from '../../bench/e2e/dataset.ts'
+import { type PeerConfig, runPeerProcess } from '../../bench/e2e/peer-process.ts'
 import { syntheticEvent } from '../../runtime/cli/synthetic-events.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
@@ -37,7 +38,7 @@ describe('the connect peer', () => {
     if (!('setup' in build))
       throw new Error(`the connect peer cannot run here (this test needs java 17+ and mvn): ${build.skipped}`)
     await produceDataset(brokers, dataset)
-    const config = {
+    const config: PeerConfig = {
       brokers,
       topic: dataset.topic,
       group: uniqueName('g'),
@@ -47,19 +48,7 @@ describe('the connect peer', () => {
       maxSeconds: 120,
       partitions: dataset.partitions,
     }
-    const proc = Bun.spawn([...connectPeerCommand(build.setup), JSON.stringify(config)], {
-      stdout: 'pipe',
-      stderr: 'pipe',
-    })
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 240_000)
-    const [out, err, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ])
-    clearTimeout(timer)
-    expect({ code, err }).toEqual({ code: 0, err: '' })
-    const report = JSON.parse(out.trim()) as { events: number; peakRssMb: number; cpuSeconds: number }
+    const report = await runPeerProcess(connectPeerCommand(build.setup), config, 240)
     expect(report.events).toBe(5_000)
     expect(report.peakRssMb).toBeGreaterThan(0)
     const [counts] = await sql.unsafe<{ rows: number; offsets: number; keys: number }[]>(`

@@ -3,6 +3,7 @@ import postgres from 'postgres'
 import { eventStore } from '../../actors/event-store.ts'
 import { type Dataset, datasetEvents, deleteDataset, produceDataset } from '../../bench/e2e/dataset.ts'
 import { buildGoPeer, goPeerSources } from '../../bench/e2e/go-peer.ts'
+import { type PeerReport, runPeerProcess } from '../../bench/e2e/peer-process.ts'
 import { kafkaBrokers, serviceEnv } from '../support/env.ts'
 import { uniqueName } from '../support/names.ts'
 
@@ -34,7 +35,7 @@ afterAll(async () => {
 })
 
 /** Runs the built peer over the topic in `group` until it stored `events`; its JSON report. */
-async function drain(group: string, events: number): Promise<{ events: number; seconds: number }> {
+function drain(group: string, events: number): Promise<PeerReport> {
   const config = {
     brokers,
     topic: dataset(0).topic,
@@ -43,17 +44,9 @@ async function drain(group: string, events: number): Promise<{ events: number; s
     table,
     events,
     maxSeconds: 120,
+    partitions: 8,
   }
-  const proc = Bun.spawn([binary, JSON.stringify(config)], { stdout: 'pipe', stderr: 'pipe' })
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 90_000)
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ])
-  clearTimeout(timer)
-  expect({ code, err }).toEqual({ code: 0, err: '' })
-  return JSON.parse(out.trim())
+  return runPeerProcess([binary], config, 90)
 }
 
 /** Rows in the peer's table, distinct (partition, offset) among them, and the sum of its watermarks. */
