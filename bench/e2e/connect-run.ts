@@ -67,6 +67,12 @@ async function run(setup: ConnectSetup, config: PeerConfig): Promise<number> {
     ],
     { stdout: Bun.file(log), stderr: Bun.file(log), stdin: 'ignore' },
   )
+  // The JVM would outlive this process: stopped along with it (a Ctrl-C, the benchmark's time-out).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      worker.kill('SIGKILL')
+      process.exit(1)
+    })
   const sql = postgres(config.databaseUrl, { max: 1, onnotice: () => {} })
   try {
     const figures = await measure(worker, sql, config)
@@ -74,7 +80,7 @@ async function run(setup: ConnectSetup, config: PeerConfig): Promise<number> {
     return 0
   } catch (err) {
     const tail = readFileSync(log, 'utf8').split('\n').slice(-60).join('\n')
-    process.stderr.write(`${(err as Error).message}\nthe worker's last lines (${log}):\n${tail}\n`)
+    process.stderr.write(`${(err as Error).message}\nthe worker's last lines:\n${tail}\n`)
     return 1
   } finally {
     await stop(worker)

@@ -24,7 +24,7 @@ export interface PeerReport {
 
 /**
  * Runs a peer's `command` with `config` and returns its report; throws with its output when it exits
- * with an error, and kills it after `killAfterSeconds` (a peer that stops making progress would hang).
+ * with an error, and stops it after `killAfterSeconds` (a peer that stops making progress would hang).
  */
 export async function runPeerProcess(
   command: readonly string[],
@@ -32,7 +32,11 @@ export async function runPeerProcess(
   killAfterSeconds: number,
 ): Promise<PeerReport> {
   const proc = Bun.spawn([...command, JSON.stringify(config)], { stdout: 'pipe', stderr: 'pipe' })
-  const timer = setTimeout(() => proc.kill('SIGKILL'), killAfterSeconds * 1000)
+  // SIGTERM first, so that a peer which runs a process of its own (connect-run.ts's JVM) stops it too.
+  const timer = setTimeout(() => {
+    proc.kill('SIGTERM')
+    setTimeout(() => proc.kill('SIGKILL'), 10_000).unref()
+  }, killAfterSeconds * 1000)
   try {
     const [out, err, code] = await Promise.all([
       new Response(proc.stdout).text(),
