@@ -15,6 +15,11 @@ export interface Dataset {
    * the pipeline module's `sampleEvent` export (see examples/account-balances.ts).
    */
   readonly sample?: SampleEvent
+  /**
+   * The partition of event `seq` when not its key's (Kafka's default partitioner): the scale benchmark
+   * fills thousands of partitions evenly, more than the dataset has keys.
+   */
+  readonly partitionOf?: (seq: number) => number
 }
 
 /** What a pipeline module may export for benchmarks: its event number `seq`, as key and value text. */
@@ -50,7 +55,7 @@ export async function produceDataset(brokers: readonly string[], dataset: Datase
       const events = []
       for (let seq = from; seq < to; seq++) {
         const e = datasetEvent(dataset, seq)
-        events.push({ key: e.key, value: e.value })
+        events.push({ key: e.key, value: e.value, partition: dataset.partitionOf?.(seq) })
       }
       await producer.produce(dataset.topic, events)
       sent += to - from
