@@ -85,7 +85,8 @@ type Figure = {
     : never
 }[keyof ScaleRun]
 
-const figures = [
+/** The figures each partition count reports as a Spread. */
+export const scaleFigures = [
   'eventsPerSec',
   'cpuSecondsPerMillion',
   'peakRssMb',
@@ -121,7 +122,7 @@ function target(text: string, value: number | null, test: (v: number) => boolean
 
 const roundRun = (r: ScaleRun): ScaleRun => {
   const rounded = { ...r }
-  for (const f of figures) {
+  for (const f of scaleFigures) {
     const v = r[f]
     ;(rounded as Record<string, unknown>)[f] = v === null ? null : significant(v)
   }
@@ -136,8 +137,8 @@ const roundRun = (r: ScaleRun): ScaleRun => {
 export function buildScaleResult(m: ScaleMeasurements): ScaleResult {
   const counts = m.config.partitions.map((partitions): ScaleCount => {
     const runs = m.runs.filter((r) => r.partitions === partitions)
-    const each = Object.fromEntries(figures.map((f) => [f, spread(runs.map((r) => r[f]))])) as Record<
-      (typeof figures)[number],
+    const each = Object.fromEntries(scaleFigures.map((f) => [f, spread(runs.map((r) => r[f]))])) as Record<
+      (typeof scaleFigures)[number],
       Spread
     >
     return {

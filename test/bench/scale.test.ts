@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ScaleResult } from '../../bench/scale/report.ts'
+import { type ScaleResult, scaleFigures } from '../../bench/scale/report.ts'
 import { scaleBenchmark } from '../../bench/scale.ts'
 import { serviceEnv } from '../support/env.ts'
 
@@ -29,16 +29,7 @@ describe('baton bench scale', () => {
       [16, 1, 1, []],
     ])
     for (const count of result.counts)
-      for (const figure of [
-        'eventsPerSec',
-        'cpuSecondsPerMillion',
-        'peakRssMb',
-        'rssAfterDrainMb',
-        'pgTransactionsPerMillion',
-        'redisCommandsPerMillion',
-        'allRunningSeconds',
-        'sigtermSeconds',
-      ] as const)
+      for (const figure of scaleFigures)
         expect(Object.keys(count[figure]).sort()).toEqual(['max', 'median', 'min'])
 
     expect(result.runs).toHaveLength(2)
