@@ -14,7 +14,7 @@ import {
   report,
 } from './kit/benchmark.ts'
 import { buildScaleResult, type ScaleConfig, scaleTable } from './scale/report.ts'
-import { type ScaleRun, scaleRun } from './scale/scale-run.ts'
+import { failedRun, type ScaleRun, scaleRun } from './scale/scale-run.ts'
 import { openServiceCounters } from './scale/service-counters.ts'
 
 const help = `Usage: baton bench scale [options]
@@ -115,16 +115,23 @@ export const scaleBenchmark: Benchmark = {
         }))
         progress(`${partitions} partitions: ${humanNumber(config.events)} events`)
         try {
-          await produceDataset(services.brokers, dataset)
+          const produced = await produceDataset(services.brokers, dataset).then(
+            () => undefined,
+            (error: unknown) => error,
+          )
           for (const { group } of groups) {
-            const run = await scaleRun(services, {
-              dataset,
-              group,
-              counters,
-              startTimeoutMs: config.startTimeoutSeconds * 1000,
-              stallMs: config.stallSeconds * 1000,
-              sigtermTimeoutMs: config.sigtermTimeoutSeconds * 1000,
-            })
+            // A count that fails outright is reported as such, and the others still run.
+            const run =
+              produced === undefined
+                ? await scaleRun(services, {
+                    dataset,
+                    group,
+                    counters,
+                    startTimeoutMs: config.startTimeoutSeconds * 1000,
+                    stallMs: config.stallSeconds * 1000,
+                    sigtermTimeoutMs: config.sigtermTimeoutSeconds * 1000,
+                  }).catch((error: unknown) => failedRun(partitions, config.events, error))
+                : failedRun(partitions, config.events, produced)
             runs.push(run)
             progress(`  ${summary(run)}`)
           }
@@ -153,5 +160,5 @@ if (import.meta.main) process.exitCode = await scaleBenchmark.run(process.argv.s
 function summary(r: ScaleRun): string {
   const s = (n: number | null, unit = ' s') => (n === null ? 'n/a' : `${n.toFixed(1)}${unit}`)
   const rate = r.eventsPerSec === null ? (r.failure ?? 'n/a') : `${humanNumber(r.eventsPerSec)} ev/s`
-  return `${rate}, all running ${s(r.allRunningSeconds)} (${r.maxRunning}/${r.partitions}), peak ${r.peakRssMb} MB, SIGTERM ${s(r.sigtermSeconds)}`
+  return `${rate}, all running ${s(r.allRunningSeconds)} (${r.maxRunning}/${r.partitions}), peak ${r.peakRssMb ?? 'n/a'} MB, SIGTERM ${s(r.sigtermSeconds)}`
 }

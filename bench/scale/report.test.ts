@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { MachineInfo } from '../kit/benchmark.ts'
 import { buildScaleResult, type ScaleMeasurements, scaleTable } from './report.ts'
-import type { ScaleRun } from './scale-run.ts'
+import { failedRun, type ScaleRun } from './scale-run.ts'
 
 const machine: MachineInfo = {
   cores: 2,
@@ -123,5 +123,20 @@ describe('buildScaleResult with a run that did not drain', () => {
     const table = scaleTable(r)
     expect(table).toContain('4096 partitions, run 1: did not drain: 244,000 of 1,000,000 events stored')
     expect(table).toMatch(/^4096\s+n\/a/m)
+  })
+})
+
+describe('buildScaleResult with a partition count that failed outright', () => {
+  const r = buildScaleResult({
+    ...measurements,
+    config: { ...config, runs: 1 },
+    runs: [run(8, 200_000), failedRun(4096, 1_000_000, new Error('the broker refused the topic'))],
+  })
+
+  test('reports the error for that count and measures nothing there', () => {
+    expect(r.counts[1]).toMatchObject({ drained: 0, peakRssMb: { median: null } })
+    expect(r.counts[1]?.failures[0]).toBe('run 1: failed: the broker refused the topic')
+    expect(r.targets.peakRssMb).toMatchObject({ value: null, met: false })
+    expect(scaleTable(r)).toContain('4096 partitions, run 1: failed: the broker refused the topic')
   })
 })

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { errorMessage } from '../../actors/core/errors.ts'
 import type { NodeProcess } from '../../deploy/local/node-process.ts'
 import { startBatonNode } from '../e2e/baton-node.ts'
 import type { Dataset } from '../e2e/dataset.ts'
@@ -132,6 +133,28 @@ export async function scaleRun(services: BenchServices, options: ScaleRunOptions
   } finally {
     if (!stopped) await node.kill()
     await services.sql`truncate baton_events`
+  }
+}
+
+/** A run that did not get to measure anything (its topic could not be filled, its node not started): why. */
+export function failedRun(partitions: number, events: number, error: unknown): ScaleRun {
+  return {
+    partitions,
+    events,
+    stored: 0,
+    failure: `failed: ${errorMessage(error)}`,
+    eventsPerSec: null,
+    drainSeconds: null,
+    firstCommitSeconds: null,
+    cpuSecondsPerMillion: null,
+    pgTransactionsPerMillion: null,
+    redisCommandsPerMillion: null,
+    peakRssMb: null,
+    rssAfterDrainMb: null,
+    allRunningSeconds: null,
+    maxRunning: 0,
+    sigtermSeconds: null,
+    exitCode: null,
   }
 }
 
