@@ -52,6 +52,12 @@ Options:
   --out <path>             where to write the JSON (default bench/results/scale.json)
   --quick                  100,000 events, 1 round`
 
+/**
+ * How long a new topic's partitions may take to get a leader: one broker under load took more than 15 s
+ * for the 8,192 of a 4,096-partition topic and its dead-letter topic.
+ */
+const TOPIC_READY_MS = 120_000
+
 /** The partition counts of --partitions: whole numbers >= 1, each at most once. */
 function partitionsOption(args: readonly string[]): number[] {
   const raw = option(args, '--partitions') ?? '8,64,512,4096'
@@ -115,7 +121,7 @@ export const scaleBenchmark: Benchmark = {
         }))
         progress(`${partitions} partitions: ${humanNumber(config.events)} events`)
         try {
-          const produced = await produceDataset(services.brokers, dataset).then(
+          const produced = await produceDataset(services.brokers, dataset, TOPIC_READY_MS).then(
             () => undefined,
             (error: unknown) => error,
           )

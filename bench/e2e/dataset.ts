@@ -39,10 +39,21 @@ const IN_FLIGHT = 4
 
 /**
  * Creates `dataset.topic` (and its dead-letter topic, which a baton node would otherwise create inside
- * the timed run) and produces the events to it, keyed, with a progress line.
+ * the timed run) and produces the events to it, keyed, with a progress line. `readyTimeoutMs` bounds the
+ * wait for the new partitions' leaders (ensureTopics' default, 15 s, is short for thousands on one broker).
  */
-export async function produceDataset(brokers: readonly string[], dataset: Dataset): Promise<void> {
-  await ensureTopics({ brokers, topics: [dataset.topic], partitions: dataset.partitions, dlq: true })
+export async function produceDataset(
+  brokers: readonly string[],
+  dataset: Dataset,
+  readyTimeoutMs?: number,
+): Promise<void> {
+  await ensureTopics({
+    brokers,
+    topics: [dataset.topic],
+    partitions: dataset.partitions,
+    dlq: true,
+    readyTimeoutMs,
+  })
   const producer = new KafkaEventProducer({ brokers, clientId: 'baton-bench' })
   const progress = new Progress(`produce ${dataset.topic}`, dataset.events)
   let next = 0
