@@ -16,7 +16,7 @@ import { type ConsumeLimit, consumeLimit } from './e2e/limit-consume.ts'
 import { type CopyLimit, copyLimit } from './e2e/limit-copy.ts'
 import { type PeerName, type PeerRun, peerNames, peerRun, preparePeers } from './e2e/peers.ts'
 import { buildE2eResult, type E2eConfig, e2eTable } from './e2e/report.ts'
-import { benchServices } from './e2e/services.ts'
+import { benchServices, sharedWith } from './e2e/services.ts'
 import {
   type Benchmark,
   countOption,
@@ -83,12 +83,6 @@ const LATENCY_WARMUP_SECONDS = 5
  * a node run on a bare host, as this benchmark's is.
  */
 const POD_MEMORY_LIMIT_MB = 1024
-
-/** What shares the machine: services this run did not start, and the load before it began. */
-function sharedWith(reused: readonly string[], load: number): string {
-  const services = reused.length > 0 ? `${reused.join(', ')} already running (shared with other users)` : ''
-  return [services, `load average ${load.toFixed(2)} when the run began`].filter(Boolean).join('; ')
-}
 
 export const e2eBenchmark: Benchmark = {
   name: 'e2e',

@@ -24,4 +24,9 @@ export const benchmarks: readonly BenchmarkEntry[] = [
     summary: 'Kafka -> baton -> PostgreSQL against the raw limits and KafkaJS peers, same run, same data',
     load: async () => (await import('./e2e.ts')).e2eBenchmark,
   },
+  {
+    name: 'scale',
+    summary: 'one node over 8 to 4,096 partitions: events/s, CPU, RSS, PG and Redis work, start and stop',
+    load: async () => (await import('./scale.ts')).scaleBenchmark,
+  },
 ]
