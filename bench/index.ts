@@ -24,4 +24,9 @@ export const benchmarks: readonly BenchmarkEntry[] = [
     summary: 'Kafka -> baton -> PostgreSQL against the raw limits and KafkaJS peers, same run, same data',
     load: async () => (await import('./e2e.ts')).e2eBenchmark,
   },
+  {
+    name: 'latency',
+    summary: 'latency curve: p50/p99/p999/max at 10%, 50%, 80% of the max rate, every second, PG checkpoints',
+    load: async () => (await import('./latency.ts')).latencyBenchmark,
+  },
 ]

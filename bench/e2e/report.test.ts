@@ -53,7 +53,12 @@ const measurements: E2eMeasurements = {
     p999Ms: 180,
     maxMs: 200,
     peakRssMb: 260,
-    measuredBy: 'stored_at',
+    measuredBy: "the node's histogram",
+    storedPerSec: 49_800,
+    batches: 9_000,
+    pgCheckpoints: 1,
+    walMb: 300,
+    timeline: [],
   },
   consume: [{ consumePerSec: 400_000, fetchSeconds: 1 }],
   copy: [
