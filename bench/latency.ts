@@ -5,7 +5,7 @@ import { type Dataset, datasetEvents } from './e2e/dataset.ts'
 import { type LatencyRun, latencyRun } from './e2e/latency.ts'
 import { curveChart, timelineChart } from './e2e/latency-charts.ts'
 import { benchServices } from './e2e/services.ts'
-import { type Second, worstSeconds } from './e2e/timeline.ts'
+import { type Second, secondsRows, worstSeconds } from './e2e/timeline.ts'
 import {
   type Benchmark,
   countOption,
@@ -234,14 +234,7 @@ type LatencyResult = ReturnType<typeof buildResult>
 
 function latencyTable(r: LatencyResult): string {
   const ms = (n: number) => (Number.isFinite(n) ? `${significant(n)}` : '-')
-  const worst = r.rates.flatMap((rate) =>
-    rate.worstSeconds.map((s) => [
-      `  ${label(rate.share)} second ${s.second}`,
-      `p99 ${ms(s.p99Ms)} ms, max ${ms(s.maxMs)} ms, ${s.events} ev`,
-      `commit p99 ${ms(s.commitP99Ms)} ms, checkpoint p99 ${ms(s.checkpointP99Ms)} ms`,
-      `mailbox ${s.mailboxDepth}, pg ckpt ${s.pgCheckpoints}, WAL ${s.walMb.toFixed(1)} MB`,
-    ]),
-  )
+  const worst = r.rates.flatMap((rate) => secondsRows(`  ${label(rate.share)}`, rate.worstSeconds))
   return [
     formatTable([
       ['RATE', 'EV/S STORED', 'P50 / P99 / P999 / MAX MS', 'PG CHECKPOINTS'],

@@ -59,9 +59,9 @@ describe('timelineSeconds', () => {
     expect(first?.p50Ms).toBeCloseTo(75)
     expect(first?.maxMs).toBe(100)
     // rank 5 of 10 in (100, 150], which holds ranks 1..8
-    expect(second?.p50Ms).toBeCloseTo(100 + (50 * 5) / 8)
+    expect(second?.p50Ms).toBeCloseTo(100 + (50 * 5) / 8, 0)
     // rank 9.9 in (150, 300], which holds ranks 9..10
-    expect(second?.p99Ms).toBeCloseTo(150 + (150 * 1.9) / 2)
+    expect(second?.p99Ms).toBeCloseTo(150 + (150 * 1.9) / 2, 0)
     expect(second?.maxMs).toBe(300)
   })
 

@@ -52,7 +52,9 @@ const LATENCY = 'baton_end_to_end_latency_seconds'
 const COMMIT = 'baton_batch_commit_duration_seconds'
 const CHECKPOINT = 'baton_checkpoint_duration_seconds'
 const STORED = 'baton_events_processed_total'
-const ms = (seconds: number) => seconds * 1000
+/** To a tenth: the figures go into JSON and tables, and buckets are no finer than that. */
+const tenth = (n: number) => Math.round(n * 10) / 10
+const ms = (seconds: number) => tenth(seconds * 1000)
 
 /** Each consecutive pair of readings as a `Second` (the pairs are about a second apart). */
 export function timelineSeconds(readings: readonly Reading[]): Second[] {
@@ -63,7 +65,7 @@ export function timelineSeconds(readings: readonly Reading[]): Second[] {
     const b = readings[i] as Reading
     const latency = delta(b, a, LATENCY)
     rows.push({
-      second: Math.round(((b.at - (first as Reading).at) / 1000) * 10) / 10,
+      second: tenth((b.at - (first as Reading).at) / 1000),
       events:
         sumOf(b.samples, STORED, { outcome: 'stored' }) - sumOf(a.samples, STORED, { outcome: 'stored' }),
       batches: latency.counts.at(-1) ?? 0,
@@ -73,13 +75,13 @@ export function timelineSeconds(readings: readonly Reading[]): Second[] {
       commitP99Ms: ms(bucketQuantile(delta(b, a, COMMIT), 0.99)),
       checkpointP99Ms: ms(bucketQuantile(delta(b, a, CHECKPOINT), 0.99)),
       mailboxDepth: sumOf(b.samples, 'baton_mailbox_depth'),
-      heapUsedMb: sumOf(b.samples, 'baton_nodejs_heap_size_used_bytes') / 2 ** 20,
+      heapUsedMb: tenth(sumOf(b.samples, 'baton_nodejs_heap_size_used_bytes') / 2 ** 20),
       gcMs: ms(
         sumOf(b.samples, 'baton_nodejs_gc_duration_seconds_sum') -
           sumOf(a.samples, 'baton_nodejs_gc_duration_seconds_sum'),
       ),
       pgCheckpoints: b.pg.checkpoints - a.pg.checkpoints,
-      walMb: (b.pg.walBytes - a.pg.walBytes) / 2 ** 20,
+      walMb: tenth((b.pg.walBytes - a.pg.walBytes) / 2 ** 20),
     })
   }
   return rows
@@ -153,4 +155,16 @@ export function sampleTimeline(metricsUrl: string, sql: Sql, intervalMs = 1000):
       return readings
     },
   }
+}
+
+/** The `seconds` as table rows (for formatTable), each named `label` and its second, worst first. */
+export function secondsRows(label: string, seconds: readonly Second[]): string[][] {
+  const ms = (n: number) => (Number.isFinite(n) ? `${Math.round(n)}` : '-')
+  return seconds.map((s) => [
+    `${label} second ${s.second}`,
+    `p50 ${ms(s.p50Ms)} p99 ${ms(s.p99Ms)} max ${ms(s.maxMs)} ms, ${s.events} ev`,
+    `commit p99 ${ms(s.commitP99Ms)} ms, checkpoint p99 ${ms(s.checkpointP99Ms)} ms`,
+    `mailbox ${s.mailboxDepth}, heap ${Math.round(s.heapUsedMb)} MB, gc ${ms(s.gcMs)} ms`,
+    `pg checkpoints ${s.pgCheckpoints}, WAL ${s.walMb.toFixed(1)} MB`,
+  ])
 }
