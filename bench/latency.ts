@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { forgetGroups } from './e2e/cleanup.ts'
 import { type Dataset, datasetEvents } from './e2e/dataset.ts'
-import { type LatencyRun, latencyRun } from './e2e/latency.ts'
+import { type LatencyRun, latencyRun, measuredBy } from './e2e/latency.ts'
 import { curveChart, timelineChart } from './e2e/latency-charts.ts'
 import { benchServices } from './e2e/services.ts'
 import { type Second, secondsRows, worstSeconds } from './e2e/timeline.ts'
@@ -44,6 +44,8 @@ at 80%: p99 <= 300 ms. Progress goes to stderr, the table to stdout, the figures
 bench/results/latency.json, the charts to bench/results/latency-curve.svg and latency-timeline.svg.
 
 Options:
+  --max-rate <n>             take this as the max rate (events/s) instead of measuring it: no max-rate
+                             phase (a small figure makes a light run)
   --pg <default|production>  PostgreSQL settings besides checkpoint_timeout (default: production)
   --max-seconds <n>          cap on each rate's measured seconds (default 65: two 30 s checkpoints)
   --out <path>               where to write the JSON (default bench/results/latency.json)
@@ -115,10 +117,12 @@ export const latencyBenchmark: Benchmark = {
           warmupSeconds: WARMUP_SECONDS,
         })
       }
-      progress('max rate: the producer unthrottled')
-      const saturated = await phase('max', UNTHROTTLED, quick ? 10 : 20)
-      const maxRate = saturated.storedPerSec
-      progress(`  ${humanNumber(maxRate)} ev/s stored (producer ${humanNumber(saturated.ratePerSec)}/s)`)
+      const given = option(args, '--max-rate')
+      const saturated = given === undefined ? await phase('max', UNTHROTTLED, quick ? 10 : 20) : null
+      const maxRate = saturated?.storedPerSec ?? countOption(args, '--max-rate', 1)
+      progress(
+        `max rate: ${humanNumber(maxRate)} ev/s${saturated ? ' stored with the producer unthrottled' : ' (--max-rate)'}`,
+      )
       const rates: RatePhase[] = []
       for (const share of SHARES) {
         const rate = maxRate * share
@@ -135,6 +139,7 @@ export const latencyBenchmark: Benchmark = {
         pg,
         pgMode,
         perRate,
+        maxRate,
         saturated,
         rates,
         load,
@@ -175,7 +180,9 @@ function buildResult(m: {
   pg: PgSettings
   pgMode: string
   perRate: number
-  saturated: LatencyRun
+  maxRate: number
+  /** The max-rate phase; null when --max-rate gave the rate. */
+  saturated: LatencyRun | null
   rates: readonly RatePhase[]
   load: number
   reused: readonly string[]
@@ -190,16 +197,16 @@ function buildResult(m: {
     value: significant(value),
     met: ok(value),
   })
-  const { timeline: _t, ...saturated } = m.saturated
   return {
     benchmark: 'latency' as const,
     at: m.at,
     quick: m.quick,
-    maxRatePerSec: Math.round(m.saturated.storedPerSec),
+    maxRatePerSec: Math.round(m.maxRate),
+    maxRateMeasured: m.saturated !== null,
     eventsPerSec: Math.round(half?.storedPerSec ?? Number.NaN),
     p50Ms: significant(half?.p50Ms ?? Number.NaN),
     p99Ms: significant(half?.p99Ms ?? Number.NaN),
-    peakRssMb: Math.max(m.saturated.peakRssMb, ...m.rates.map((r) => r.run.peakRssMb)),
+    peakRssMb: Math.max(m.saturated?.peakRssMb ?? 0, ...m.rates.map((r) => r.run.peakRssMb)),
     targets: {
       p99At50: target('p99 <= 150 ms at 50%', half?.p99Ms ?? Number.NaN, (v) => v <= 150),
       p999At50: target('p999 <= 300 ms at 50%', half?.p999Ms ?? Number.NaN, (v) => v <= 300),
@@ -207,13 +214,17 @@ function buildResult(m: {
       p99At80: target('p99 <= 300 ms at 80%', high?.p99Ms ?? Number.NaN, (v) => v <= 300),
     },
     rates: m.rates.map((r) => ({ share: r.share, ...roundRun(r.run), worstSeconds: r.worstSeconds })),
-    saturated: roundRun(saturated),
+    saturated: m.saturated && roundRun(withoutTimeline(m.saturated)),
     postgres: { mode: m.pgMode, settings: m.pg },
     secondsPerRate: m.perRate,
-    measuredBy: m.saturated.measuredBy,
+    measuredBy,
     sharedWith: `${m.reused.length > 0 ? `${m.reused.join(', ')} already running; ` : ''}load average ${m.load.toFixed(2)} when the run began`,
     machine: machineInfo(),
   }
+}
+
+function withoutTimeline({ timeline: _, ...run }: LatencyRun): Omit<LatencyRun, 'timeline'> {
+  return run
 }
 
 function roundRun<T extends Omit<LatencyRun, 'timeline'>>(r: T): T {
@@ -238,7 +249,9 @@ function latencyTable(r: LatencyResult): string {
   return [
     formatTable([
       ['RATE', 'EV/S STORED', 'P50 / P99 / P999 / MAX MS', 'PG CHECKPOINTS'],
-      ['max (producer unthrottled)', humanNumber(r.maxRatePerSec), '', String(r.saturated.pgCheckpoints)],
+      r.saturated
+        ? ['max (producer unthrottled)', humanNumber(r.maxRatePerSec), '', String(r.saturated.pgCheckpoints)]
+        : ['max (--max-rate)', humanNumber(r.maxRatePerSec), '', ''],
       ...r.rates.map((rate) => [
         label(rate.share),
         humanNumber(rate.storedPerSec),
