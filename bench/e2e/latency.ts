@@ -3,6 +3,7 @@ import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import type { NodeProcess } from '../../deploy/local/node-process.ts'
 import { Progress } from '../../runtime/cli/progress.ts'
 import { humanNumber } from '../kit/benchmark.ts'
+import { type PgSettings, readPgSettings } from '../kit/pg-settings.ts'
 import { peakRssMb } from '../kit/process-stats.ts'
 import { sumOf } from '../kit/prometheus.ts'
 import { committedEvents, startBatonNode } from './baton-node.ts'
@@ -41,6 +42,8 @@ export interface LatencyRun {
   /** PostgreSQL checkpoints that ended in the measured span, and the WAL written in it. */
   readonly pgCheckpoints: number
   readonly walMb: number
+  /** The PostgreSQL settings that shape commit latency, as the phase ran with them (SHOW). */
+  readonly postgres: PgSettings
   /** Every second of the measured span: latency, and what the node and PostgreSQL did. */
   readonly timeline: readonly Second[]
 }
@@ -110,6 +113,7 @@ export async function latencyRun(services: BenchServices, options: LatencyOption
       measuredBy,
       pgCheckpoints: last.pg.checkpoints - first.pg.checkpoints,
       walMb: (last.pg.walBytes - first.pg.walBytes) / 2 ** 20,
+      postgres: await readPgSettings(services.sql),
       timeline: timelineSeconds([first, ...between, last]),
     }
   } finally {

@@ -58,6 +58,7 @@ const measurements: E2eMeasurements = {
     batches: 9_000,
     pgCheckpoints: 1,
     walMb: 300,
+    postgres: { checkpoint_timeout: '5min' },
     timeline: [],
   },
   consume: [{ consumePerSec: 400_000, fetchSeconds: 1 }],
