@@ -29,14 +29,28 @@ export async function readPgSettings(
   return settings
 }
 
+/** How long a reload may take to reach the connections (pg_reload_conf only signals them). */
+const RELOAD_POLLS = 50
+const RELOAD_POLL_MS = 100
+
 /**
- * Sets `settings` server-wide (ALTER SYSTEM, then a reload: every setting here applies without a restart)
- * and returns a function that resets them. Needs a superuser, which the local services' role is.
+ * Sets `settings` server-wide (ALTER SYSTEM, then a reload: every setting here applies without a restart),
+ * waits until SHOW reports them, and returns a function that resets them. Needs a superuser, which the
+ * local services' role is.
  */
 export async function applyPgSettings(sql: Sql, settings: PgSettings): Promise<() => Promise<void>> {
   for (const [name, value] of Object.entries(settings))
     await sql.unsafe(`alter system set ${name} = '${value.replaceAll("'", "''")}'`)
   await sql`select pg_reload_conf()`
+  // The reload is a signal each backend handles before its next command: without this wait, a SHOW on
+  // another pooled connection still read the old value (a run reported checkpoint_timeout=5min while the
+  // checkpointer already ran every 30 s).
+  const names = Object.keys(settings)
+  for (let poll = 0; poll < RELOAD_POLLS; poll++) {
+    const now = await readPgSettings(sql, names)
+    if (names.every((n) => now[n] === settings[n])) break
+    await Bun.sleep(RELOAD_POLL_MS)
+  }
   return async () => {
     for (const name of Object.keys(settings)) await sql.unsafe(`alter system reset ${name}`)
     await sql`select pg_reload_conf()`
