@@ -198,6 +198,11 @@ export class Fetcher {
   async #fetchLoop(node: number, wakeup: Wakeup): Promise<void> {
     const backoff = brokerRetries(100, 5_000)
     const minFetch = this.#budget.minFetch(this.#tuning.partitionMaxBytes)
+    let waitingForBytes = false
+    const bytesFreed = () => {
+      waitingForBytes = false
+      wakeup.notify()
+    }
     while (!this.#closed) {
       const now = this.#clock.now()
       const share = this.#budget.share()
@@ -221,18 +226,24 @@ export class Fetcher {
       }
       // A broker that leads none of our partitions any more is nobody's outage.
       if (led === 0) this.#outages.delete(node)
+      // Each broker's loop may reserve its part of the budget at most, so one long-polling a broker
+      // whose partitions are caught up does not keep the others waiting for bytes.
+      const loopShare = Math.max(minFetch, Math.floor(this.#budget.limit / Math.max(1, this.#loops.size)))
       const plan =
         candidates.length === 0
           ? null
           : planFetch(candidates, {
               free: this.#budget.free,
               minFetch,
-              maxBytes: this.#tuning.maxBytes,
+              maxBytes: Math.min(this.#tuning.maxBytes, loopShare),
               partitionMaxBytes: this.#tuning.partitionMaxBytes,
             })
       if (plan === null) {
         // Out of budget (the node's, or a ready partition's own share): an actor taking records frees it.
-        if (waitsForBytes || candidates.length > 0) this.#budget.whenFree(() => wakeup.notify())
+        if ((waitsForBytes || candidates.length > 0) && !waitingForBytes) {
+          waitingForBytes = true
+          this.#budget.whenFree(bytesFreed)
+        }
         await wakeup.wait(Number.isFinite(nextRetry) ? nextRetry - now : undefined)
         continue
       }
