@@ -4,10 +4,11 @@ import { ClusterScenario } from './harness.ts'
 
 let scenario: ClusterScenario | undefined
 
+// Deleting a topic of 256 partitions and its rows takes longer than bun's 5 s default on a busy machine.
 afterEach(async () => {
   await scenario?.cleanup()
   scenario = undefined
-})
+}, 60_000)
 
 describe('cluster mode: a node-wide fetch budget (BATON_FETCH_BUFFER_BYTES)', () => {
   test('a node with a 64 KiB budget and 256 partitions drains the topic exactly once; the buffer never outgrows the budget', async () => {
