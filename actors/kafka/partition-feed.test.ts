@@ -7,7 +7,8 @@ import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
 
 const tp = { topic: 't', partition: 0 }
 
-function setUp() {
+/** A started feed; `refuse`: its deliveries fail, as an actor's that is stopping. */
+function setUp({ refuse = false } = {}) {
   const clock = new ManualClock(1_000)
   const budget = new FetchBudget(1024 * 1024)
   const host: FeedHost = {
@@ -27,6 +28,7 @@ function setUp() {
   feed.start(
     0,
     (records, taken) => {
+      if (refuse) return Promise.reject(new Error('actor stopping'))
       delivered.push(...records.map((r) => r.offset))
       takes.push(taken)
     },
@@ -132,19 +134,7 @@ describe('KafkaPartitionFeed and the fetch budget', () => {
   })
 
   test('a delivery the actor refused frees its bytes (the records are fetched again)', async () => {
-    const clock = new ManualClock(1_000)
-    const budget = new FetchBudget(1024 * 1024)
-    const host: FeedHost = {
-      wake: () => {},
-      initialOffset: async () => 0,
-      commit: async () => {},
-      log: () => {},
-      clock,
-      budget,
-    }
-    const feed = new KafkaPartitionFeed(tp, host)
-    feed.node = 1
-    feed.start(0, () => Promise.reject(new Error('actor stopping')))
+    const { feed, budget } = setUp({ refuse: true })
     feed.accept(feed.request().generation, { records: records(0, 2), nextOffset: 2 }, 10, 200)
     expect(budget.held).toBe(200)
     await Bun.sleep(0)
