@@ -28,6 +28,10 @@ const layers = [
   ['^examples/[^/]+\\.ts$', 'examples/ are pipelines a node loads by path; nothing imports them'],
   ['^bench/kit/', 'the benchmarks share bench/kit'],
   ['^bench/(e2e)/', 'the parts of the e2e benchmark'],
+  [
+    '^bench/(scale)/',
+    "the parts of the scale benchmark, which start, feed and time nodes with the e2e benchmark's parts",
+  ],
   ['^bench/[^/]+\\.ts$', 'the benchmarks and their registry, which the CLI loads lazily (`baton bench`)'],
 ]
 

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { resolve } from 'node:path'
 import { syntheticEvent } from '../runtime/cli/synthetic-events.ts'
@@ -11,22 +12,26 @@ import {
 } from './e2e/dataset.ts'
 import { type DrainRun, drainRun } from './e2e/drain.ts'
 import { latencyRun } from './e2e/latency.ts'
+import { timelineChart } from './e2e/latency-charts.ts'
 import { type CheckpointLimit, checkpointLimit } from './e2e/limit-checkpoints.ts'
 import { type ConsumeLimit, consumeLimit } from './e2e/limit-consume.ts'
 import { type CopyLimit, copyLimit } from './e2e/limit-copy.ts'
 import { type PeerName, type PeerRun, peerNames, peerRun, preparePeers } from './e2e/peers.ts'
 import { buildE2eResult, type E2eConfig, e2eTable } from './e2e/report.ts'
-import { benchServices } from './e2e/services.ts'
+import { benchServices, sharedWith } from './e2e/services.ts'
+import { secondsRows, worstSeconds } from './e2e/timeline.ts'
 import {
   type Benchmark,
   countOption,
   defaultResultPath,
+  formatTable,
   humanNumber,
   machineInfo,
   option,
   progress,
   report,
 } from './kit/benchmark.ts'
+import { renderSvg } from './kit/chart.ts'
 import { median } from './kit/stats.ts'
 
 const help = `Usage: baton bench e2e [options]
@@ -55,8 +60,12 @@ first, then, in each of --runs rounds:
 then once more with the heap sized as in a pod with the StatefulSet's 1 GiB memory limit (JSC sizes its
 heap from the machine's RAM, or a container's limit; BUN_JSC_forceRAMSize says the same on a bare host),
 and then a latency phase: a fresh node, events produced at half the median baton rate for 5 s of warm-up
-and then --latency-seconds, end-to-end latency (event time -> commit: stored_at - event_time) p50/p99/p999
-of the events after the warm-up.
+and then --latency-seconds: end-to-end latency p50/p99/p999 from the node's own histogram
+(baton_end_to_end_latency_seconds: per committed batch, its oldest event's time to the return of its
+COMMIT), scraped every second from its /metrics, and every second of it (events, p50, p99, max, commit
+and checkpoint p99, mailbox depth, heap, PostgreSQL checkpoints and WAL) into the JSON, a chart
+(bench/results/e2e-latency-timeline.svg) and the worst seconds under the table. 'baton bench latency'
+draws the whole curve.
 
 PostgreSQL is checkpointed before each measured phase, so that no phase pays for flushing the rows of
 the one before. Each figure is the median of the rounds; ratios are baton / the slower of the consume and COPY limits
@@ -87,12 +96,6 @@ const LATENCY_WARMUP_SECONDS = 5
  * a node run on a bare host, as this benchmark's is.
  */
 const POD_MEMORY_LIMIT_MB = 1024
-
-/** What shares the machine: services this run did not start, and the load before it began. */
-function sharedWith(reused: readonly string[], load: number): string {
-  const services = reused.length > 0 ? `${reused.join(', ')} already running (shared with other users)` : ''
-  return [services, `load average ${load.toFixed(2)} when the run began`].filter(Boolean).join('; ')
-}
 
 export const e2eBenchmark: Benchmark = {
   name: 'e2e',
@@ -235,7 +238,18 @@ export const e2eBenchmark: Benchmark = {
         machine: machineInfo(),
         sharedWith: sharedWith(services.reused, load),
       })
-      return report(out, result, e2eTable(result))
+      const chart = out.replace(/\.json$/, '-latency-timeline.svg')
+      const title = `latency phase at ${humanNumber(latency.ratePerSec)} ev/s: per-second p50 and p99`
+      await writeFile(
+        chart,
+        await renderSvg(timelineChart(title, [{ label: 'half the e2e rate', seconds: latency.timeline }])),
+      )
+      const worst = formatTable(secondsRows('  latency', worstSeconds(latency.timeline, 5)))
+      return report(
+        out,
+        result,
+        `${e2eTable(result)}\n\nWorst seconds of the latency phase (by p99):\n${worst}`,
+      )
     } finally {
       progress('cleaning up: topics, groups, checkpoints, the database')
       await deleteDataset(services.brokers, dataset).catch(() => {})

@@ -24,4 +24,14 @@ export const benchmarks: readonly BenchmarkEntry[] = [
     summary: 'Kafka -> baton -> PostgreSQL against the raw limits and KafkaJS peers, same run, same data',
     load: async () => (await import('./e2e.ts')).e2eBenchmark,
   },
+  {
+    name: 'scale',
+    summary: 'one node over 8 to 4,096 partitions: events/s, CPU, RSS, PG and Redis work, start and stop',
+    load: async () => (await import('./scale.ts')).scaleBenchmark,
+  },
+  {
+    name: 'latency',
+    summary: 'latency curve: p50/p99/p999/max at 10%, 50%, 80% of the max rate, every second, PG checkpoints',
+    load: async () => (await import('./latency.ts')).latencyBenchmark,
+  },
 ]

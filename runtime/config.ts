@@ -61,6 +61,8 @@ export interface Config {
   readonly checkCrcs: boolean
   readonly drainTimeoutMs: number
   readonly mailboxCapacity: number
+  /** BATON_FETCH_BUFFER_BYTES: fetched records the node holds before actors take them, all partitions together. */
+  readonly fetchBufferBytes: number
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error'
   /** Embedded log: events kept per partition once every consumer has passed them. */
   readonly retainEvents: number
@@ -181,6 +183,7 @@ const schema = z.object({
   BATON_CHECK_CRCS: bool.default(true),
   BATON_DRAIN_TIMEOUT_MS: int(100, 600_000).default(15_000),
   BATON_MAILBOX_CAPACITY: int(1, 10_000).default(16),
+  BATON_FETCH_BUFFER_BYTES: int(16 * 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   BATON_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   BATON_RETAIN_EVENTS: int(0, 1e12).default(10_000),
   BATON_RETAIN_MS: int(0, 1e13).default(0),
@@ -265,6 +268,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checkCrcs: v.BATON_CHECK_CRCS,
     drainTimeoutMs: v.BATON_DRAIN_TIMEOUT_MS,
     mailboxCapacity: v.BATON_MAILBOX_CAPACITY,
+    fetchBufferBytes: v.BATON_FETCH_BUFFER_BYTES,
     logLevel: v.BATON_LOG_LEVEL,
     retainEvents: v.BATON_RETAIN_EVENTS,
     retainMs: v.BATON_RETAIN_MS,

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { kafkaBrokers } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
+import { ManualClock } from '../core/manual-clock.ts'
 import type { DeadLetter, PartitionKey } from '../ports.ts'
 import { deleteTopics, ensureTopics } from './admin.ts'
-import { KafkaDeadLetterPublisher, type PublishStep } from './dead-letter-publisher.ts'
+import { KafkaDeadLetterPublisher, PRODUCER_IDLE_MS, type PublishStep } from './dead-letter-publisher.ts'
 import { PartitionReader } from './partition-reader.ts'
 
 const topic = uniqueName('t')
@@ -118,6 +119,34 @@ describe('KafkaDeadLetterPublisher', () => {
     const orders = (await deadLetters()).filter((r) => r.headers['baton-group'] === 'orders')
     expect(orders.map((r) => r.headers['baton-original-offset'])).toEqual(['5', '9', '12', '15', '16'])
   }, 30_000)
+})
+
+describe('idle producers', () => {
+  test('a partition holds a producer only while it has letters: closed after it was idle, made again for the next letters', async () => {
+    const clock = new ManualClock(1_000)
+    const idle = new KafkaDeadLetterPublisher({ brokers: kafkaBrokers(), nodeId: 'idle', clock })
+    const key: PartitionKey = { group: 'shipping', topic, partition: 1 }
+    try {
+      expect(idle.openProducers).toBe(0)
+      await idle.publish(key, [letter(50, 1)])
+      expect(idle.openProducers).toBe(1)
+      await clock.advance(PRODUCER_IDLE_MS - 1)
+      expect(idle.openProducers).toBe(1)
+      // A publish restarts the idle time.
+      await idle.publish(key, [letter(51, 1)])
+      await clock.advance(PRODUCER_IDLE_MS - 1)
+      expect(idle.openProducers).toBe(1)
+      await clock.advance(1)
+      expect(idle.openProducers).toBe(0)
+      // The new producer reads the tail again: what was published is not published twice.
+      await idle.publish(key, [letter(50, 1), letter(51, 1), letter(52, 1)])
+      expect(idle.openProducers).toBe(1)
+      expect(await publishedOffsets(key)).toEqual(['50', '51', '52'])
+    } finally {
+      await idle.close()
+    }
+    expect(idle.openProducers).toBe(0)
+  }, 60_000)
 })
 
 describe('two publishers of one partition: a zombie and the new owner', () => {

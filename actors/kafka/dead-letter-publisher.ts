@@ -1,3 +1,4 @@
+import { type Cancellable, type Clock, realClock } from '../core/clock.ts'
 import { BatonError } from '../core/errors.ts'
 import type { DeadLetter, DeadLetterPublisher, PartitionKey, SourceRecord } from '../ports.ts'
 import { deadLetterTopic } from './admin.ts'
@@ -27,6 +28,12 @@ const FIRST_TAIL_WINDOW = 64
  * end: twice the transaction timeout (the clients' `timeout`), after which Kafka aborts them itself.
  */
 const SETTLE_TIMEOUT_MS = 20_000
+/**
+ * How long a partition's producer stays open after its last publish. Dead letters are rare, so a node
+ * owning thousands of partitions holds a producer (connections, a transactional id at the coordinator)
+ * only for those that had letters of late, not for every partition that ever had one.
+ */
+export const PRODUCER_IDLE_MS = 60_000
 
 /** A step of `publish` where a test may hold a publisher, as a pause of its process would. */
 export type PublishStep = 'read' | 'sent'
@@ -39,6 +46,17 @@ export interface KafkaDeadLetterPublisherOptions {
   readonly security?: KafkaSecurity
   /** Test seam: awaited after the tail was read (`read`) and after the letters were sent (`sent`). */
   readonly testPauseAt?: (step: PublishStep, key: PartitionKey) => Promise<void>
+  /** Times the closing of idle producers (default: the process clock). */
+  readonly clock?: Clock
+  /** How long a producer stays open after its last publish (default {@link PRODUCER_IDLE_MS}). */
+  readonly idleMs?: number
+}
+
+/** A partition's producer, the last original offset in the topic (undefined until read), its idle timer. */
+interface Publisher {
+  readonly producer: KafkaEventProducer
+  last?: number | null
+  idle?: Cancellable
 }
 
 /** What every transactional id of baton starts with, for ACLs (prefixed: `baton-dlq:<group>:`). */
@@ -75,13 +93,18 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   readonly #clientId: string
   readonly #reader: PartitionReader
   /**
-   * One transactional producer per partition whose letters this node published since it took it, with
-   * the last original offset in the topic (undefined until the producer's first transaction read it).
+   * One transactional producer per partition whose letters this node published in the last `idleMs`,
+   * with the last original offset in the topic (undefined until the producer's first transaction read
+   * it). A producer closed for idleness is made again at the next publish, which reads the tail afresh.
    */
-  readonly #producers = new Map<string, { producer: KafkaEventProducer; last?: number | null }>()
+  readonly #producers = new Map<string, Publisher>()
+  readonly #clock: Clock
+  readonly #idleMs: number
 
   constructor(options: KafkaDeadLetterPublisherOptions) {
     this.#options = options
+    this.#clock = options.clock ?? realClock
+    this.#idleMs = options.idleMs ?? PRODUCER_IDLE_MS
     this.#clientId = `${options.nodeId ? `baton-${options.nodeId}` : 'baton'}-dlq`
     this.#reader = new PartitionReader(options.brokers, `${this.#clientId}-reader`, options.security)
   }
@@ -91,6 +114,7 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
     if (letters.length === 0) return
     const topic = deadLetterTopic(key.topic)
     const publisher = this.#publisherFor(key)
+    publisher.idle?.cancel()
     const pause = this.#options.testPauseAt
     try {
       publisher.last = await publisher.producer.transaction(async (send) => {
@@ -120,6 +144,12 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
         { cause: err },
       )
     }
+    publisher.idle = this.#clock.schedule(this.#idleMs, () => void this.#drop(key, publisher.producer))
+  }
+
+  /** How many partitions' producers are open: those that published in the last `idleMs`. */
+  get openProducers(): number {
+    return this.#producers.size
   }
 
   /** Closes the producer of partition `key` (the node no longer owns it); the next `publish` makes a new one. */
@@ -159,7 +189,10 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
   }
 
   async close(): Promise<void> {
-    const producers = [...this.#producers.values()].map((p) => p.producer)
+    const producers = [...this.#producers.values()].map((p) => {
+      p.idle?.cancel()
+      return p.producer
+    })
     this.#producers.clear()
     await Promise.allSettled([...producers.map((p) => p.close()), this.#reader.close()])
   }
@@ -169,11 +202,12 @@ export class KafkaDeadLetterPublisher implements DeadLetterPublisher {
     const id = deadLetterTransactionalId(key)
     const publisher = this.#producers.get(id)
     if (!publisher || (only && publisher.producer !== only)) return
+    publisher.idle?.cancel()
     this.#producers.delete(id)
     await publisher.producer.close()
   }
 
-  #publisherFor(key: PartitionKey): { producer: KafkaEventProducer; last?: number | null } {
+  #publisherFor(key: PartitionKey): Publisher {
     const id = deadLetterTransactionalId(key)
     let publisher = this.#producers.get(id)
     if (!publisher) {

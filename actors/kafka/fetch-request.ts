@@ -22,10 +22,11 @@ export interface FetchTuning {
 
 export const defaultFetchTuning: FetchTuning = {
   maxBytes: 8 * 1024 * 1024,
-  // A partition's mailbox holds up to BATON_MAILBOX_CAPACITY (16) fetched chunks, so this bounds what a
-  // backlogged partition buffers: 16 x 64 KiB, ~7 batches of 1,000 100-byte events. With Kafka's 1 MiB
-  // the node held most of a 1M-event backlog in memory (peak RSS 740-850 MB in bench e2e, against
-  // 410-440 MB now), for no gain in throughput; the broker answers a few more, smaller fetches.
+  // One fetched chunk of a partition: ~650 100-byte events. A partition's mailbox holds up to
+  // BATON_MAILBOX_CAPACITY (16) of them, within its share of the node's fetch budget
+  // (BATON_FETCH_BUFFER_BYTES, fetch-budget.ts). With Kafka's 1 MiB the node held most of a 1M-event
+  // backlog in memory (peak RSS 740-850 MB in bench e2e, against 410-440 MB at 64 KiB), for no gain in
+  // throughput; the broker answers a few more, smaller fetches.
   partitionMaxBytes: 64 * 1024,
   maxWaitMs: 250,
   minBytes: 1,
@@ -38,6 +39,8 @@ export interface PartitionToFetch {
   readonly topicId: string
   readonly partition: number
   readonly offset: number
+  /** This partition's part of the response at most (default: the tuning's `partitionMaxBytes`). */
+  readonly maxBytes?: number
 }
 
 export type { FetchResponse } from './fetch-response.ts'
@@ -55,7 +58,7 @@ export async function sendFetch(
   tuning: FetchTuning,
 ): Promise<FetchResponse> {
   const topics = new Map<string, fetchV17.FetchRequestTopic>()
-  for (const { topicId, partition, offset } of partitions) {
+  for (const { topicId, partition, offset, maxBytes } of partitions) {
     let topic = topics.get(topicId)
     if (!topic) {
       topic = { topicId, partitions: [] }
@@ -64,7 +67,7 @@ export async function sendFetch(
     topic.partitions.push({
       partition,
       fetchOffset: BigInt(offset),
-      partitionMaxBytes: tuning.partitionMaxBytes,
+      partitionMaxBytes: maxBytes ?? tuning.partitionMaxBytes,
       currentLeaderEpoch: -1,
       lastFetchedEpoch: -1,
     })

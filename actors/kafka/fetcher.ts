@@ -7,6 +7,8 @@ import {
 } from '@platformatic/kafka'
 import { type Clock, realClock } from '../core/clock.ts'
 import { tpString } from '../ports.ts'
+import type { FetchBudget } from './fetch-budget.ts'
+import { type FetchCandidate, FetchOrder, type FetchPlan, planFetch } from './fetch-plan.ts'
 import { type FetchResponse, type FetchTuning, sendFetch } from './fetch-request.ts'
 import { brokerRetries, type KafkaLog } from './kafka-client.ts'
 import { describeKafkaError, kafkaErrorName, partitionFetchAction } from './kafka-errors.ts'
@@ -27,8 +29,12 @@ export interface FetchOutage {
 /**
  * Fetches the records of the partitions it is given: one loop per broker, each sending one fetch request
  * at a time for all partitions that broker leads and that are ready (started, not paused, no delivery
- * pending), each at its own position. While one response's records are being delivered, the loop already
- * fetches for the partitions that took theirs. Fetches carry no session (KIP-227): every request names its
+ * pending, room left in their share of the fetch budget), each at its own position. While one response's
+ * records are being delivered, the loop already fetches for the partitions that took theirs.
+ *
+ * Memory: every request reserves its response's `maxBytes` from the node's `FetchBudget` and asks each
+ * partition for no more than its room; when too little is free the loop waits for actors to take records.
+ * Partitions are asked least recently served first (`FetchOrder`), so a short budget goes round them. Fetches carry no session (KIP-227): every request names its
  * partitions, so leaving a partition out is all it takes to stop fetching it.
  *
  * Broker failures never escape: a failed fetch is logged, shows in `outages()`, and is retried with
@@ -42,6 +48,8 @@ export class Fetcher {
   readonly #log: KafkaLog
   readonly #clock: Clock
   readonly #feeds = new Map<string, KafkaPartitionFeed>()
+  readonly #order = new FetchOrder<KafkaPartitionFeed>()
+  readonly #budget: FetchBudget
   readonly #loops = new Map<number, { wakeup: Wakeup; done: Promise<void> }>()
   readonly #outages = new Map<number | null, FetchOutage>()
   #brokers = new Map<number, Broker>()
@@ -56,9 +64,11 @@ export class Fetcher {
     pool: ConnectionPool,
     tuning: FetchTuning,
     log: KafkaLog,
+    budget: FetchBudget,
     clock: Clock = realClock,
   ) {
     this.#client = client
+    this.#budget = budget
     this.#clock = clock
     this.#pool = pool
     this.#tuning = tuning
@@ -66,12 +76,19 @@ export class Fetcher {
   }
 
   add(feed: KafkaPartitionFeed): void {
+    const previous = this.#feeds.get(tpString(feed.tp))
+    if (previous) this.remove(previous)
     this.#feeds.set(tpString(feed.tp), feed)
+    this.#order.add(feed)
+    this.#budget.partitionAdded()
     this.#route()
   }
 
   remove(feed: KafkaPartitionFeed): void {
-    if (this.#feeds.get(tpString(feed.tp)) === feed) this.#feeds.delete(tpString(feed.tp))
+    if (this.#feeds.get(tpString(feed.tp)) !== feed) return
+    this.#feeds.delete(tpString(feed.tp))
+    this.#order.remove(feed)
+    this.#budget.partitionRemoved()
   }
 
   /** Called by a feed whose state changed: its broker's loop looks at it again. */
@@ -180,37 +197,65 @@ export class Fetcher {
 
   async #fetchLoop(node: number, wakeup: Wakeup): Promise<void> {
     const backoff = brokerRetries(100, 5_000)
-    let rotation = 0
+    const minFetch = this.#budget.minFetch(this.#tuning.partitionMaxBytes)
+    let waitingForBytes = false
+    const bytesFreed = () => {
+      waitingForBytes = false
+      wakeup.notify()
+    }
     while (!this.#closed) {
       const now = this.#clock.now()
-      const ready: FeedRequest[] = []
+      const share = this.#budget.share()
+      const candidates: FetchCandidate<FeedRequest>[] = []
       let nextRetry = Number.POSITIVE_INFINITY
       let led = 0
       let backlogged = false
-      for (const feed of this.#feeds.values()) {
+      let waitsForBytes = false
+      for (const feed of this.#order) {
         if (feed.node !== node) continue
         led++
         backlogged ||= feed.backlogged
         const at = feed.readyAt(now)
-        if (at === 0) ready.push(feed.request())
-        else nextRetry = Math.min(nextRetry, at)
+        if (at !== 0) {
+          nextRetry = Math.min(nextRetry, at)
+          continue
+        }
+        const room = share - feed.heldBytes
+        if (room > 0) candidates.push({ request: feed.request(), room })
+        else waitsForBytes = true
       }
       // A broker that leads none of our partitions any more is nobody's outage.
       if (led === 0) this.#outages.delete(node)
-      if (ready.length === 0) {
+      // Each broker's loop may reserve its part of the budget at most, so one long-polling a broker
+      // whose partitions are caught up does not keep the others waiting for bytes.
+      const loopShare = Math.max(minFetch, Math.floor(this.#budget.limit / Math.max(1, this.#loops.size)))
+      const plan =
+        candidates.length === 0
+          ? null
+          : planFetch(candidates, {
+              free: this.#budget.free,
+              minFetch,
+              maxBytes: Math.min(this.#tuning.maxBytes, loopShare),
+              partitionMaxBytes: this.#tuning.partitionMaxBytes,
+            })
+      if (plan === null) {
+        // Out of budget (the node's, or a ready partition's own share): an actor taking records frees it.
+        if ((waitsForBytes || candidates.length > 0) && !waitingForBytes) {
+          waitingForBytes = true
+          this.#budget.whenFree(bytesFreed)
+        }
         await wakeup.wait(Number.isFinite(nextRetry) ? nextRetry - now : undefined)
         continue
       }
-      // A partition whose next batch exceeds its share of the response only gets it when it comes first.
-      rotation = (rotation + 1) % ready.length
-      const requests = [...ready.slice(rotation), ...ready.slice(0, rotation)]
       // A long poll on caught-up partitions would keep a backlogged one (whose delivery is about to
       // settle) out of the next request for the whole wait.
       const maxWaitMs = backlogged
         ? Math.min(this.#tuning.maxWaitMs, BACKLOG_WAIT_MS)
         : this.#tuning.maxWaitMs
+      const reserved = this.#budget.reserve(plan.maxBytes)
+      const requests = plan.partitions.map((p) => p.request)
       try {
-        const response = await this.#fetch(node, requests, maxWaitMs)
+        const response = await this.#fetch(node, plan, reserved, maxWaitMs)
         backoff.reset()
         this.#recovered(node)
         this.#take(response, requests)
@@ -223,27 +268,37 @@ export class Fetcher {
         this.#route(true)
         await this.#sleep(backoff.next())
         continue
+      } finally {
+        // What came back is held by its chunks now (see #take); the rest of the reservation is free again.
+        this.#budget.unreserve(reserved)
       }
       // Deliveries that settle at once (room in the mailbox) make their partitions ready for the next request.
       await nextTurn()
     }
   }
 
-  #fetch(node: number, requests: readonly FeedRequest[], maxWaitMs: number): Promise<FetchResponse> {
+  #fetch(
+    node: number,
+    plan: FetchPlan<FeedRequest>,
+    maxBytes: number,
+    maxWaitMs: number,
+  ): Promise<FetchResponse> {
     const broker = this.#brokers.get(node)
     if (!broker) return Promise.reject(new Error(`broker ${node} is not in the cluster metadata`))
-    const partitions = requests.map(({ feed, offset }) => ({
+    const partitions = plan.partitions.map(({ request: { feed, offset }, maxBytes }) => ({
       topicId: feed.topicId as string,
       partition: feed.tp.partition,
       offset,
+      maxBytes,
     }))
-    return sendFetch(this.#pool, broker, partitions, { ...this.#tuning, maxWaitMs })
+    return sendFetch(this.#pool, broker, partitions, { ...this.#tuning, maxBytes, maxWaitMs })
   }
 
   #take(response: FetchResponse, requests: readonly FeedRequest[]): void {
     const byPartition = new Map<string, FeedRequest>()
     for (const request of requests)
       byPartition.set(`${request.feed.topicId}:${request.feed.tp.partition}`, request)
+    const served: KafkaPartitionFeed[] = []
     for (const topic of response.responses) {
       for (const part of topic.partitions) {
         const request = byPartition.get(`${topic.topicId}:${part.partitionIndex}`)
@@ -262,9 +317,11 @@ export class Fetcher {
           aborted,
           { checkCrcs: this.#tuning.checkCrcs, wholeBatchDue: request === requests[0] },
         )
-        feed.accept(generation, decoded, Number(part.highWatermark))
+        feed.accept(generation, decoded, Number(part.highWatermark), part.records?.length ?? 0)
+        if (decoded.records.length > 0) served.push(feed)
       }
     }
+    this.#order.served(served)
   }
 
   #partitionFailed(request: FeedRequest, code: number): void {

@@ -44,10 +44,12 @@ afterAll(async () => {
 function collectingSource(
   seen: Map<string, SourceRecord[]>,
   options: Partial<KafkaGroupSourceOptions> & { groupId: string; nodeId: string },
-  deliverFor: (tp: TopicPartition) => (records: SourceRecord[]) => void | Promise<void> = (tp) =>
-    (records) => {
-      seen.get(tpString(tp))?.push(...records)
-    },
+  deliverFor: (
+    tp: TopicPartition,
+  ) => (records: SourceRecord[], taken?: () => void) => void | Promise<void> = (tp) => (records, taken) => {
+    seen.get(tpString(tp))?.push(...records)
+    taken?.()
+  },
 ): KafkaGroupSource {
   groups.push(options.groupId)
   const source: KafkaGroupSource = new KafkaGroupSource({
@@ -129,6 +131,58 @@ describe('KafkaGroupSource', () => {
         expect(source.feed(tp).endOffset()).toBe(seen.get(tpString(tp))?.length)
       }
       expect(source.status()).toMatchObject({ state: 'joined', assigned: PARTITIONS, error: null })
+    } finally {
+      await source.close()
+    }
+  }, 60_000)
+
+  test('with a 64 KiB fetch budget a partition that never takes its records holds back no other; the buffer stays bounded', async () => {
+    const limit = 64 * 1024
+    const seen = new Map<string, SourceRecord[]>()
+    const stuck = `${topic}/3`
+    const untaken: (() => void)[] = []
+    let peak = 0
+    const source: KafkaGroupSource = collectingSource(
+      seen,
+      { groupId: uniqueName('g'), nodeId: 'node-a', fetchBufferBytes: limit },
+      (tp) => (records, taken) => {
+        seen.get(tpString(tp))?.push(...records)
+        peak = Math.max(peak, source.fetchBuffer().heldBytes)
+        if (tpString(tp) === stuck) untaken.push(() => taken?.())
+        // The actor takes them a moment later, as it does from its mailbox.
+        else setImmediate(() => taken?.())
+      },
+    )
+    const drained = (tp: TopicPartition) => seen.get(tpString(tp))?.length === source.feed(tp).endOffset()
+    try {
+      await source.start()
+      await waitFor('every partition but the stuck one drained', () => {
+        const tps = source.assignment()
+        return tps.length === PARTITIONS && tps.every((tp) => tpString(tp) === stuck || drained(tp))
+      })
+      const stuckTp = { topic, partition: 3 }
+      // It holds its share of the budget (16 KiB at least, and one record batch beyond) and waits.
+      expect(drained(stuckTp)).toBe(false)
+      expect(seen.get(stuck)?.length).toBeGreaterThan(0)
+      expect(source.fetchBuffer().heldBytes).toBeLessThanOrEqual(32 * 1024)
+      for (const take of untaken.splice(0)) take()
+      // Taken now, it gets its turn again.
+      const takeAll = setInterval(() => {
+        for (const take of untaken.splice(0)) take()
+      }, 5)
+      try {
+        await waitFor('the stuck partition drained once it took its records', () => drained(stuckTp))
+      } finally {
+        clearInterval(takeAll)
+      }
+      expect(total(seen)).toBe(RECORDS)
+      for (const [tp, records] of seen)
+        records.forEach((record, index) => {
+          expect({ tp, offset: record.offset }).toEqual({ tp, offset: index })
+        })
+      // At most the limit, plus one record batch the broker sends whole to the first partition of a fetch.
+      expect(peak).toBeLessThanOrEqual(limit + 64 * 1024)
+      expect(source.fetchBuffer()).toEqual({ heldBytes: 0, limitBytes: limit })
     } finally {
       await source.close()
     }

@@ -2,6 +2,7 @@ import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/ka
 import { type Clock, realClock } from '../core/clock.ts'
 import { BatonError } from '../core/errors.ts'
 import { type PartitionFeed, type TopicPartition, tpString } from '../ports.ts'
+import { FetchBudget } from './fetch-budget.ts'
 import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
 import { Fetcher } from './fetcher.ts'
 import { type AssignedPartition, GroupMembership } from './group-membership.ts'
@@ -56,6 +57,11 @@ export interface KafkaGroupSourceOptions extends AssignmentListener {
   /** Server-side assignor (`uniform` or `range`); the brokers' default (`uniform`) when unset. */
   readonly serverAssignor?: string
   readonly fetch?: Partial<FetchTuning>
+  /**
+   * Fetched records the node may hold before its partition actors take them, all partitions together
+   * (BATON_FETCH_BUFFER_BYTES; default 64 MiB). Shared among the owned partitions (see FetchBudget).
+   */
+  readonly fetchBufferBytes?: number
   /** How often pending offset commits are sent (default 100 ms). */
   readonly commitIntervalMs?: number
   /** How long `start` waits for unreachable brokers before it fails (default 30 s). */
@@ -79,6 +85,9 @@ export interface SourceStatus {
     readonly since: number
   } | null
 }
+
+/** BATON_FETCH_BUFFER_BYTES's default: 64 MiB, whatever the number of partitions. */
+export const DEFAULT_FETCH_BUFFER_BYTES = 64 * 1024 * 1024
 
 /** The broker features this source needs, as (api key, lowest version, what it is for). */
 const requiredApis: readonly [number, number, string][] = [
@@ -128,6 +137,7 @@ export class KafkaGroupSource {
   readonly #membership: GroupMembership
   readonly #feeds = new Map<string, KafkaPartitionFeed>()
   readonly #host: FeedHost
+  readonly #budget: FetchBudget
   #closing: Promise<void> | null = null
 
   constructor(options: KafkaGroupSourceOptions) {
@@ -139,11 +149,13 @@ export class KafkaGroupSource {
     // Fetches wait at the broker for up to maxWaitMs; on their own connections they never hold up a
     // heartbeat or a commit behind them.
     this.#fetchPool = new ConnectionPool(`baton-${options.nodeId}-fetch`, base)
+    this.#budget = new FetchBudget(options.fetchBufferBytes ?? DEFAULT_FETCH_BUFFER_BYTES)
     this.#fetcher = new Fetcher(
       this.#client,
       this.#fetchPool,
       { ...defaultFetchTuning, ...options.fetch },
       this.#log,
+      this.#budget,
       clock,
     )
     this.#membership = new GroupMembership({
@@ -172,6 +184,7 @@ export class KafkaGroupSource {
     this.#host = {
       log: this.#log,
       clock,
+      budget: this.#budget,
       wake: (feed) => this.#fetcher.wake(feed),
       initialOffset: (tp) => this.#initialOffset(tp),
       commit: (feed, nextOffset) =>
@@ -249,6 +262,11 @@ export class KafkaGroupSource {
   /** The partitions this node owns now. */
   assignment(): TopicPartition[] {
     return [...this.#feeds.values()].map((feed) => feed.tp)
+  }
+
+  /** Fetched bytes the partition actors have not taken yet, and the budget they are held to. */
+  fetchBuffer(): { readonly heldBytes: number; readonly limitBytes: number } {
+    return { heldBytes: this.#budget.held, limitBytes: this.#budget.limit }
   }
 
   status(): SourceStatus {

@@ -1,10 +1,11 @@
 import type { Clock } from '../core/clock.ts'
 import type { BatonError } from '../core/errors.ts'
 import type { PartitionFeed, SourceRecord, TopicPartition } from '../ports.ts'
+import type { FetchBudget } from './fetch-budget.ts'
 import { brokerRetries, type KafkaLog } from './kafka-client.ts'
 import { corruptBatchError, type DecodedPartition } from './record-decoder.ts'
 
-type Deliver = (records: SourceRecord[]) => void | Promise<void>
+type Deliver = (records: SourceRecord[], taken: () => void) => void | Promise<void>
 type OnCorrupt = (error: BatonError | null) => void
 
 /** What a feed needs from the source that owns it. */
@@ -16,6 +17,15 @@ export interface FeedHost {
   readonly log: KafkaLog
   /** The source's clock: retry times are readings of it. */
   readonly clock: Clock
+  /** The node's budget of fetched, untaken bytes: every chunk the feed hands over holds its bytes there. */
+  readonly budget: FetchBudget
+}
+
+/** Fetched records on their way to the actor, and the bytes they hold in the budget until it takes them. */
+interface Chunk {
+  readonly records: SourceRecord[]
+  readonly bytes: number
+  readonly release: () => void
 }
 
 /** A partition's fetch request as the fetcher snapshots it; the generation tells a stale answer apart. */
@@ -46,6 +56,10 @@ const CORRUPT_RETRY_MAX_MS = 10_000
  * After `pause()` returns, `deliver` is not called until `resume()`; records that arrive in between are
  * held (one fetch response's worth at most) and handed over on resume.
  *
+ * Every chunk holds its bytes in the node's fetch budget from the fetch until the actor calls `taken`
+ * (or the feed stops, or a failed delivery drops it); `heldBytes` is the sum, which the fetcher keeps
+ * within the partition's share of the budget.
+ *
  * A batch that fails its CRC-32C check stops the partition at that batch: the records before it are
  * delivered, the position stays at it, it is fetched again with capped backoff, and `onCorrupt` hears of
  * every corrupt copy, then `null` once a sound copy moved the position past it.
@@ -67,7 +81,10 @@ export class KafkaPartitionFeed implements PartitionFeed {
   #position = 0
   #generation = 0
   #delivering = false
-  #held: SourceRecord[] | null = null
+  #held: Chunk | null = null
+  /** Chunks fetched and not yet taken by the actor (nor dropped). */
+  readonly #untaken = new Set<Chunk>()
+  #heldBytes = 0
   #resetting = false
   #retryAt = 0
   #endOffset: number | undefined
@@ -88,6 +105,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#stopped = false
     this.#paused = false
     this.#position = offset
+    this.#drop(this.#held)
     this.#held = null
     this.#resetting = false
     this.#retryAt = 0
@@ -112,6 +130,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
   seek(offset: number): void {
     this.#generation++
     this.#position = offset
+    this.#drop(this.#held)
     this.#held = null
     this.#resetting = false
     this.#retryAt = 0
@@ -127,6 +146,8 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#deliver = null
     this.#onCorrupt = null
     this.#held = null
+    // What is still in the actor's mailbox is dropped with the actor: its bytes are free again.
+    for (const chunk of [...this.#untaken]) this.#drop(chunk)
   }
 
   endOffset(): number | undefined {
@@ -167,6 +188,11 @@ export class KafkaPartitionFeed implements PartitionFeed {
     return this.#delivering && this.#endOffset !== undefined && this.#endOffset > this.#position
   }
 
+  /** Bytes of fetched records not yet taken by the actor: what counts against the partition's share. */
+  get heldBytes(): number {
+    return this.#heldBytes
+  }
+
   /** What went wrong with this partition's last fetch (null when it went fine), for the source's status. */
   get problem(): string | null {
     return this.#problem
@@ -174,9 +200,10 @@ export class KafkaPartitionFeed implements PartitionFeed {
 
   /**
    * Takes a fetch answer: moves the position and hands the records over (or holds them while paused).
-   * A corrupt batch in it holds the position there and backs off (see the class comment).
+   * A corrupt batch in it holds the position there and backs off (see the class comment). `bytes`: the
+   * size of the partition's records in the response, held in the budget until the actor takes them.
    */
-  accept(generation: number, decoded: DecodedPartition, highWatermark: number): void {
+  accept(generation: number, decoded: DecodedPartition, highWatermark: number, bytes: number): void {
     if (!this.isCurrent(generation)) return
     if (highWatermark >= 0) this.#endOffset = highWatermark
     this.#position = decoded.nextOffset
@@ -185,8 +212,11 @@ export class KafkaPartitionFeed implements PartitionFeed {
     if (decoded.corrupt) this.#corrupted(decoded.corrupt.firstOffset)
     else if (this.#corruptAt !== null && decoded.nextOffset > this.#corruptAt) this.#sound()
     if (decoded.records.length === 0) return
-    if (this.#paused) this.#held = decoded.records
-    else this.#hand(decoded.records)
+    const chunk: Chunk = { records: decoded.records, bytes, release: this.#host.budget.hold(bytes) }
+    this.#untaken.add(chunk)
+    this.#heldBytes += bytes
+    if (this.#paused) this.#held = chunk
+    else this.#hand(chunk)
   }
 
   /** Keeps the position and fetches again no earlier than `delayMs` from now. */
@@ -242,13 +272,24 @@ export class KafkaPartitionFeed implements PartitionFeed {
     this.#onCorrupt?.(null)
   }
 
-  #hand(records: SourceRecord[]): void {
+  /** The chunk's bytes are free again: the actor took it, or it will never reach the actor. */
+  #drop(chunk: Chunk | null): void {
+    if (!chunk || !this.#untaken.delete(chunk)) return
+    this.#heldBytes -= chunk.bytes
+    chunk.release()
+  }
+
+  #hand(chunk: Chunk): void {
     const deliver = this.#deliver
-    if (!deliver) return
+    if (!deliver) {
+      this.#drop(chunk)
+      return
+    }
+    const { records } = chunk
     const generation = this.#generation
     let result: void | Promise<void>
     try {
-      result = deliver(records)
+      result = deliver(records, () => this.#drop(chunk))
     } catch (err) {
       result = Promise.reject(err)
     }
@@ -261,6 +302,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
       },
       (err: unknown) => {
         this.#delivering = false
+        this.#drop(chunk)
         // The records were not taken: fetch them again rather than skip them.
         if (generation === this.#generation && records[0]) {
           this.#position = records[0].offset

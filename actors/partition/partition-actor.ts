@@ -39,6 +39,8 @@ export type PartitionMsg =
       readonly records: readonly SourceRecord[]
       /** The instance whose feed delivered them (see `#instance`). */
       readonly instance: object
+      /** Gives their bytes back to the source's fetch budget (see PartitionFeed.start). */
+      readonly taken?: () => void
     }
   | { readonly type: 'flush'; readonly batch: number }
   | { readonly type: 'pause' }
@@ -192,7 +194,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     const instance = this.#instance
     feed.start(
       this.#position,
-      (records) => self.send({ type: 'records', records, instance }),
+      (records, taken) => self.send({ type: 'records', records, instance, taken }),
       // Dropped when the actor is stopping: its feed stops with it.
       (error) => void self.send({ type: 'corrupt', error, instance }).catch(() => {}),
     )
@@ -208,6 +210,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async receive(msg: PartitionMsg, ctx: ActorContext<PartitionMsg>): Promise<void> {
     switch (msg.type) {
       case 'records':
+        msg.taken?.()
         // Mail outlives a restart: records its previous instance was fed lie past the batch that failed
         // there, and taking them would skip that batch. This instance's feed delivers them again.
         if (msg.instance !== this.#instance) return

@@ -15,6 +15,11 @@ export interface Dataset {
    * the pipeline module's `sampleEvent` export (see examples/account-balances.ts).
    */
   readonly sample?: SampleEvent
+  /**
+   * The partition of event `seq` when not its key's (Kafka's default partitioner): the scale benchmark
+   * fills thousands of partitions evenly, more than the dataset has keys.
+   */
+  readonly partitionOf?: (seq: number) => number
 }
 
 /** What a pipeline module may export for benchmarks: its event number `seq`, as key and value text. */
@@ -34,10 +39,21 @@ const IN_FLIGHT = 4
 
 /**
  * Creates `dataset.topic` (and its dead-letter topic, which a baton node would otherwise create inside
- * the timed run) and produces the events to it, keyed, with a progress line.
+ * the timed run) and produces the events to it, keyed, with a progress line. `readyTimeoutMs` bounds the
+ * wait for the new partitions' leaders (ensureTopics' default, 15 s, is short for thousands on one broker).
  */
-export async function produceDataset(brokers: readonly string[], dataset: Dataset): Promise<void> {
-  await ensureTopics({ brokers, topics: [dataset.topic], partitions: dataset.partitions, dlq: true })
+export async function produceDataset(
+  brokers: readonly string[],
+  dataset: Dataset,
+  readyTimeoutMs?: number,
+): Promise<void> {
+  await ensureTopics({
+    brokers,
+    topics: [dataset.topic],
+    partitions: dataset.partitions,
+    dlq: true,
+    readyTimeoutMs,
+  })
   const producer = new KafkaEventProducer({ brokers, clientId: 'baton-bench' })
   const progress = new Progress(`produce ${dataset.topic}`, dataset.events)
   let next = 0
@@ -50,7 +66,7 @@ export async function produceDataset(brokers: readonly string[], dataset: Datase
       const events = []
       for (let seq = from; seq < to; seq++) {
         const e = datasetEvent(dataset, seq)
-        events.push({ key: e.key, value: e.value })
+        events.push({ key: e.key, value: e.value, partition: dataset.partitionOf?.(seq) })
       }
       await producer.produce(dataset.topic, events)
       sent += to - from

@@ -2,33 +2,55 @@ import { ensureTopics } from '../../actors/kafka/admin.ts'
 import { KafkaEventProducer } from '../../actors/kafka/producer.ts'
 import type { NodeProcess } from '../../deploy/local/node-process.ts'
 import { Progress } from '../../runtime/cli/progress.ts'
+import { humanNumber } from '../kit/benchmark.ts'
+import { type PgSettings, readPgSettings } from '../kit/pg-settings.ts'
 import { peakRssMb } from '../kit/process-stats.ts'
+import { sumOf } from '../kit/prometheus.ts'
 import { committedEvents, startBatonNode } from './baton-node.ts'
 import { type Dataset, datasetEvent, deleteDataset } from './dataset.ts'
 import type { BenchServices } from './services.ts'
-import { type CommitTimes, watchCommits } from './watch-commits.ts'
+import {
+  latencyBetween,
+  type Reading,
+  type Second,
+  sampleTimeline,
+  type TimelineSampler,
+  timelineSeconds,
+} from './timeline.ts'
 
 /** End-to-end latency (event time to commit) at a fixed produce rate. */
 export interface LatencyRun {
   readonly targetRatePerSec: number
   /** The rate the producer achieved (it falls short when the machine is saturated). */
   readonly ratePerSec: number
+  /** Events the node stored per second over the measured span (the rate it sustained). */
+  readonly storedPerSec: number
   /** The measured span, after the warm-up, and the events produced in it. */
   readonly seconds: number
   readonly warmupSeconds: number
   readonly events: number
+  /** Batches the node committed in the measured span: what the percentiles count. */
+  readonly batches: number
   readonly p50Ms: number
   readonly p99Ms: number
   readonly p999Ms: number
+  /** The bound of the highest latency bucket that holds a batch. */
   readonly maxMs: number
   readonly peakRssMb: number
-  /**
-   * `stored_at`: each row's `stored_at - event_time` in baton_events (the event store). `watermarks`
-   * (other pipelines): when the partition's watermark passed the event, from polling baton_watermarks
-   * every 20 ms: an upper bound when two commits fall between polls.
-   */
-  readonly measuredBy: 'stored_at' | 'watermarks'
+  /** What the percentiles are: see `measuredBy`. */
+  readonly measuredBy: string
+  /** PostgreSQL checkpoints that ended in the measured span, and the WAL written in it. */
+  readonly pgCheckpoints: number
+  readonly walMb: number
+  /** The PostgreSQL settings that shape commit latency, as the phase ran with them (SHOW). */
+  readonly postgres: PgSettings
+  /** Every second of the measured span: latency, and what the node and PostgreSQL did. */
+  readonly timeline: readonly Second[]
 }
+
+/** The one measure of latency every pipeline has: the node's own histogram, scraped every second. */
+export const measuredBy =
+  "baton_end_to_end_latency_seconds from the node's /metrics: per committed batch, its oldest event's time to the return of its COMMIT (the batch's worst event); percentiles interpolated in buckets"
 
 export interface LatencyOptions {
   /** A fresh topic: the phase creates and deletes it. */
@@ -43,6 +65,9 @@ export interface LatencyOptions {
 
 /** Distinct events the latency producer cycles through. */
 const EVENT_POOL = 50_000
+
+/** Events per produce call at most: an unreachable rate sends these back to back. */
+const MAX_SEND = 5_000
 
 /** The producer sends what is due every tick: small enough that events do not wait in the producer. */
 const TICK_MS = 10
@@ -63,28 +88,36 @@ export async function latencyRun(services: BenchServices, options: LatencyOption
   })
   await services.settle()
   const node = await startBatonNode(services, { topic: dataset.topic, group, pipeline })
-  const commits = pipeline === undefined ? null : watchCommits(services, group, dataset.topic)
+  const sampler = sampleTimeline(`${node.url}/metrics`, services.sql)
   const producer = new KafkaEventProducer({ brokers: services.brokers, clientId: 'baton-bench-latency' })
   try {
-    const sent = await produceAtRate(producer, options, commits)
+    const sent = await produceAtRate(producer, options, sampler)
     await waitCommitted(services, node, group, dataset.topic, sent.total)
+    const last = await sampler.read()
     const rss = peakRssMb(node.proc.pid)
-    const latencies =
-      commits === null
-        ? await storedAtLatencies(services, dataset.topic, sent.measuredFrom)
-        : await commits.latencies(sent.measuredFrom)
+    const first = sent.measuredFrom
+    const between = (await sampler.stop()).filter((r) => r.at > first.at && r.at < last.at)
+    const { batches, ...percentiles } = latencyBetween(first, last)
+    const seconds = (last.at - first.at) / 1000
+    const stored = (r: Reading) => sumOf(r.samples, 'baton_events_processed_total', { outcome: 'stored' })
     return {
       targetRatePerSec: options.ratePerSec,
       ratePerSec: sent.events / sent.seconds,
+      storedPerSec: (stored(last) - stored(first)) / seconds,
       seconds: sent.seconds,
       warmupSeconds: options.warmupSeconds,
       events: sent.events,
-      ...latencies,
+      batches,
+      ...percentiles,
       peakRssMb: rss,
-      measuredBy: commits === null ? 'stored_at' : 'watermarks',
+      measuredBy,
+      pgCheckpoints: last.pg.checkpoints - first.pg.checkpoints,
+      walMb: (last.pg.walBytes - first.pg.walBytes) / 2 ** 20,
+      postgres: await readPgSettings(services.sql),
+      timeline: timelineSeconds([first, ...between, last]),
     }
   } finally {
-    await commits?.stop()
+    await sampler.stop()
     await producer.close()
     await node.stop()
     await services.sql`truncate baton_events`
@@ -95,28 +128,33 @@ export async function latencyRun(services: BenchServices, options: LatencyOption
 async function produceAtRate(
   producer: KafkaEventProducer,
   options: LatencyOptions,
-  commits: CommitTimes | null,
-): Promise<{ events: number; seconds: number; total: number; measuredFrom: number }> {
+  sampler: TimelineSampler,
+): Promise<{ events: number; seconds: number; total: number; measuredFrom: Reading }> {
   const { dataset, ratePerSec, seconds, warmupSeconds } = options
-  const warmup = Math.round(ratePerSec * warmupSeconds)
-  const total = warmup + Math.round(ratePerSec * seconds)
+  const endMs = (warmupSeconds + seconds) * 1000
+  const expected = Math.min(Math.round((ratePerSec * endMs) / 1000), Number.MAX_SAFE_INTEGER)
   // The producer shares the machine with what it measures: events made and encoded once, before the
   // clock starts, and sent round and round (content does not matter here, offsets keep them apart).
-  const pool = Array.from({ length: Math.min(total, EVENT_POOL) }, (_, seq) => {
+  const pool = Array.from({ length: Math.min(expected, EVENT_POOL) }, (_, seq) => {
     const e = datasetEvent(dataset, seq)
     return { key: e.key === null ? null : Buffer.from(e.key), value: Buffer.from(e.value) }
   })
-  const progress = new Progress(`  latency at ${Math.round(ratePerSec)}/s`, total)
+  const progress = new Progress(`  latency at ${humanNumber(ratePerSec)}/s`, expected)
   const started = performance.now()
-  let measuredFrom = Number.POSITIVE_INFINITY
+  let measuredFrom: Reading | null = null
+  let warmup = 0
   let measuredAt = 0
   let sent = 0
-  while (sent < total) {
-    if (sent >= warmup && measuredAt === 0) {
+  // Until the time is up rather than until a count: a rate the producer cannot reach (the max-rate
+  // phase asks for one) then means "as fast as it can" for that long.
+  for (let elapsed = 0; elapsed < endMs; elapsed = performance.now() - started) {
+    if (elapsed >= warmupSeconds * 1000 && measuredFrom === null) {
       measuredAt = performance.now()
-      measuredFrom = Date.now()
+      measuredFrom = await sampler.read()
+      warmup = sent
     }
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * ratePerSec))
+    const due = Math.min(sent + MAX_SEND, Math.floor((elapsed / 1000) * ratePerSec))
+    const behind = due === sent + MAX_SEND
     if (due > sent) {
       const time = Date.now()
       const events = []
@@ -124,14 +162,14 @@ async function produceAtRate(
         const e = pool[seq % pool.length] as (typeof pool)[number]
         events.push({ key: e.key, value: e.value, time })
       }
-      const produced = await producer.produce(dataset.topic, events)
-      commits?.sent(produced, time)
+      await producer.produce(dataset.topic, events)
       sent = due
       progress.update(sent)
     }
-    await Bun.sleep(TICK_MS)
+    if (!behind) await Bun.sleep(TICK_MS)
   }
   progress.done(sent)
+  measuredFrom ??= await sampler.read()
   const measured = (performance.now() - (measuredAt || started)) / 1000
   return { events: sent - warmup, seconds: measured, total: sent, measuredFrom }
 }
@@ -143,22 +181,17 @@ async function waitCommitted(
   topic: string,
   events: number,
 ): Promise<void> {
-  const deadline = performance.now() + 60_000
-  while ((await committedEvents(services, group, topic)) < events) {
-    if (performance.now() > deadline || node.proc.exitCode !== null)
+  // A backlog (the max-rate phase leaves one) may take long to drain; a minute without progress is a failure.
+  let committed = 0
+  let movedAt = performance.now()
+  while (committed < events) {
+    const now = await committedEvents(services, group, topic)
+    if (now > committed) {
+      committed = now
+      movedAt = performance.now()
+    }
+    if (committed < events && (performance.now() - movedAt > 60_000 || node.proc.exitCode !== null))
       throw new Error(`baton did not commit all ${events} events of the latency phase:\n${node.output()}`)
     await Bun.sleep(50)
   }
-}
-
-type Percentiles = Pick<LatencyRun, 'p50Ms' | 'p99Ms' | 'p999Ms' | 'maxMs'>
-
-/** Percentiles of the events with an event time at or after `from` (ms since the epoch). */
-async function storedAtLatencies(services: BenchServices, topic: string, from: number): Promise<Percentiles> {
-  const [row] = await services.sql<{ p: number[]; max: number }[]>`
-    select percentile_cont(array[0.5, 0.99, 0.999]) within group (order by ms) as p, max(ms) as max
-    from (select extract(epoch from stored_at - event_time) * 1000 as ms
-          from baton_events where topic = ${topic} and event_time >= to_timestamp(${from} / 1000.0)) as l`
-  const [p50 = Number.NaN, p99 = Number.NaN, p999 = Number.NaN] = row?.p ?? []
-  return { p50Ms: p50, p99Ms: p99, p999Ms: p999, maxMs: Number(row?.max) }
 }

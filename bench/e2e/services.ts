@@ -65,3 +65,9 @@ export async function benchServices(progress: (line: string) => void): Promise<B
     },
   }
 }
+
+/** What shares the machine: services this run did not start, and the load before it began. */
+export function sharedWith(reused: readonly string[], load: number): string {
+  const services = reused.length > 0 ? `${reused.join(', ')} already running (shared with other users)` : ''
+  return [services, `load average ${load.toFixed(2)} when the run began`].filter(Boolean).join('; ')
+}

@@ -24,3 +24,10 @@ export function peakRssMb(pid: number): number {
   const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN)
   return Math.round(kb / 1024)
 }
+
+/** The memory process `pid` holds resident now (VmRSS of /proc/<pid>/status), in MB. */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN)
+  return Math.round(kb / 1024)
+}

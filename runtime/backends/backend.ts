@@ -25,6 +25,8 @@ export interface Backend {
   readonly membership?: MembershipRegistry
   /** A new feed for a partition this node was assigned. */
   openFeed(tp: TopicPartition): PartitionFeed
+  /** The source's fetch budget: bytes held and the limit (cluster mode; absent when there is none). */
+  readonly fetchBuffer?: () => { readonly heldBytes: number; readonly limitBytes: number }
   /** Partitions of a served topic, undefined for a topic this node does not serve. */
   partitionCount(topic: string): number | undefined
   /**

@@ -99,6 +99,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       nodeId: config.nodeId,
       rebalanceTimeoutMs: config.drainTimeoutMs + 15_000,
       fetch: { checkCrcs: config.checkCrcs },
+      fetchBufferBytes: config.fetchBufferBytes,
       onAssigned: async (partitions) => {
         for (const tp of partitions)
           counts.set(tp.topic, Math.max(counts.get(tp.topic) ?? 0, tp.partition + 1))
@@ -118,6 +119,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       deadLetters,
       membership,
       openFeed: (tp) => source.feed(tp),
+      fetchBuffer: () => source.fetchBuffer(),
       partitionCount: (topic) =>
         config.topics.includes(topic) ? (counts.get(topic) ?? config.partitions) : undefined,
       async startAssignments(h) {

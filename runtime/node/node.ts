@@ -265,6 +265,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   }
 
   metrics.watchNode({ ready: () => api.readiness().ready, cluster: () => peers.cluster() })
+  if (backend.fetchBuffer) metrics.watchFetchBuffer(backend.fetchBuffer)
 
   const http = createApi(api, {
     apiToken: config.apiToken,

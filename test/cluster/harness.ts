@@ -14,13 +14,13 @@ import { uniqueName } from '../support/names.ts'
 import { type PrivateServices, privateServices } from './support.ts'
 
 /**
- * One cluster-mode scenario: its own topic (8 partitions, plus .dlq) and consumer group on the shared
+ * One cluster-mode scenario: its own topic (8 partitions unless told, plus .dlq) and consumer group on the shared
  * services, nodes started as processes, and the exactly-once check against PostgreSQL and Kafka.
  */
 export class ClusterScenario {
   readonly topic = uniqueName('t')
   readonly group = uniqueName('g')
-  readonly partitions = 8
+  readonly partitions: number
   readonly databaseUrl: string
   readonly sql: postgres.Sql
   readonly nodes: NodeProcess[] = []
@@ -36,11 +36,17 @@ export class ClusterScenario {
    * `databaseUrl`: a PostgreSQL of the test's own (to restart it), instead of the shared one. `services`:
    * the env lines of a private (e.g. secure) set instead of the shared services; the scenario then checks
    * and cleans up as DATABASE_MIGRATION_URL's role when there is one (the runtime role may not).
+   * `partitions`: of the topic (default 8).
    */
   constructor(
     readonly events: SyntheticOptions = { keys: 1000, valueBytes: 100, poison: 0 },
-    options: { databaseUrl?: string; services?: Partial<ServiceEnv & SecureServiceEnv> } = {},
+    options: {
+      databaseUrl?: string
+      services?: Partial<ServiceEnv & SecureServiceEnv>
+      partitions?: number
+    } = {},
   ) {
+    this.partitions = options.partitions ?? 8
     this.#services = options.services ?? serviceEnv()
     this.#brokers = (this.#services.KAFKA_BROKERS ?? '').split(',')
     this.#security = kafkaSecurityFromEnv(this.#services)

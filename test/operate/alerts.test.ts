@@ -105,6 +105,7 @@ describe('docs/runbooks', () => {
     metrics.lag(key, 1, 1)
     metrics.mailboxDepth(key, 0)
     metrics.ownedPartitions('orders', 1)
+    metrics.watchFetchBuffer(() => ({ heldBytes: 0, limitBytes: 64 * 1024 * 1024 }))
     const exposition = parseExposition((await metrics.render()).body)
     // A sample's name, or a histogram's family name (`baton_end_to_end_latency_seconds`).
     const exposes = (name: string) => familyOf(exposition, name) !== undefined

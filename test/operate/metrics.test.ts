@@ -6,18 +6,18 @@ import { type Exposition, parseExposition, promtoolCheckMetrics, total } from '.
 
 /** Every metric issue 7 asks for, with its type and the labels each of its series carries. */
 const CONTRACT: readonly { name: string; type: string; labels: readonly string[] }[] = [
-  { name: 'baton_events_consumed_total', type: 'counter', labels: ['topic', 'partition'] },
+  { name: 'baton_events_consumed_total', type: 'counter', labels: ['topic'] },
   { name: 'baton_events_processed_total', type: 'counter', labels: ['topic', 'partition', 'outcome'] },
   { name: 'baton_events_dead_lettered_total', type: 'counter', labels: ['topic', 'partition'] },
-  { name: 'baton_batch_size_events', type: 'histogram', labels: ['topic', 'partition'] },
-  { name: 'baton_batch_commit_duration_seconds', type: 'histogram', labels: ['topic', 'partition'] },
-  { name: 'baton_end_to_end_latency_seconds', type: 'histogram', labels: ['topic', 'partition'] },
+  { name: 'baton_batch_size_events', type: 'histogram', labels: ['topic'] },
+  { name: 'baton_batch_commit_duration_seconds', type: 'histogram', labels: ['topic'] },
+  { name: 'baton_end_to_end_latency_seconds', type: 'histogram', labels: ['topic'] },
   { name: 'baton_consumer_lag_events', type: 'gauge', labels: ['topic', 'partition'] },
   { name: 'baton_consumer_lag_seconds', type: 'gauge', labels: ['topic', 'partition'] },
   { name: 'baton_actor_restarts_total', type: 'counter', labels: ['topic', 'partition'] },
   { name: 'baton_fenced_commits_total', type: 'counter', labels: ['topic', 'partition'] },
   { name: 'baton_mailbox_depth', type: 'gauge', labels: ['topic', 'partition'] },
-  { name: 'baton_checkpoint_duration_seconds', type: 'histogram', labels: ['topic', 'partition'] },
+  { name: 'baton_checkpoint_duration_seconds', type: 'histogram', labels: ['topic'] },
   { name: 'baton_rebalances_total', type: 'counter', labels: [] },
   { name: 'baton_owned_partitions', type: 'gauge', labels: ['topic'] },
   { name: 'baton_build_info', type: 'gauge', labels: ['version', 'node', 'bun'] },
@@ -191,6 +191,9 @@ describe('real cluster nodes’ /metrics (Kafka, PostgreSQL, Redis)', () => {
       const e = parseExposition(body)
       expectContract(e)
       expect(series(e, 'baton_build_info')[0]?.labels.node).toBe(`baton-${i}`)
+      // Cluster mode only: the Kafka source's fetch budget (BATON_FETCH_BUFFER_BYTES, 64 MiB by default).
+      expect(e.types.get('baton_fetch_buffer_bytes')).toBe('gauge')
+      expect(total(e, 'baton_fetch_buffer_limit_bytes')).toBe(64 * 1024 * 1024)
     }
     // The first node was assigned everything, then gave some partitions up when the second joined.
     expect(total(views[0] as Exposition, 'baton_rebalances_total')).toBeGreaterThanOrEqual(2)

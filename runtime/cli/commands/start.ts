@@ -65,6 +65,7 @@ Environment (defaults in brackets):
   BATON_QUARANTINE_MAX_KEYS [10000] quarantined keys a partition may hold before it pauses
   BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
+  BATON_FETCH_BUFFER_BYTES [67108864] fetched bytes the node buffers, all partitions together
   BATON_LOG_LEVEL          [info] debug | info | warn | error
   BATON_RETAIN_EVENTS      [10000] embedded log: events kept per partition after every consumer passed them
   BATON_RETAIN_MS          [0] embedded log: and kept at least this long by event time (0: no limit)

@@ -1,0 +1,98 @@
+/** The smallest per-partition share: below one typical producer batch a fetch brings a partition nothing. */
+export const MIN_PARTITION_SHARE = 16 * 1024
+
+/**
+ * The node's budget for fetched records not yet taken by their partition actors (BATON_FETCH_BUFFER_BYTES),
+ * in bytes as the broker sent them. Every byte is either reserved for a fetch in flight (its response's
+ * `maxBytes`) or held by a fetched chunk until the actor takes it (`Hold.release`).
+ *
+ * - Node-wide: fetches ask for no more than is free, so what the node buffers does not grow with the
+ *   partitions it owns. A fetch may overshoot by one record batch: the broker always sends the first batch
+ *   of the first partition whole (KIP-74), or a partition larger than its slice could never move.
+ * - Per partition: a partition may hold at most `share()` (the limit split over the owned partitions, and
+ *   never less than {@link MIN_PARTITION_SHARE}), so partitions whose actors are slow cannot spend what the
+ *   others need: a slow partition never holds back the rest.
+ *
+ * Whoever waits for bytes (`whenFree`) is called back, in the order it asked, at the next release.
+ */
+export class FetchBudget {
+  readonly limit: number
+  #reserved = 0
+  #held = 0
+  #partitions = 0
+  #waiters: (() => void)[] = []
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit <= 0)
+      throw new RangeError(`a fetch budget is a positive number of bytes, not ${limit}`)
+    this.limit = limit
+  }
+
+  /** Bytes held by fetched chunks that their actors have not taken yet. */
+  get held(): number {
+    return this.#held
+  }
+
+  /** Bytes neither held nor reserved. */
+  get free(): number {
+    return Math.max(0, this.limit - this.#held - this.#reserved)
+  }
+
+  /** The smallest fetch worth sending: a quarter of the budget, at most one partition's `partitionMaxBytes`. */
+  minFetch(partitionMaxBytes: number): number {
+    return Math.max(1, Math.min(partitionMaxBytes, Math.floor(this.limit / 4)))
+  }
+
+  /** How much one partition may hold at most: an equal part of the limit, at least {@link MIN_PARTITION_SHARE}. */
+  share(): number {
+    return Math.max(MIN_PARTITION_SHARE, Math.floor(this.limit / Math.max(1, this.#partitions)))
+  }
+
+  /** A partition joins (its feed was added) or leaves (removed): shares are recomputed from the count. */
+  partitionAdded(): void {
+    this.#partitions++
+  }
+
+  partitionRemoved(): void {
+    this.#partitions = Math.max(0, this.#partitions - 1)
+    this.#freed()
+  }
+
+  /** Reserves up to `wanted` bytes for a fetch; returns what was granted (0 when nothing is free). */
+  reserve(wanted: number): number {
+    const granted = Math.max(0, Math.min(wanted, this.free))
+    this.#reserved += granted
+    return granted
+  }
+
+  /** Gives back a reservation (its fetch came back, or failed). */
+  unreserve(bytes: number): void {
+    this.#reserved = Math.max(0, this.#reserved - bytes)
+    if (bytes > 0) this.#freed()
+  }
+
+  /** Counts `bytes` of fetched records as held; the returned release gives them back (once, however often called). */
+  hold(bytes: number): () => void {
+    if (bytes <= 0) return () => {}
+    this.#held += bytes
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.#held -= bytes
+      this.#freed()
+    }
+  }
+
+  /** Calls `wake` once at the next release (a fetch loop that found too little free waits with this). */
+  whenFree(wake: () => void): void {
+    this.#waiters.push(wake)
+  }
+
+  #freed(): void {
+    if (this.#waiters.length === 0) return
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const wake of waiters) wake()
+  }
+}

@@ -1,0 +1,112 @@
+import { describe, expect, test } from 'bun:test'
+import { FetchOrder, planFetch } from './fetch-plan.ts'
+
+const limits = { free: 1_000_000, minFetch: 1_000, maxBytes: 8_000_000, partitionMaxBytes: 64_000 }
+
+describe('planFetch', () => {
+  test('asks every candidate with room, each for at most its slice or its room', () => {
+    const plan = planFetch(
+      [
+        { request: 'a', room: 100_000 },
+        { request: 'b', room: 10_000 },
+        { request: 'c', room: 0 },
+      ],
+      limits,
+    )
+    expect(plan?.partitions).toEqual([
+      { request: 'a', maxBytes: 64_000 },
+      { request: 'b', maxBytes: 10_000 },
+    ])
+    expect(plan?.maxBytes).toBe(74_000)
+  })
+
+  test('the response is capped at what is free', () => {
+    const candidates = ['a', 'b', 'c'].map((request) => ({ request, room: 64_000 }))
+    expect(planFetch(candidates, { ...limits, free: 50_000 })?.maxBytes).toBe(50_000)
+  })
+
+  test('sends nothing when less than a worthwhile fetch is free, or nobody has room', () => {
+    expect(planFetch([{ request: 'a', room: 64_000 }], { ...limits, free: 999 })).toBeNull()
+    expect(planFetch([{ request: 'a', room: 0 }], limits)).toBeNull()
+    expect(planFetch([], limits)).toBeNull()
+  })
+})
+
+/**
+ * A broker as far as the budget is concerned: every partition has records, and a response of `budget`
+ * bytes holds `perFetch` partitions' slices, filled in request order.
+ */
+function fetchRounds(
+  order: FetchOrder<string>,
+  rounds: number,
+  perFetch: number,
+  ready = (_: string) => true,
+) {
+  const served: string[][] = []
+  for (let i = 0; i < rounds; i++) {
+    const asked = [...order].filter(ready)
+    const got = asked.slice(0, perFetch)
+    order.served(got)
+    served.push(got)
+  }
+  return served
+}
+
+describe('FetchOrder', () => {
+  const partitions = (n: number) => Array.from({ length: n }, (_, i) => `p${i}`)
+
+  test('with a short budget, fetches go round the partitions: every one is served, none twice before all once', () => {
+    const order = new FetchOrder<string>()
+    for (const p of partitions(10)) order.add(p)
+    const served = fetchRounds(order, 5, 2).flat()
+    expect(new Set(served).size).toBe(10)
+    expect(served).toHaveLength(10)
+  })
+
+  test('no partition starves over many rounds: each is served within one lap', () => {
+    const order = new FetchOrder<string>()
+    for (const p of partitions(37)) order.add(p)
+    const lastServed = new Map<string, number>()
+    fetchRounds(order, 200, 3).forEach((got, round) => {
+      for (const p of got) {
+        const previous = lastServed.get(p)
+        if (previous !== undefined) expect(round - previous).toBeLessThanOrEqual(Math.ceil(37 / 3))
+        lastServed.set(p, round)
+      }
+    })
+    expect(lastServed.size).toBe(37)
+  })
+
+  test('when every partition is served every time, the first place still rotates', () => {
+    const order = new FetchOrder<string>()
+    for (const p of partitions(3)) order.add(p)
+    const firsts = fetchRounds(order, 3, 3).map((got) => got[0])
+    expect(firsts).toEqual(['p0', 'p1', 'p2'])
+  })
+
+  test('a paused partition keeps its place and is first in line when it resumes', () => {
+    const order = new FetchOrder<string>()
+    for (const p of partitions(6)) order.add(p)
+    let paused = true
+    // p0 is paused (or its mailbox full) while the others take turns, two per fetch.
+    fetchRounds(order, 4, 2, (p) => !(paused && p === 'p0'))
+    paused = false
+    expect([...order][0]).toBe('p0')
+    expect(fetchRounds(order, 1, 2)[0]).toContain('p0')
+  })
+
+  test('a partition that got nothing (caught up, or cut off by the response limit) keeps its place', () => {
+    const order = new FetchOrder<string>()
+    for (const p of partitions(3)) order.add(p)
+    order.served(['p1'])
+    expect([...order]).toEqual(['p0', 'p2', 'p1'])
+  })
+
+  test('a removed partition leaves the line; serving it later changes nothing', () => {
+    const order = new FetchOrder<string>()
+    for (const p of partitions(3)) order.add(p)
+    order.remove('p1')
+    order.served(['p1'])
+    expect([...order]).toEqual(['p0', 'p2'])
+  })
+})
