@@ -47,38 +47,30 @@ export async function commitBatches(
   /** Batches whose watermark moved in the transaction and was not rolled back to their savepoint. */
   const moved: number[] = []
   let pid: number | null = null
-  const single = batches.length === 1
+  /** The batch's part: its fenced watermark first, its pipeline only if the row moved. */
+  const run = async (sql: TransactionSql, i: number) => {
+    const batch = batches[i] as BatchCommit
+    const movedBy = await moveWatermark(sql, batch)
+    if (movedBy === null) {
+      await refuse(sql, batch)
+      outcomes[i] = COMMITTED
+      return
+    }
+    pid = movedBy
+    moved.push(i)
+    await writeQuarantine(sql, batch)
+    if (batch.work) await batch.work({ kind: 'postgres', sql })
+  }
   try {
     await deps.clients.transaction(async (tx) => {
-      for (const [n, i] of order.entries()) {
-        const batch = batches[i] as BatchCommit
-        if (single) {
-          pid = await moveWatermark(tx, batch)
-          if (pid === null) {
-            await refuse(tx, batch)
-            outcomes[i] = COMMITTED
-            return
-          }
-          moved.push(i)
-          return work(tx, batch)
-        }
-        // The savepoint a failed batch rolls back to stays; the one of a batch that went through is released.
-        if (n === 0) await tx`savepoint batch`
-        else if (moved.at(-1) === order[n - 1]) await tx.unsafe('release savepoint batch; savepoint batch')
+      if (batches.length === 1) return run(tx, 0)
+      for (const i of order) {
         try {
-          const movedBy = await moveWatermark(tx, batch)
-          if (movedBy === null) {
-            await refuse(tx, batch)
-            outcomes[i] = COMMITTED
-            continue
-          }
-          pid = movedBy
-          moved.push(i)
-          await work(tx, batch)
+          // postgres.js's savepoint: a statement that fails inside it fails it, not the whole transaction.
+          await tx.savepoint((sp) => run(sp, i))
         } catch (err) {
           // The connection is gone: so is the transaction, whose outcome is settled below.
           if (classifyPostgresError(err) === 'unavailable' && !answeredWithError(err)) throw err
-          await tx`rollback to savepoint batch`
           if (moved.at(-1) === i) moved.pop()
           outcomes[i] = { committed: false, error: err }
         }
@@ -90,11 +82,6 @@ export async function commitBatches(
   }
   // Every batch has one now: the transaction's end decided those it had not decided on their own.
   return outcomes as BatchOutcome[]
-}
-
-async function work(tx: TransactionSql, batch: BatchCommit): Promise<void> {
-  await writeQuarantine(tx, batch)
-  if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
 }
 
 /**
