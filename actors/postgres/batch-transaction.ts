@@ -33,7 +33,7 @@ const COMMITTED: BatchOutcome = { committed: true }
  * partition) order, so two transactions lock their watermark rows in the same order and never deadlock
  * on them.
  *
- * When the transaction as a whole fails, nothing of it is kept: every batch that moved its watermark fails
+ * When the transaction as a whole fails, nothing of it is kept: every batch not decided on its own fails
  * with SINK_UNAVAILABLE. When its outcome is unknown (the connection was lost or the deadline passed, maybe
  * after COMMIT was sent), each such batch is settled from its own watermark row (settle.ts): committed, or
  * its error. A single batch runs without a savepoint, its errors as they are.

@@ -189,8 +189,10 @@ function postgresSink(
 
     /**
      * Moves the watermark and stores the batch's dead letters in one statement, then runs the pipeline's
-     * `work`, all in one transaction, which it may share with other partitions' batches (commit-group.ts). The watermark moves only if the row holds `batch.epoch` and
-     * `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise nothing is applied
+     * `work`, all in one transaction, which it may share with other partitions' batches (commit-group.ts:
+     * the batch keeps its own savepoint, fence and errors there). The watermark moves only if the row holds
+     * `batch.epoch` and `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise
+     * nothing is applied
      * and it throws FENCED when a newer epoch owns the partition, WATERMARK_MISMATCH when the batch is a
      * duplicate or out of order under this epoch (the actor restarts from the watermark).
      * One exception: a batch whose commit this same epoch already made (the acknowledgement was lost with
@@ -199,7 +201,8 @@ function postgresSink(
      *
      * The transaction has a deadline. When it passes, or the connection is lost, after the watermark moved,
      * the outcome is unknown (COMMIT may have been sent): settle.ts decides it from the watermark row. It
-     * committed: return. It did not: SINK_UNAVAILABLE, retry. A newer epoch took over: FENCED.
+     * committed: return. It did not: SINK_UNAVAILABLE, retry. A newer epoch took over: FENCED. A shared
+     * transaction that failed as a whole fails its batches with SINK_UNAVAILABLE; each is retried alone.
      */
     async commit(batch) {
       try {
