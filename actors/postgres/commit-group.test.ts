@@ -4,13 +4,11 @@
  * outcome.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
-import { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
-import { serviceEnv } from '../../test/support/env.ts'
+import type { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
 import { uniqueName } from '../../test/support/names.ts'
-import { eventStore } from '../event-store.ts'
 import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'
-import { createPostgresSink, type PostgresSink } from './sink.ts'
-import { record, storedOffsets, storeEvents, testDatabase, watermark } from './testing.ts'
+import type { PostgresSink } from './sink.ts'
+import { proxiedSink, record, storedOffsets, storeEvents, testDatabase, watermark } from './testing.ts'
 
 const db = testDatabase()
 const keys: PartitionKey[] = []
@@ -22,18 +20,11 @@ let proxy: ToxicProxy
 let sink: PostgresSink
 
 beforeAll(async () => {
-  const url = new URL(serviceEnv().DATABASE_URL)
-  proxy = await ToxicProxy.start({ host: url.hostname, port: Number(url.port) })
-  url.hostname = '127.0.0.1'
-  url.port = String(proxy.port)
-  sink = await createPostgresSink({
-    url: url.toString(),
-    pipeline: eventStore,
-    group: 'unused',
+  ;({ sink, proxy } = await proxiedSink({
     deadlineMs,
     // One transaction at a time, so that what arrives while it runs waits and joins the next.
     grouping: { maxInFlight: 1, maxBatches: 16, onTransaction: (n) => sizes.push(n) },
-  })
+  }))
 })
 
 afterEach(() => proxy.heal())
