@@ -16,6 +16,8 @@ function observeSome(metrics: Metrics): void {
   }
   metrics.fenced(orders1)
   metrics.restart(orders1)
+  metrics.sinkTransaction(1)
+  metrics.sinkTransaction(12)
 }
 
 /** The value of one sample line, e.g. `baton_rebalances_total` or `name{labels}`; undefined when absent. */
@@ -64,6 +66,8 @@ describe('createMetrics', () => {
     expect(sample(body, `baton_fenced_commits_total{${p1}}`)).toBe(1)
     expect(sample(body, `baton_actor_restarts_total{${p1}}`)).toBe(1)
     expect(sample(body, 'baton_rebalances_total')).toBe(1)
+    expect(sample(body, 'baton_sink_transaction_batches_bucket{le="8"}')).toBe(1)
+    expect(sample(body, 'baton_sink_transaction_batches_sum')).toBe(13)
     expect(sample(body, 'baton_owned_partitions{topic="orders"}')).toBe(2)
     expect(sample(body, `baton_build_info{version="0.1.0",node="baton-0",bun="${Bun.version}"}`)).toBe(1)
     expect(sample(body, 'baton_process_cpu_seconds_total')).toBeGreaterThanOrEqual(0)

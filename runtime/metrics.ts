@@ -9,6 +9,8 @@ import type { TopicPartition } from '../actors/ports.ts'
 export interface NodeMetrics {
   /** The consumer group moved partitions (one call per assignment change this node saw). */
   rebalance(): void
+  /** A sink transaction started with `batches` partitions' batches in it (PostgreSQL: commit-group.ts). */
+  sinkTransaction(batches: number): void
   /** The supervisor restarted the partition's actor. */
   restart(key: TopicPartition): void
   /** How many partitions of `topic` this node owns now. */
@@ -61,6 +63,8 @@ const COMMIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 const LATENCY_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60,
 ]
+// Batches sharing one sink transaction: 1 under light load, up to commit-group.ts's 32.
+const TRANSACTION_BATCHES_BUCKETS = [1, 2, 4, 8, 16, 32]
 // One Redis SET (or SQLite upsert): sub-millisecond when healthy.
 const CHECKPOINT_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
@@ -119,6 +123,7 @@ class PromMetrics implements Metrics {
   readonly #fenced: Counter<PartitionLabel>
   readonly #corruptBatches: Counter<'topic'>
   readonly #rebalances: Counter
+  readonly #transactionBatches: Histogram
   readonly #batchSize: Histogram<'topic'>
   readonly #commitDuration: Histogram<'topic'>
   readonly #latency: Histogram<'topic'>
@@ -173,6 +178,12 @@ class PromMetrics implements Metrics {
     this.#rebalances = new Counter({
       name: 'baton_rebalances_total',
       help: 'Partition assignment changes seen by this node.',
+      registers,
+    })
+    this.#transactionBatches = new Histogram({
+      name: 'baton_sink_transaction_batches',
+      help: "Partitions' batches per sink transaction: how well commits group when many partitions commit.",
+      buckets: TRANSACTION_BATCHES_BUCKETS,
       registers,
     })
     this.#batchSize = histogram('baton_batch_size_events', 'Events per committed batch.', BATCH_SIZE_BUCKETS)
@@ -360,6 +371,10 @@ class PromMetrics implements Metrics {
 
   rebalance(): void {
     this.#rebalances.inc()
+  }
+
+  sinkTransaction(batches: number): void {
+    this.#transactionBatches.observe(batches)
   }
 
   restart(key: TopicPartition): void {

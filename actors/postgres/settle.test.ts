@@ -3,13 +3,19 @@
  * gives the transaction up at its deadline and settles the outcome from the watermark row (settle.ts).
  */
 import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
-import { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
-import { serviceEnv } from '../../test/support/env.ts'
+import type { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
 import { until } from '../../test/support/until.ts'
-import { eventStore } from '../event-store.ts'
 import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'
-import { createPostgresSink, type PostgresSink } from './sink.ts'
-import { record, storedOffsets, storeEvents, testDatabase, uniqueKey, watermark } from './testing.ts'
+import type { PostgresSink } from './sink.ts'
+import {
+  proxiedSink,
+  record,
+  storedOffsets,
+  storeEvents,
+  testDatabase,
+  uniqueKey,
+  watermark,
+} from './testing.ts'
 
 const db = testDatabase()
 const keys: PartitionKey[] = []
@@ -18,11 +24,7 @@ let proxy: ToxicProxy
 let sink: PostgresSink
 
 beforeAll(async () => {
-  const url = new URL(serviceEnv().DATABASE_URL)
-  proxy = await ToxicProxy.start({ host: url.hostname, port: Number(url.port) })
-  url.hostname = '127.0.0.1'
-  url.port = String(proxy.port)
-  sink = await createPostgresSink({ url: url.toString(), pipeline: eventStore, group: 'unused', deadlineMs })
+  ;({ sink, proxy } = await proxiedSink({ deadlineMs }))
 })
 
 afterEach(() => proxy.heal())

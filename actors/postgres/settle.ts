@@ -145,7 +145,8 @@ export function commitSettler(
   }
 }
 
-function keyName(key: PartitionKey): string {
+/** A partition's key as one string, for maps. */
+export function keyName(key: PartitionKey): string {
   return `${key.group}\u0000${tpString(key)}`
 }
 

@@ -1,15 +1,16 @@
-import type { Sql, TransactionSql } from 'postgres'
+import type { Sql } from 'postgres'
 import { connectionError } from '../connection-failure.ts'
 import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
-import { type BatchCommit, type PartitionKey, type Sink, tpString } from '../ports.ts'
+import { type PartitionKey, type Sink, tpString } from '../ports.ts'
 import type { QuarantineStore } from '../quarantine.ts'
-import { answeredWithError, classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
+import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
-import { deadLetterColumns, type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
+import { type CommitGroupOptions, commitGroups } from './commit-group.ts'
+import { type PostgresDeadLetters, postgresDeadLetters } from './dead-letters.ts'
 import { checkRuntimeGrants } from './grants.ts'
 import { migratePostgres } from './migrations.ts'
-import { postgresQuarantine, writeQuarantine } from './quarantine.ts'
+import { postgresQuarantine } from './quarantine.ts'
 import { commitSettler } from './settle.ts'
 import { type PostgresTarget, postgresTarget } from './target.ts'
 import { postgresConnection } from './tls.ts'
@@ -38,6 +39,11 @@ export interface PostgresSinkOptions {
    * `idle_in_transaction_session_timeout` follow it.
    */
   readonly deadlineMs?: number
+  /**
+   * How batches of different partitions share transactions (commit-group.ts): by default up to 32 in one,
+   * at most 2 such transactions at once.
+   */
+  readonly grouping?: CommitGroupOptions
 }
 
 /**
@@ -100,7 +106,7 @@ export async function createPostgresSink(options: PostgresSinkOptions): Promise<
     await clients.end(0)
     throw err
   }
-  return postgresSink(clients, target, group, deadlineMs)
+  return postgresSink(clients, target, group, deadlineMs, options.grouping ?? {})
 }
 
 /**
@@ -150,8 +156,10 @@ function postgresSink(
   target: PostgresTarget,
   group: string,
   deadlineMs: number,
+  grouping: CommitGroupOptions,
 ): PostgresSink {
   const settler = commitSettler(clients, target, deadlineMs)
+  const groups = commitGroups({ clients, settler, target, deadlineMs }, grouping)
   return {
     kind: 'postgres',
     deadLetters: postgresDeadLetters(clients, group, target, deadlineMs),
@@ -181,8 +189,10 @@ function postgresSink(
 
     /**
      * Moves the watermark and stores the batch's dead letters in one statement, then runs the pipeline's
-     * `work`, all in one transaction. The watermark moves only if the row holds `batch.epoch` and
-     * `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise nothing is applied
+     * `work`, all in one transaction, which it may share with other partitions' batches (commit-group.ts:
+     * the batch keeps its own savepoint, fence and errors there). The watermark moves only if the row holds
+     * `batch.epoch` and `fromOffset` (null: no progress yet, the partition's first batch ever). Otherwise
+     * nothing is applied
      * and it throws FENCED when a newer epoch owns the partition, WATERMARK_MISMATCH when the batch is a
      * duplicate or out of order under this epoch (the actor restarts from the watermark).
      * One exception: a batch whose commit this same epoch already made (the acknowledgement was lost with
@@ -191,28 +201,19 @@ function postgresSink(
      *
      * The transaction has a deadline. When it passes, or the connection is lost, after the watermark moved,
      * the outcome is unknown (COMMIT may have been sent): settle.ts decides it from the watermark row. It
-     * committed: return. It did not: SINK_UNAVAILABLE, retry. A newer epoch took over: FENCED.
+     * committed: return. It did not: SINK_UNAVAILABLE, retry. A newer epoch took over: FENCED. A shared
+     * transaction that failed as a whole fails its batches with SINK_UNAVAILABLE; each is retried alone.
      */
     async commit(batch) {
-      const { key } = batch
       try {
         if (await settler.before(batch)) return
-        const moved = { pid: null as number | null }
-        try {
-          await clients.transaction(async (tx) => {
-            moved.pid = await moveWatermark(tx, batch)
-            if (moved.pid === null) return refuse(tx, batch)
-            await writeQuarantine(tx, batch)
-            if (batch.work) await batch.work({ kind: 'postgres', sql: tx })
-          }, deadlineMs)
-        } catch (err) {
-          if (moved.pid === null || classifyPostgresError(err) !== 'unavailable' || answeredWithError(err))
-            throw err
-          const { epoch, fromOffset, toOffset } = batch
-          await settler.settle({ key, epoch, fromOffset, toOffset, pid: moved.pid }, err)
-        }
+        await groups.commit(batch)
       } catch (err) {
-        throw toSinkError(err, target, `committing up to offset ${batch.toOffset} of ${describeKey(key)}`)
+        throw toSinkError(
+          err,
+          target,
+          `committing up to offset ${batch.toOffset} of ${describeKey(batch.key)}`,
+        )
       }
     },
 
@@ -262,76 +263,6 @@ async function claim(sql: Sql, key: PartitionKey, epoch: number): Promise<number
     'FENCED',
     `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
       'another actor took the partition, so this one must stop.',
-  )
-}
-
-/**
- * Moves the watermark and inserts the dead letters if it moved, in one round trip. Returns the backend's pid
- * when it moved (what settling an unknown outcome terminates), null when it did not.
- */
-async function moveWatermark(tx: TransactionSql, batch: BatchCommit): Promise<number | null> {
-  const { group, topic, partition } = batch.key
-  const l = deadLetterColumns(batch.deadLetters)
-  const [result] = await tx<{ moved: number; pid: number }[]>`
-    with moved as (
-      update baton_watermarks set next_offset = ${batch.toOffset}, updated_at = now()
-      where group_id = ${group} and topic = ${topic} and partition = ${partition}
-        and epoch = ${batch.epoch} and next_offset is not distinct from ${batch.fromOffset}::bigint
-      returning 1
-    ), letters as (
-      insert into baton_dead_letters
-        (group_id, topic, partition, "offset", key, value, headers, event_time, error, error_code, attempts)
-      select ${group}, ${topic}, ${partition}, o, decode(k, 'hex'), decode(v, 'hex'), h::jsonb,
-        to_timestamp(t / 1000.0), e, c, a
-      from unnest(${l.offsets}::bigint[], ${l.keys}::text[], ${l.values}::text[], ${l.headers}::text[],
-        ${l.times}::float8[], ${l.errors}::text[], ${l.codes}::text[], ${l.attempts}::int[])
-        as u(o, k, v, h, t, e, c, a)
-      where exists (select from moved)
-      -- A letter for this offset is already stored (the offsets were processed again after a seek back).
-      on conflict (group_id, topic, partition, "offset") do nothing
-    )
-    select count(*)::int as moved, pg_backend_pid() as pid from moved`
-  return result?.moved === 1 ? result.pid : null
-}
-
-/**
- * Answers a batch whose watermark did not move: returns when this epoch already committed exactly this batch
- * (nothing to do), otherwise throws FENCED saying why the batch was refused.
- */
-async function refuse(tx: TransactionSql, batch: BatchCommit): Promise<void> {
-  const { group, topic, partition } = batch.key
-  const [row] = await tx<{ epoch: string; next_offset: string | null }[]>`
-    select epoch, next_offset from baton_watermarks
-    where group_id = ${group} and topic = ${topic} and partition = ${partition}`
-  const where = describeKey(batch.key)
-  if (!row) {
-    throw new BatonError(
-      'WATERMARK_MISMATCH',
-      `Partition ${where} has no watermark row: nothing was applied; the actor restarts and claims it.`,
-    )
-  }
-  const epoch = Number(row.epoch)
-  const next = row.next_offset === null ? null : Number(row.next_offset)
-  if (epoch === batch.epoch && next === batch.toOffset) return
-  if (epoch > batch.epoch) {
-    throw new BatonError(
-      'FENCED',
-      `Partition ${where} is owned by epoch ${epoch}; the batch of epoch ${batch.epoch} was refused and ` +
-        'rolled back. Another actor took the partition: this one must stop.',
-    )
-  }
-  if (epoch < batch.epoch) {
-    throw new BatonError(
-      'WATERMARK_MISMATCH',
-      `Partition ${where} was never claimed by epoch ${batch.epoch} (it holds epoch ${epoch}): nothing was ` +
-        'applied; the actor restarts and claims it.',
-    )
-  }
-  throw new BatonError(
-    'WATERMARK_MISMATCH',
-    `Partition ${where} is at offset ${next ?? 'null (no progress yet)'}, but the batch of epoch ` +
-      `${batch.epoch} starts at ${batch.fromOffset ?? 'null (first batch)'}: a duplicate or out-of-order batch, refused and rolled back. The actor ` +
-      'restarts and resumes from the watermark.',
   )
 }
 

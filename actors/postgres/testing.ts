@@ -1,9 +1,11 @@
 /** Helpers shared by this folder's tests: records, event-store work, and cleanup of what a test wrote. */
 import postgres, { type Sql } from 'postgres'
+import { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
 import { serviceEnv } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import { eventStore } from '../event-store.ts'
 import { NO_HEADERS, type PartitionKey, type SinkTx, type SourceRecord } from '../ports.ts'
+import { createPostgresSink, type PostgresSink, type PostgresSinkOptions } from './sink.ts'
 
 /** A fresh partition key: a group and topic no other test uses. */
 export function uniqueKey(partition = 0): PartitionKey {
@@ -70,4 +72,21 @@ export async function storedOffsets(sql: Sql, key: PartitionKey): Promise<number
   const rows = await sql<{ offset: string }[]>`
     select "offset" from baton_events where topic = ${key.topic} and partition = ${key.partition} order by "offset"`
   return rows.map((r) => Number(r.offset))
+}
+
+/** A sink of the event store that reaches the test PostgreSQL through a proxy the test can break. */
+export async function proxiedSink(
+  options: Omit<PostgresSinkOptions, 'url' | 'pipeline' | 'group'>,
+): Promise<{ sink: PostgresSink; proxy: ToxicProxy }> {
+  const url = new URL(serviceEnv().DATABASE_URL)
+  const proxy = await ToxicProxy.start({ host: url.hostname, port: Number(url.port) })
+  url.hostname = '127.0.0.1'
+  url.port = String(proxy.port)
+  const sink = await createPostgresSink({
+    ...options,
+    url: url.toString(),
+    pipeline: eventStore,
+    group: 'unused',
+  })
+  return { sink, proxy }
 }

@@ -10,6 +10,7 @@ import { createPostgresSink } from '../../actors/postgres/index.ts'
 import { createRedisCheckpoints } from '../../actors/redis/checkpoints.ts'
 import { createMembershipRegistry } from '../../cluster/membership.ts'
 import type { Config } from '../config.ts'
+import type { NodeMetrics } from '../metrics.ts'
 import type { AssignmentHandlers, Backend } from './backend.ts'
 import { deadLetterApi } from './dead-letters.ts'
 import { quarantineApi } from './quarantine-api.ts'
@@ -21,7 +22,11 @@ import { serviceProbe } from './service-probe.ts'
  * Every service is checked at start, so a node that cannot reach one stops with a message naming it
  * instead of starting half-way.
  */
-export async function clusterBackend(config: Config, pipeline: Pipeline): Promise<Backend> {
+export async function clusterBackend(
+  config: Config,
+  pipeline: Pipeline,
+  metrics?: Pick<NodeMetrics, 'sinkTransaction'>,
+): Promise<Backend> {
   const brokers = config.kafkaBrokers
   // SASL and TLS of every Kafka client; CA files are read once, here.
   const security = kafkaSecurity(config.kafkaSasl, config.kafkaTls)
@@ -47,6 +52,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       migrationUrl: config.databaseMigrationUrl,
       pipeline,
       group: config.groupId,
+      grouping: { onTransaction: (batches) => metrics?.sinkTransaction(batches) },
     })
     closers.push(() => sink.close())
     // Readiness asks no service itself: it reads what this probe last found.

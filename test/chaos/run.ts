@@ -25,6 +25,7 @@ const scenarios = [
   'long-outage.chaos.ts', // 9a, 9b, 9c
   'quarantine-release.test.ts', // 10a, issue 20: SIGKILL during a per-key quarantine release (embedded)
   'quarantine-release.chaos.ts', // 10b: the same in a cluster, the partition taken over by another node
+  'grouped-commits.chaos.ts', // 11a, 11b, issue 16: a crash and a zombie where batches share transactions
 ]
 const unit = ['toxic-proxy.test.ts']
 

@@ -8,7 +8,7 @@ import { loadConfig, printableConfig, secretsOf } from '../../config.ts'
 import { listen } from '../../http/index.ts'
 import { createLogger, type Logger } from '../../log.ts'
 import { memoryLimitBytes } from '../../memory-limit.ts'
-import { createMetrics } from '../../metrics.ts'
+import { createMetrics, type Metrics } from '../../metrics.ts'
 import { type RunningNode, startNode } from '../../node/node.ts'
 import { loadPipeline } from '../../pipeline-loader.ts'
 import { testCrashAfterCommit } from '../../test-hooks.ts'
@@ -96,12 +96,12 @@ async function startUp(
       config.mode === 'embedded' ? 'sqlite' : 'postgres',
       config.onPoison,
     )
-    backend = await openBackend(config, pipeline)
     const metrics = createMetrics({
       nodeId: config.nodeId,
       version: pkg.version,
       memoryLimitBytes: memoryLimitBytes(),
     })
+    backend = await openBackend(config, pipeline, metrics)
     const node = await startNode({ config, backend, pipeline, metrics, logger, listener, testAfterCommit })
     logger.info(
       { url: node.url, mode: config.mode, pipeline: pipeline.name, topics: config.topics },
@@ -115,10 +115,10 @@ async function startUp(
   }
 }
 
-async function openBackend(config: Config, pipeline: Pipeline): Promise<Backend> {
+async function openBackend(config: Config, pipeline: Pipeline, metrics: Metrics): Promise<Backend> {
   if (config.mode === 'embedded') return embeddedBackend(config, pipeline)
   const { clusterBackend } = await import('../../backends/cluster.ts')
-  return clusterBackend(config, pipeline)
+  return clusterBackend(config, pipeline, metrics)
 }
 
 export const start: Command = {
