@@ -113,6 +113,7 @@ describe('LatestPerKey', () => {
     await turn()
     void writes.submit('p0', 2)
     ok(0)
+    await turn() // the answer; the next batch is deferred to the turn after
     await turn()
     expect(idle).toBe(false)
     ok(1)
@@ -120,24 +121,32 @@ describe('LatestPerKey', () => {
     expect(batches).toHaveLength(2)
   })
 
-  test('defer decides when the first batch of a quiet spell leaves', async () => {
-    const { batches, send } = heldSender()
-    let run: (() => void) | null = null
-    const writes = new LatestPerKey(send, {
-      defer: (fn) => {
-        run = fn
-      },
-    })
+  test('defer decides when each batch leaves: the first of a quiet spell, and each next one after an answer', async () => {
+    const { batches, send, ok } = heldSender()
+    const deferred: (() => void)[] = []
+    const writes = new LatestPerKey(send, { defer: (run) => deferred.push(run) })
     void writes.submit('p0', 1)
     void writes.submit('p1', 1)
     await turn()
     expect(batches).toHaveLength(0)
-    ;(run as (() => void) | null)?.()
+    deferred.shift()?.()
     expect(batches.map((b) => b.entries)).toEqual([
       [
         ['p0', 1],
         ['p1', 1],
       ],
+    ])
+    void writes.submit('p0', 2)
+    ok(0)
+    await turn()
+    // Answered, and p0 waits again: the next batch gathers until defer runs.
+    expect(batches).toHaveLength(1)
+    void writes.submit('p1', 2)
+    deferred.shift()?.()
+    await turn()
+    expect(batches[1]?.entries).toEqual([
+      ['p0', 2],
+      ['p1', 2],
     ])
   })
 })

@@ -13,8 +13,9 @@ export type BatchSender<V, R> = (
 
 export interface LatestPerKeyOptions {
   /**
-   * Runs the first batch after a quiet spell, so that what is submitted in the same moment leaves
-   * together (default `setImmediate`: the rest of this turn of the event loop).
+   * How long a batch gathers before it leaves: called with `run` when the first value of a batch is
+   * queued, and again after each answer while values wait (default `setImmediate`: the rest of this
+   * turn of the event loop). A timer here trades that much delay for fewer, larger batches.
    */
   readonly defer?: (run: () => void) => void
 }
@@ -27,8 +28,8 @@ interface Waiting<V, R> {
 /**
  * Coalesces the writes of many keys into batches, keeping only the latest value per key: group commit for
  * a store whose newest value per key is all that counts (checkpoints). One batch is out at a time; what is
- * submitted meanwhile waits and leaves together as soon as that batch is answered, so batches grow with
- * the load and with the store's latency, and a key is never in two batches at once. A value submitted
+ * submitted meanwhile waits and leaves together once that batch is answered (and `defer` has run), so
+ * batches grow with the load and with the store's latency, and a key is never in two batches at once. A value submitted
  * while an older one of its key still waits replaces it, and both callers learn the newer one's outcome.
  * Nothing is retried or dropped: every caller hears its outcome (or a newer one's).
  *
@@ -96,6 +97,7 @@ export class LatestPerKey<V, R> {
           else waiter.reject(outcome.error)
         }
       })
+      if (this.#queued.size > 0) await new Promise<void>((resolve) => this.#defer(resolve))
     }
     this.#running = false
     for (const resolve of this.#idle.splice(0)) resolve()
