@@ -7,6 +7,7 @@ import {
   type Clock,
   realClock,
 } from '../core/index.ts'
+import { LatestPerKey } from '../core/latest-per-key.ts'
 import type { Pipeline } from '../pipeline.ts'
 import type {
   Checkpoints,
@@ -108,8 +109,9 @@ export const retryDefaults: Backoff = backoff({ minMs: 100, maxMs: 5_000, jitter
  * One partition's actor. On start it takes a new epoch, claims the partition's watermark row with it and
  * starts fetching from the stored watermark. Records are decoded as they arrive and batched; a batch is
  * committed with the pipeline's effects and the fenced watermark in one transaction, then checkpointed
- * (Redis, fenced by epoch), then reported to the source (Kafka offsets). Commits of one partition are
- * strictly sequential and in offset order, while the source keeps fetching into the bounded mailbox
+ * (Redis, fenced by epoch), then reported to the source (Kafka offsets); those two run behind the batches
+ * (one at a time, the newest watermark waiting), and a drain or stop waits for them. Commits of one
+ * partition are strictly sequential and in offset order, while the source keeps fetching into the bounded mailbox
  * (a full mailbox stops fetching for this partition only).
  *
  * Failure handling: a refused batch is split to find the failing event, which is retried and then
@@ -150,6 +152,17 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   readonly #quarantine: QuarantinedKeys | null
   /** Items of a batch refused as QUARANTINE_FULL: committed first once a key was released. */
   #stalled: BatchItem<E>[] = []
+  /** Checkpoints, then the source's offsets, behind the batches: one out, the newest watermark waiting. */
+  readonly #checkpoints = new LatestPerKey<number, void>(
+    async (entries) => {
+      for (const [, watermark] of entries) {
+        await this.#checkpoint(watermark)
+        void this.#feed?.commit(watermark).catch(() => {})
+      }
+      return entries.map(() => ({ ok: true, value: undefined }))
+    },
+    { defer: queueMicrotask },
+  )
 
   constructor(deps: PartitionActorDeps<E>) {
     this.#d = deps
@@ -204,6 +217,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
   async onStop(): Promise<void> {
     this.#timer?.cancel()
     this.#feed?.stop()
+    await this.#checkpoints.idle()
     await this.#d.deadLetters?.release?.(this.#d.key)
   }
 
@@ -232,6 +246,7 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         this.#state = 'draining'
         this.#feed?.stop()
         if (this.#batcher.size > 0) await this.#flush(ctx)
+        await this.#checkpoints.idle()
         await this.#d.pipeline.onRevoke?.(this.#info(), this.#pipelineState)
         this.#state = 'drained'
         msg.reply({ watermark: this.#watermark })
@@ -380,9 +395,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
       items,
     )
     this.#d.testAfterCommit?.()
-    await this.#checkpoint(watermark)
+    // Off the batch path: the next batch does not wait for the checkpoint; a drain or stop waits for it.
+    this.#checkpoints.submit('', watermark).catch((err) => {
+      this.#d.log?.('warn', 'checkpoint not written', { error: errorMessage(err) })
+    })
     if (letters.length > 0 || this.#unpublished) await this.#publish(letters)
-    void this.#feed?.commit(watermark).catch(() => {})
   }
 
   /** Keeps the items past the watermark and pauses at the quarantine's cap (state `quarantine-full`). */

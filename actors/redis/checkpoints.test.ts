@@ -115,6 +115,85 @@ describe('checkpoints', () => {
   })
 })
 
+describe('coalesced writes', () => {
+  /** Script runs Redis counted so far (EVALSHA, and EVAL when a connection loads the script). */
+  const scriptCalls = async () => {
+    const stats = String(await admin.call('INFO', 'commandstats'))
+    return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    )
+  }
+
+  test('one stale partition in a pipeline is refused alone: the others of the same pipeline apply', async () => {
+    const keys = Array.from({ length: 64 }, (_, i) => newKey(i))
+    const epochs = await Promise.all(keys.map((key) => checkpoints.nextEpoch(key)))
+    const stale = 17
+    // A newer owner takes partition 17: its old epoch is now a zombie's.
+    const newer = await checkpoints.nextEpoch(keys[stale] as PartitionKey)
+    const applied = await Promise.all(
+      keys.map((key, i) => checkpoints.write(key, epochs[i] as number, 100 + i)),
+    )
+    expect(applied).toEqual(keys.map((_, i) => i !== stale))
+    const stored = await Promise.all(keys.map((key) => checkpoints.read(key)))
+    expect(stored).toEqual(
+      keys.map((_, i) => (i === stale ? null : { nextOffset: 100 + i, epoch: epochs[i] as number })),
+    )
+    expect(await checkpoints.write(keys[stale] as PartitionKey, newer, 5)).toBe(true)
+  })
+
+  test('writes asked in one moment reach Redis once per partition, the latest offset each', async () => {
+    const keys = Array.from({ length: 10 }, (_, i) => newKey(i))
+    const epochs = await Promise.all(keys.map((key) => checkpoints.nextEpoch(key)))
+    const before = await scriptCalls()
+    const writes = keys.flatMap((key, i) =>
+      Array.from({ length: 10 }, (_, n) => checkpoints.write(key, epochs[i] as number, n + 1)),
+    )
+    // Every caller hears that a checkpoint at or past its offset applied.
+    expect(await Promise.all(writes)).toEqual(writes.map(() => true))
+    expect((await scriptCalls()) - before).toBe(keys.length)
+    for (const [i, key] of keys.entries()) {
+      expect(await checkpoints.read(key)).toEqual({ nextOffset: 10, epoch: epochs[i] as number })
+    }
+  })
+
+  test('a checkpoint never goes back: an older offset after a newer one is refused, in one pipeline or the next', async () => {
+    const key = newKey()
+    const epoch = await checkpoints.nextEpoch(key)
+    expect(await checkpoints.write(key, epoch, 9)).toBe(true)
+    const other = newKey()
+    const otherEpoch = await checkpoints.nextEpoch(other)
+    const [back, beside] = await Promise.all([
+      checkpoints.write(key, epoch, 7),
+      checkpoints.write(other, otherEpoch, 3),
+    ])
+    expect([back, beside]).toEqual([false, true])
+    expect(await checkpoints.read(key)).toEqual({ nextOffset: 9, epoch })
+  })
+
+  test('writes of two epochs of one partition in one moment: each epoch is judged on its own', async () => {
+    const key = newKey()
+    const old = await checkpoints.nextEpoch(key)
+    const current = await checkpoints.nextEpoch(key)
+    const [zombie, owner] = await Promise.all([
+      checkpoints.write(key, old, 50),
+      checkpoints.write(key, current, 40),
+    ])
+    expect([zombie, owner]).toEqual([false, true])
+    expect(await checkpoints.read(key)).toEqual({ nextOffset: 40, epoch: current })
+  })
+
+  test('close waits for the writes still queued', async () => {
+    const own = await createRedisCheckpoints({ url: serviceEnv().REDIS_URL, prefix })
+    const key = newKey()
+    const epoch = await own.nextEpoch(key)
+    const write = own.write(key, epoch, 12)
+    await own.close()
+    expect(await write).toBe(true)
+    expect(await checkpoints.read(key)).toEqual({ nextOffset: 12, epoch })
+  })
+})
+
 test('everything works under a least-privilege ACL user that may not run KEYS, FLUSHALL or CONFIG', async () => {
   const user = uniqueName('acl')
   const password = uniqueName('pw')

@@ -7,6 +7,8 @@ import { NO_HEADERS, type PartitionFeed, type SourceRecord, type TopicPartition 
  */
 export class MemoryPartition {
   readonly records: SourceRecord[] = []
+  /** Every offset its feeds' `commit` was called with, in order (Kafka's group offsets). */
+  readonly committed: number[] = []
   readonly #listeners = new Set<() => void>()
 
   constructor(readonly tp: TopicPartition) {}
@@ -72,7 +74,9 @@ export class MemoryPartition {
       },
       endOffset: () => partition.records.length,
       initialOffset: async () => 0,
-      commit: async () => {},
+      commit: async (nextOffset) => {
+        partition.committed.push(nextOffset)
+      },
     }
   }
 }
