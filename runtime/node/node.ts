@@ -286,9 +286,11 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   await backend.startAssignments({
     assign: async (partitions) => {
       metrics.rebalance()
-      await coordinatorRef.ask<void>((reply) => ({ type: 'assign', partitions, reply }), {
-        timeoutMs: 60_000,
-      })
+      const failure = await coordinatorRef.ask<Error | null>(
+        (reply) => ({ type: 'assign', partitions, reply }),
+        { timeoutMs: config.drainTimeoutMs + 30_000 },
+      )
+      if (failure) throw failure
     },
     revoke: async (partitions) => {
       metrics.rebalance()
