@@ -17,7 +17,12 @@ import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
  * change counts as done, so handle your own failures inside.
  *
  * - `onAssigned(partitions)`: the partitions are this node's. `feed(tp)` works for them from now on (start
- *   a partition actor, which calls `feed.start`). Runs before the coordinator hears they were taken.
+ *   a partition actor, which calls `feed.start`). Runs before the coordinator hears they were taken. Throw
+ *   when a partition could not be started: the call is repeated (5 tries, 1 to 8 s apart), so it must be
+ *   safe to call again for partitions it started before it threw.
+ * - `onAssignmentFailed(error)`: `onAssigned` threw on every try (ASSIGNMENT_FAILED). The node owns
+ *   partitions it cannot process: it must `close()` (not from inside this call) and exit, so that the
+ *   group gives them to other nodes. `status()` names the cause from the first failed try on.
  * - `onRevoked(partitions)`: the group moves them elsewhere. They stay this node's, and their feeds keep
  *   fetching, until the promise settles: drain each actor (finish or abandon its batch, commit, checkpoint,
  *   `feed.commit`) and then resolve. Only after that are their offsets flushed, their feeds stopped, and the
@@ -39,6 +44,7 @@ export interface AssignmentListener {
   onAssigned(partitions: TopicPartition[]): Promise<void> | void
   onRevoked(partitions: TopicPartition[]): Promise<void> | void
   onLost?(partitions: TopicPartition[]): Promise<void> | void
+  onAssignmentFailed?(error: BatonError): void
 }
 
 export interface KafkaGroupSourceOptions extends AssignmentListener {
@@ -72,9 +78,12 @@ export interface SourceStatus {
   readonly memberId: string
   readonly memberEpoch: number
   readonly assigned: number
-  /** Set while the group coordinator or a partition leader cannot be reached: what and since when. */
+  /**
+   * Set while the group coordinator or a partition leader cannot be reached (SOURCE_UNAVAILABLE), or while
+   * an assignment cannot be carried out (ASSIGNMENT_FAILED): what and since when.
+   */
   readonly error: {
-    readonly code: 'SOURCE_UNAVAILABLE'
+    readonly code: 'SOURCE_UNAVAILABLE' | 'ASSIGNMENT_FAILED'
     readonly message: string
     readonly since: number
   } | null
@@ -161,6 +170,7 @@ export class KafkaGroupSource {
         onAssigned: (partitions) => this.#assigned(partitions),
         onRevoked: (partitions) => this.#revoked(partitions),
         onLost: (partitions) => this.#lost(partitions),
+        onAssignmentFailed: (error) => options.onAssignmentFailed?.(error),
       },
     })
     this.#committer = new OffsetCommitter(
@@ -262,13 +272,18 @@ export class KafkaGroupSource {
           : outage
             ? 'unavailable'
             : 'joined'
+    const assignment = member.assignmentProblem
     return {
       state,
       groupId: this.#o.groupId,
       memberId: member.memberId,
       memberEpoch: member.memberEpoch,
       assigned: member.owned,
-      error: outage ? { code: 'SOURCE_UNAVAILABLE', message: outage.message, since: outage.since } : null,
+      error: assignment
+        ? { code: 'ASSIGNMENT_FAILED', ...assignment }
+        : outage
+          ? { code: 'SOURCE_UNAVAILABLE', message: outage.message, since: outage.since }
+          : null,
     }
   }
 
@@ -295,6 +310,7 @@ export class KafkaGroupSource {
   async #assigned(partitions: AssignedPartition[]): Promise<void> {
     const tps = partitions.map(({ topic, partition }) => ({ topic, partition }))
     for (const tp of tps) {
+      if (this.#feeds.has(tpString(tp))) continue // a retry of an assignment that failed part-way
       const feed = new KafkaPartitionFeed(tp, this.#host)
       this.#feeds.set(tpString(tp), feed)
       this.#fetcher.add(feed)

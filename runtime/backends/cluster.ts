@@ -107,6 +107,7 @@ export async function clusterBackend(config: Config, pipeline: Pipeline): Promis
       onRevoked: async (partitions) => {
         await handlers?.revoke(partitions)
       },
+      onAssignmentFailed: (error) => handlers?.failed(error),
     })
     closers.push(() => source.close())
 
