@@ -5,8 +5,9 @@ import { type PartitionFeed, type TopicPartition, tpString } from '../ports.ts'
 import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
 import { Fetcher } from './fetcher.ts'
 import { type AssignedPartition, GroupMembership } from './group-membership.ts'
+import { initialOffsets } from './initial-offsets.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
-import { describeKafkaError, isUnreachable } from './kafka-errors.ts'
+import { describeKafkaError } from './kafka-errors.ts'
 import type { KafkaSecurity } from './kafka-security.ts'
 import { OffsetCommitter } from './offset-committer.ts'
 import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
@@ -183,7 +184,7 @@ export class KafkaGroupSource {
       log: this.#log,
       clock,
       wake: (feed) => this.#fetcher.wake(feed),
-      initialOffset: (tp) => this.#initialOffset(tp),
+      initialOffset: initialOffsets(this.#client, options.groupId),
       commit: (feed, nextOffset) =>
         this.#feeds.get(tpString(feed.tp)) === feed
           ? this.#committer.commit(feed.tp, nextOffset)
@@ -348,30 +349,6 @@ export class KafkaGroupSource {
       feed.stop()
       this.#fetcher.remove(feed)
       this.#feeds.delete(tpString(tp))
-    }
-  }
-
-  async #initialOffset(tp: TopicPartition): Promise<number> {
-    const { topic, partition } = tp
-    try {
-      const committed = await this.#client.listCommittedOffsets({
-        topics: [{ topic, partitions: [partition] }],
-      })
-      const offset = committed.get(topic)?.[partition] ?? -1n
-      if (offset >= 0n) return Number(offset)
-      const earliest = await this.#client.listOffsets({
-        topics: [topic],
-        partitions: { [topic]: [partition] },
-        timestamp: ListOffsetTimestamps.EARLIEST,
-      })
-      return Number(earliest.get(topic)?.[partition] ?? 0n)
-    } catch (err) {
-      throw new BatonError(
-        'SOURCE_UNAVAILABLE',
-        `Could not read where ${tpString(tp)} starts (group '${this.#o.groupId}' offsets, then the earliest offset): ` +
-          `${describeKafkaError(err)}. ${isUnreachable(err) ? 'Kafka is unreachable; ' : ''}the partition actor retries.`,
-        { cause: err },
-      )
     }
   }
 }
