@@ -38,6 +38,9 @@ export function recordBytes(record: SourceRecord): number {
 
 export const tpString = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`
 
+/** A partition of a consumer group as error messages name it. */
+export const describeKey = (key: PartitionKey): string => `${tpString(key)} of group '${key.group}'`
+
 /**
  * Where a partition actor's records come from, one handle per partition. The actor owns its fetch
  * position: the source delivers nothing for a partition until the actor has called `start`, and after

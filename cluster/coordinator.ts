@@ -9,7 +9,12 @@ import { type TopicPartition, tpString } from '../actors/ports.ts'
 
 /** The closed protocol of the coordinator. Replies are how callers (the source, the HTTP API) wait. */
 export type CoordinatorMsg =
-  | { readonly type: 'assign'; readonly partitions: readonly TopicPartition[]; readonly reply: () => void }
+  | {
+      readonly type: 'assign'
+      readonly partitions: readonly TopicPartition[]
+      /** null once every partition has an actor; the error when a topic supervisor did not confirm. */
+      readonly reply: (failure: Error | null) => void
+    }
   | { readonly type: 'revoke'; readonly partitions: readonly TopicPartition[]; readonly reply: () => void }
   | { readonly type: 'restart'; readonly tp: TopicPartition; readonly reply: (ok: boolean) => void }
 
@@ -102,13 +107,14 @@ export function coordinator(options: CoordinatorOptions, owned: Map<string, Owne
     },
     async receive(msg, ctx) {
       switch (msg.type) {
-        case 'assign':
-          start(msg.partitions, ctx)
+        case 'assign': {
+          const confirmed = start(msg.partitions, ctx)
           options.onOwnedChanged?.(owned)
-          msg.reply()
+          msg.reply(await confirmed)
           return
+        }
         case 'revoke':
-          await Promise.all(msg.partitions.map((tp) => drain(tp, ctx)))
+          await drain(msg.partitions, ctx)
           options.onOwnedChanged?.(owned)
           msg.reply()
           return
@@ -135,20 +141,34 @@ export function coordinator(options: CoordinatorOptions, owned: Map<string, Owne
 
   /**
    * One message per topic, however many partitions: an assignment of thousands of partitions never meets
-   * a mailbox's capacity.
+   * a mailbox's capacity. Resolves with null once each topic supervisor confirmed that every partition of
+   * its topic has an actor, or with the error of one that did not (the caller retries the assignment:
+   * starting an owned partition again is a no-op).
    */
-  function start(partitions: readonly TopicPartition[], ctx: ActorContext<CoordinatorMsg>): void {
+  async function start(
+    partitions: readonly TopicPartition[],
+    ctx: ActorContext<CoordinatorMsg>,
+  ): Promise<Error | null> {
     const byTopic = new Map<string, number[]>()
     for (const tp of partitions) {
       const key = tpString(tp)
       const existing = owned.get(key)
-      if (existing && existing.ended === null) continue
-      owned.set(key, { tp, stats: existing?.stats ?? new PartitionStats(), ended: null })
+      if (!existing || existing.ended !== null) {
+        owned.set(key, { tp, stats: existing?.stats ?? new PartitionStats(), ended: null })
+      }
       const list = byTopic.get(tp.topic)
       if (list) list.push(tp.partition)
       else byTopic.set(tp.topic, [tp.partition])
     }
-    for (const [topic, list] of byTopic) topicRefOrSpawn(ctx, topic).tell({ type: 'start', partitions: list })
+    // A topic supervisor may be in the middle of a drain or a partition's restart, each bounded by the
+    // drain deadline; it starts the partitions once that is done.
+    const confirmations = [...byTopic].map(([topic, list]) =>
+      topicRefOrSpawn(ctx, topic).ask<void>((reply) => ({ type: 'start', partitions: list, reply }), {
+        timeoutMs: options.drainTimeoutMs + 10_000,
+      }),
+    )
+    const failed = (await Promise.allSettled(confirmations)).find((r) => r.status === 'rejected')
+    return failed ? (failed.reason as Error) : null
   }
 
   /** A new topic supervisor starts the topic's owned partitions itself (its onStart). */
@@ -162,13 +182,22 @@ export function coordinator(options: CoordinatorOptions, owned: Map<string, Owne
     )
   }
 
-  async function drain(tp: TopicPartition, ctx: ActorContext<CoordinatorMsg>): Promise<void> {
-    const ref = topicRef(ctx, tp.topic)
-    owned.delete(tpString(tp))
-    if (!ref) return
-    await ref.ask<void>((reply) => ({ type: 'drain', partition: tp.partition, reply }), {
-      timeoutMs: options.drainTimeoutMs + 10_000,
-    })
+  /** One message per topic, whose supervisor drains all its revoked partitions side by side. */
+  async function drain(partitions: readonly TopicPartition[], ctx: ActorContext<CoordinatorMsg>) {
+    const byTopic = new Map<string, number[]>()
+    for (const tp of partitions) {
+      owned.delete(tpString(tp))
+      const list = byTopic.get(tp.topic)
+      if (list) list.push(tp.partition)
+      else byTopic.set(tp.topic, [tp.partition])
+    }
+    await Promise.all(
+      [...byTopic].map(([topic, list]) =>
+        topicRef(ctx, topic)?.ask<void>((reply) => ({ type: 'drain', partitions: list, reply }), {
+          timeoutMs: options.drainTimeoutMs + 10_000,
+        }),
+      ),
+    )
   }
 }
 
@@ -179,7 +208,11 @@ type TopicMsg =
       readonly reply?: (v: undefined) => void
     }
   | { readonly type: 'stop'; readonly partition: number; readonly reply: (v: undefined) => void }
-  | { readonly type: 'drain'; readonly partition: number; readonly reply: (v: undefined) => void }
+  | {
+      readonly type: 'drain'
+      readonly partitions: readonly number[]
+      readonly reply: (v: undefined) => void
+    }
   | { readonly type: 'ended'; readonly partition: number; readonly termination: Termination }
 
 const topicRef = (ctx: ActorContext<CoordinatorMsg>, topic: string) => ctx.child<TopicMsg>(topic)
@@ -210,23 +243,11 @@ function topicSupervisor(
           await stopPartition(msg.partition, ctx)
           msg.reply(undefined)
           return
-        case 'drain': {
-          const ref = ctx.child<PartitionMsg>(String(msg.partition))
-          if (ref) {
-            try {
-              await ref.ask((reply) => ({ type: 'drain', reply }), { timeoutMs: options.drainTimeoutMs })
-            } catch (err) {
-              options.log?.('warn', 'partition did not drain in time; its in-flight batch is abandoned', {
-                topic,
-                partition: msg.partition,
-                error: errorMessage(err),
-              })
-            }
-          }
-          await stopPartition(msg.partition, ctx)
+        case 'drain':
+          // Side by side: a revoke costs one drain deadline, not one per partition.
+          await Promise.all(msg.partitions.map((partition) => drainPartition(partition, ctx)))
           msg.reply(undefined)
           return
-        }
         case 'ended': {
           const entry = owned.get(tpString({ topic, partition: msg.partition }))
           if (!entry || msg.termination.reason === 'stopped') return
@@ -266,6 +287,22 @@ function topicSupervisor(
       },
     )
     ctx.watch(ref, (termination) => ({ type: 'ended', partition, termination }))
+  }
+
+  async function drainPartition(partition: number, ctx: ActorContext<TopicMsg>): Promise<void> {
+    const ref = ctx.child<PartitionMsg>(String(partition))
+    if (ref) {
+      try {
+        await ref.ask((reply) => ({ type: 'drain', reply }), { timeoutMs: options.drainTimeoutMs })
+      } catch (err) {
+        options.log?.('warn', 'partition did not drain in time; its in-flight batch is abandoned', {
+          topic,
+          partition,
+          error: errorMessage(err),
+        })
+      }
+    }
+    await stopPartition(partition, ctx)
   }
 
   async function stopPartition(partition: number, ctx: ActorContext<TopicMsg>): Promise<void> {

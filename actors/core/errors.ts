@@ -49,6 +49,8 @@ export const errorCodes = [
   // POST /v1/dlq/:id/retry: the dead-lettered event failed again; nothing changed
   'RETRY_FAILED',
   'PARTITION_NOT_ASSIGNED',
+  // the node could not start the partitions the group assigned it, after retries: it leaves the group and exits
+  'ASSIGNMENT_FAILED',
   'PRODUCE_FAILED',
   // cluster: membership registry and requests forwarded to a partition's owner
   'REGISTRY_UNAVAILABLE',

@@ -9,8 +9,10 @@ import {
   findCoordinatorV6,
   offsetCommitV9,
 } from '@platformatic/kafka'
+import { type AttemptPolicy, attempt } from '../core/attempts.ts'
+import { backoff } from '../core/backoff.ts'
 import { type Clock, realClock } from '../core/clock.ts'
-import { BatonError } from '../core/errors.ts'
+import { BatonError, errorMessage } from '../core/errors.ts'
 import { type TopicPartition, tpString } from '../ports.ts'
 import { brokerRetries, type KafkaLog, parseBrokers, unreachable } from './kafka-client.ts'
 import {
@@ -31,11 +33,22 @@ export interface AssignedPartition extends TopicPartition {
 /**
  * What the membership tells its owner. Calls are serialized: one at a time, in the order the assignment
  * changed, never overlapping; heartbeats go on meanwhile, so a slow callback does not cost the membership.
- * A callback that throws is logged and the change is taken as done (the partitions are owned, or gone).
+ * An `onRevoked` or `onLost` that throws is logged and the partitions are taken as gone. An `onAssigned`
+ * that throws is tried again (`assignmentAttempts`); if it never succeeds, `onAssignmentFailed` hears why.
  */
 export interface MembershipListener {
-  /** The partitions are this member's now. Called before the coordinator is told they were taken. */
+  /**
+   * The partitions are this member's now. Called before the coordinator is told they were taken. Must be
+   * safe to call again for the same partitions after it threw part-way.
+   */
   onAssigned(partitions: AssignedPartition[]): Promise<void>
+  /**
+   * `onAssigned` failed on every attempt (error ASSIGNMENT_FAILED, the last failure as its cause): this
+   * member owns partitions it cannot process, so the owner must leave the group (`leave`, not from inside
+   * this call) and let the others take them. The partitions count as owned until then, so that leaving
+   * revokes them, and with them any actor that did start.
+   */
+  onAssignmentFailed(error: BatonError): void
   /**
    * The coordinator moves the partitions to another member. They stay this member's until the promise
    * settles: only then does the next heartbeat release them, and only then may another member get them.
@@ -64,6 +77,15 @@ export interface MembershipOptions {
   readonly clock?: Clock
 }
 
+/**
+ * 5 tries, 1, 2, 4 and 8 s apart (15 s in all): long enough for a coordinator restarting after a bug (its
+ * backoff starts at 5 s), short against the group's rebalance timeout and a pod's readiness budget.
+ */
+export const assignmentAttempts: AttemptPolicy = {
+  attempts: 5,
+  backoff: backoff({ minMs: 1_000, maxMs: 8_000, jitter: 0 }),
+}
+
 export interface MembershipStatus {
   readonly state: 'joining' | 'joined' | 'unavailable' | 'left'
   readonly memberId: string
@@ -71,6 +93,8 @@ export interface MembershipStatus {
   readonly owned: number
   /** What keeps the member from heartbeating, and since when; null while heartbeats succeed. */
   readonly problem: { readonly message: string; readonly since: number } | null
+  /** An assignment this member could not carry out yet (retrying) or at all (leaving); null otherwise. */
+  readonly assignmentProblem: { readonly message: string; readonly since: number } | null
 }
 
 /**
@@ -110,6 +134,7 @@ export class GroupMembership {
   #left = false
   #loop: Promise<void> = Promise.resolve()
   #problem: { message: string; since: number } | null = null
+  #assignmentProblem: { message: string; since: number } | null = null
 
   constructor(options: MembershipOptions) {
     this.#o = options
@@ -140,6 +165,7 @@ export class GroupMembership {
       memberEpoch: this.#epoch,
       owned: this.#owned.size,
       problem: this.#problem,
+      assignmentProblem: this.#assignmentProblem,
     }
   }
 
@@ -396,7 +422,8 @@ export class GroupMembership {
       if (topic) partitions.push({ topic, partition, topicId })
     }
     if (partitions.length > 0) {
-      await this.#notify('onAssigned', partitions)
+      await this.#assign(partitions)
+      // Owned even when the assignment failed: the owner leaves the group then, and leaving revokes them.
       for (const partition of partitions)
         this.#owned.set(`${partition.topicId}:${partition.partition}`, partition)
       this.#wakeup.notify()
@@ -411,18 +438,50 @@ export class GroupMembership {
     if (lost.length > 0) await this.#notify('onLost', lost)
   }
 
-  async #notify(kind: keyof MembershipListener, partitions: AssignedPartition[]): Promise<void> {
+  /**
+   * Hands `partitions` to `onAssigned` until it succeeds, `assignmentAttempts` times at most; an assignment
+   * is never taken as carried out when it was not. While it retries, and once it gave up, the status names
+   * the cause (readiness shows it); giving up tells the owner, which leaves the group.
+   */
+  async #assign(partitions: AssignedPartition[]): Promise<void> {
+    const { groupId } = this.#o
+    const what = `the assignment of ${partitions.length} partition(s) of group '${groupId}'`
+    const since = this.#clock.now()
+    const outcome = await attempt(() => this.#o.listener.onAssigned(partitions), assignmentAttempts, {
+      clock: this.#clock,
+      abandoned: () => this.#leaving !== null || this.#epoch === 0 || this.#stopping,
+      onFailure: (err, n, retryInMs) => {
+        const message =
+          `${what} failed (attempt ${n} of ${assignmentAttempts.attempts}): ${errorMessage(err)}` +
+          (retryInMs === null ? '' : `; retrying in ${retryInMs} ms`)
+        this.#assignmentProblem = { message, since }
+        this.#o.log('error', message, { partitions: partitions.length, error: describeKafkaError(err) })
+      },
+    })
+    if (outcome.ok || outcome.abandoned) {
+      this.#assignmentProblem = null
+      return
+    }
+    const error = new BatonError(
+      'ASSIGNMENT_FAILED',
+      `This node could not start ${what} after ${outcome.attempts} attempts (last: ${errorMessage(outcome.error)}). ` +
+        'It leaves the group so that other nodes take its partitions, and exits non-zero to be restarted; ' +
+        'see docs/runbooks/BatonNodeNotReady.md.',
+      { cause: outcome.error },
+    )
+    this.#assignmentProblem = { message: error.message, since }
+    this.#o.log('error', error.message, { code: error.code })
+    this.#o.listener.onAssignmentFailed(error)
+  }
+
+  async #notify(kind: 'onRevoked' | 'onLost', partitions: AssignedPartition[]): Promise<void> {
     try {
       await this.#o.listener[kind](partitions)
     } catch (err) {
-      this.#o.log(
-        'error',
-        `${kind} failed; the partitions are taken as ${kind === 'onAssigned' ? 'assigned' : 'gone'}`,
-        {
-          partitions: partitions.map(tpString),
-          error: describeKafkaError(err),
-        },
-      )
+      this.#o.log('error', `${kind} failed; the partitions are taken as gone`, {
+        partitions: partitions.map(tpString),
+        error: describeKafkaError(err),
+      })
     }
   }
 

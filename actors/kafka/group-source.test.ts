@@ -331,6 +331,51 @@ describe('KafkaGroupSource', () => {
     }
   }, 90_000)
 
+  test('an assignment that keeps failing is retried, shown as ASSIGNMENT_FAILED, then handed back: it is never taken as carried out', async () => {
+    const groupId = uniqueName('g')
+    const tries: number[] = []
+    const revoked: number[] = []
+    let failure: unknown = null
+    const statuses: string[] = []
+    const failing: KafkaGroupSource = collectingSource(new Map(), {
+      groupId,
+      nodeId: 'node-a',
+      onAssigned: () => {
+        tries.push(Date.now())
+        throw new Error('no actor could be started (test)')
+      },
+      onRevoked: (tps) => {
+        revoked.push(...tps.map((tp) => tp.partition))
+      },
+      onAssignmentFailed: (error) => {
+        failure = error
+        // As the node does: leave the group, not from inside the callback.
+        setTimeout(() => void failing.close(), 0)
+      },
+    })
+    const other = collectingSource(new Map(), { groupId, nodeId: 'node-b' })
+    try {
+      await failing.start()
+      await waitFor('a failed try', () => tries.length === 1)
+      await waitFor('the status to name it', () => failing.status().error !== null)
+      statuses.push(failing.status().error?.message ?? '')
+      expect(failing.status().error?.code).toBe('ASSIGNMENT_FAILED')
+      await waitFor('the last try', () => failure !== null, 30_000)
+      expect(tries).toHaveLength(5)
+      expect(isBatonError(failure, 'ASSIGNMENT_FAILED')).toBe(true)
+      expect(statuses[0]).toContain('attempt 1 of 5')
+      expect(statuses[0]).toContain('no actor could be started (test)')
+      // Leaving revokes the partitions (and with them any actor that did start), and another member takes them.
+      await waitFor('the failing member to hand its partitions back', () => revoked.length === PARTITIONS)
+      expect(revoked.sort((x, y) => x - y)).toEqual(range(0, PARTITIONS))
+      await other.start()
+      await waitFor('the other member to own everything', () => other.assignment().length === PARTITIONS)
+    } finally {
+      await failing.close()
+      await other.close()
+    }
+  }, 90_000)
+
   test('a static member that restarts under its node id gets its partitions back, nobody else does', async () => {
     const groupId = uniqueName('g')
     const events: string[] = []

@@ -6,8 +6,9 @@ import { FetchBudget } from './fetch-budget.ts'
 import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
 import { Fetcher } from './fetcher.ts'
 import { type AssignedPartition, GroupMembership } from './group-membership.ts'
+import { initialOffsets } from './initial-offsets.ts'
 import { clientOptions, type KafkaLog, stderrLog, unreachable } from './kafka-client.ts'
-import { describeKafkaError, isUnreachable } from './kafka-errors.ts'
+import { describeKafkaError } from './kafka-errors.ts'
 import type { KafkaSecurity } from './kafka-security.ts'
 import { OffsetCommitter } from './offset-committer.ts'
 import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
@@ -18,7 +19,12 @@ import { type FeedHost, KafkaPartitionFeed } from './partition-feed.ts'
  * change counts as done, so handle your own failures inside.
  *
  * - `onAssigned(partitions)`: the partitions are this node's. `feed(tp)` works for them from now on (start
- *   a partition actor, which calls `feed.start`). Runs before the coordinator hears they were taken.
+ *   a partition actor, which calls `feed.start`). Runs before the coordinator hears they were taken. Throw
+ *   when a partition could not be started: the call is repeated (5 tries, 1 to 8 s apart), so it must be
+ *   safe to call again for partitions it started before it threw.
+ * - `onAssignmentFailed(error)`: `onAssigned` threw on every try (ASSIGNMENT_FAILED). The node owns
+ *   partitions it cannot process: it must `close()` (not from inside this call) and exit, so that the
+ *   group gives them to other nodes. `status()` names the cause from the first failed try on.
  * - `onRevoked(partitions)`: the group moves them elsewhere. They stay this node's, and their feeds keep
  *   fetching, until the promise settles: drain each actor (finish or abandon its batch, commit, checkpoint,
  *   `feed.commit`) and then resolve. Only after that are their offsets flushed, their feeds stopped, and the
@@ -40,6 +46,7 @@ export interface AssignmentListener {
   onAssigned(partitions: TopicPartition[]): Promise<void> | void
   onRevoked(partitions: TopicPartition[]): Promise<void> | void
   onLost?(partitions: TopicPartition[]): Promise<void> | void
+  onAssignmentFailed?(error: BatonError): void
 }
 
 export interface KafkaGroupSourceOptions extends AssignmentListener {
@@ -78,9 +85,12 @@ export interface SourceStatus {
   readonly memberId: string
   readonly memberEpoch: number
   readonly assigned: number
-  /** Set while the group coordinator or a partition leader cannot be reached: what and since when. */
+  /**
+   * Set while the group coordinator or a partition leader cannot be reached (SOURCE_UNAVAILABLE), or while
+   * an assignment cannot be carried out (ASSIGNMENT_FAILED): what and since when.
+   */
   readonly error: {
-    readonly code: 'SOURCE_UNAVAILABLE'
+    readonly code: 'SOURCE_UNAVAILABLE' | 'ASSIGNMENT_FAILED'
     readonly message: string
     readonly since: number
   } | null
@@ -173,6 +183,7 @@ export class KafkaGroupSource {
         onAssigned: (partitions) => this.#assigned(partitions),
         onRevoked: (partitions) => this.#revoked(partitions),
         onLost: (partitions) => this.#lost(partitions),
+        onAssignmentFailed: (error) => options.onAssignmentFailed?.(error),
       },
     })
     this.#committer = new OffsetCommitter(
@@ -186,7 +197,7 @@ export class KafkaGroupSource {
       clock,
       budget: this.#budget,
       wake: (feed) => this.#fetcher.wake(feed),
-      initialOffset: (tp) => this.#initialOffset(tp),
+      initialOffset: initialOffsets(this.#client, options.groupId),
       commit: (feed, nextOffset) =>
         this.#feeds.get(tpString(feed.tp)) === feed
           ? this.#committer.commit(feed.tp, nextOffset)
@@ -280,13 +291,18 @@ export class KafkaGroupSource {
           : outage
             ? 'unavailable'
             : 'joined'
+    const assignment = member.assignmentProblem
     return {
       state,
       groupId: this.#o.groupId,
       memberId: member.memberId,
       memberEpoch: member.memberEpoch,
       assigned: member.owned,
-      error: outage ? { code: 'SOURCE_UNAVAILABLE', message: outage.message, since: outage.since } : null,
+      error: assignment
+        ? { code: 'ASSIGNMENT_FAILED', ...assignment }
+        : outage
+          ? { code: 'SOURCE_UNAVAILABLE', message: outage.message, since: outage.since }
+          : null,
     }
   }
 
@@ -313,6 +329,7 @@ export class KafkaGroupSource {
   async #assigned(partitions: AssignedPartition[]): Promise<void> {
     const tps = partitions.map(({ topic, partition }) => ({ topic, partition }))
     for (const tp of tps) {
+      if (this.#feeds.has(tpString(tp))) continue // a retry of an assignment that failed part-way
       const feed = new KafkaPartitionFeed(tp, this.#host)
       this.#feeds.set(tpString(tp), feed)
       this.#fetcher.add(feed)
@@ -350,30 +367,6 @@ export class KafkaGroupSource {
       feed.stop()
       this.#fetcher.remove(feed)
       this.#feeds.delete(tpString(tp))
-    }
-  }
-
-  async #initialOffset(tp: TopicPartition): Promise<number> {
-    const { topic, partition } = tp
-    try {
-      const committed = await this.#client.listCommittedOffsets({
-        topics: [{ topic, partitions: [partition] }],
-      })
-      const offset = committed.get(topic)?.[partition] ?? -1n
-      if (offset >= 0n) return Number(offset)
-      const earliest = await this.#client.listOffsets({
-        topics: [topic],
-        partitions: { [topic]: [partition] },
-        timestamp: ListOffsetTimestamps.EARLIEST,
-      })
-      return Number(earliest.get(topic)?.[partition] ?? 0n)
-    } catch (err) {
-      throw new BatonError(
-        'SOURCE_UNAVAILABLE',
-        `Could not read where ${tpString(tp)} starts (group '${this.#o.groupId}' offsets, then the earliest offset): ` +
-          `${describeKafkaError(err)}. ${isUnreachable(err) ? 'Kafka is unreachable; ' : ''}the partition actor retries.`,
-        { cause: err },
-      )
     }
   }
 }

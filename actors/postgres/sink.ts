@@ -1,9 +1,9 @@
-import type { Sql } from 'postgres'
 import { connectionError } from '../connection-failure.ts'
 import { BatonError } from '../core/errors.ts'
 import type { Pipeline } from '../pipeline.ts'
-import { type PartitionKey, type Sink, tpString } from '../ports.ts'
+import { describeKey, type Sink } from '../ports.ts'
 import type { QuarantineStore } from '../quarantine.ts'
+import { partitionClaims } from './claims.ts'
 import { classifyPostgresError, describeError, toSinkError } from './classify-error.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
 import { type CommitGroupOptions, commitGroups } from './commit-group.ts'
@@ -160,32 +160,14 @@ function postgresSink(
 ): PostgresSink {
   const settler = commitSettler(clients, target, deadlineMs)
   const groups = commitGroups({ clients, settler, target, deadlineMs }, grouping)
+  const claims = partitionClaims(clients, target, deadlineMs)
   return {
     kind: 'postgres',
     deadLetters: postgresDeadLetters(clients, group, target, deadlineMs),
     quarantine: postgresQuarantine(clients, group, target, deadlineMs),
 
-    async storedEpoch(key) {
-      try {
-        const [row] = await clients.run(
-          (sql) => sql<{ epoch: string }[]>`
-            select epoch from baton_watermarks
-            where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`,
-          deadlineMs,
-        )
-        return row ? Number(row.epoch) : null
-      } catch (err) {
-        throw toSinkError(err, target, `reading the epoch of ${describeKey(key)}`)
-      }
-    },
-
-    async claim(key, epoch) {
-      try {
-        return await clients.run((sql) => claim(sql, key, epoch), deadlineMs)
-      } catch (err) {
-        throw toSinkError(err, target, `claiming ${describeKey(key)}`)
-      }
-    },
+    storedEpoch: claims.storedEpoch,
+    claim: claims.claim,
 
     /**
      * Moves the watermark and stores the batch's dead letters in one statement, then runs the pipeline's
@@ -233,41 +215,6 @@ function postgresSink(
       await clients.end(5)
     },
   }
-}
-
-/**
- * Takes the watermark row for `epoch` if no newer epoch holds it, in one statement; creates the row (without
- * progress) for a partition never seen. Throws FENCED when a newer epoch owns it, WATERMARK_MISMATCH when
- * this epoch already claimed it (an epoch is claimed once).
- */
-async function claim(sql: Sql, key: PartitionKey, epoch: number): Promise<number | null> {
-  const [claimed] = await sql<{ next_offset: string | null }[]>`
-    insert into baton_watermarks (group_id, topic, partition, next_offset, epoch, updated_at)
-    values (${key.group}, ${key.topic}, ${key.partition}, null, ${epoch}, now())
-    on conflict (group_id, topic, partition) do update set epoch = excluded.epoch, updated_at = now()
-      where baton_watermarks.epoch < excluded.epoch
-    returning next_offset`
-  if (claimed) return claimed.next_offset === null ? null : Number(claimed.next_offset)
-  const [owner] = await sql<{ epoch: string }[]>`
-    select epoch from baton_watermarks
-    where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}`
-  const held = Number(owner?.epoch)
-  if (held === epoch) {
-    throw new BatonError(
-      'WATERMARK_MISMATCH',
-      `Partition ${describeKey(key)} is already claimed by epoch ${epoch}: an epoch is claimed once. ` +
-        'The actor restarts with a new epoch.',
-    )
-  }
-  throw new BatonError(
-    'FENCED',
-    `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
-      'another actor took the partition, so this one must stop.',
-  )
-}
-
-function describeKey(key: PartitionKey): string {
-  return `${tpString(key)} of group '${key.group}'`
 }
 
 /** The start-up error for a server baton cannot use: SERVICE_AUTH_FAILED, SERVICE_TLS_FAILED or SERVICE_UNREACHABLE. */

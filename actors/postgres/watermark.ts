@@ -1,7 +1,7 @@
 /** The fenced watermark statements that open every batch's part of a transaction (batch-transaction.ts). */
 import type { TransactionSql } from 'postgres'
 import { BatonError } from '../core/errors.ts'
-import { type BatchCommit, type PartitionKey, tpString } from '../ports.ts'
+import { type BatchCommit, describeKey } from '../ports.ts'
 import { deadLetterColumns } from './dead-letters.ts'
 
 /**
@@ -72,8 +72,4 @@ export async function refuse(tx: TransactionSql, batch: BatchCommit): Promise<vo
       `${batch.epoch} starts at ${batch.fromOffset ?? 'null (first batch)'}: a duplicate or out-of-order batch, refused and rolled back. The actor ` +
       'restarts and resumes from the watermark.',
   )
-}
-
-function describeKey(key: PartitionKey): string {
-  return `${tpString(key)} of group '${key.group}'`
 }

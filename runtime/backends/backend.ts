@@ -1,3 +1,4 @@
+import type { BatonError } from '../../actors/core/errors.ts'
 import type {
   Checkpoints,
   DeadLetterPublisher,
@@ -61,6 +62,12 @@ export interface Backend {
 }
 
 export interface AssignmentHandlers {
+  /** Throws when a partition could not be started; the backend retries, so it must be safe to repeat. */
   assign(partitions: readonly TopicPartition[]): Promise<void>
   revoke(partitions: readonly TopicPartition[]): Promise<void>
+  /**
+   * `assign` kept failing (ASSIGNMENT_FAILED): the node must leave the group (`stopAssignments`, not from
+   * inside this call) and exit non-zero. Never called in embedded mode, where a failed `assign` fails the start.
+   */
+  failed(error: BatonError): void
 }

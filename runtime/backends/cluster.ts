@@ -114,6 +114,7 @@ export async function clusterBackend(
       onRevoked: async (partitions) => {
         await handlers?.revoke(partitions)
       },
+      onAssignmentFailed: (error) => handlers?.failed(error),
     })
     closers.push(() => source.close())
 

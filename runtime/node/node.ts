@@ -1,5 +1,5 @@
 import { BatonError } from '../../actors/core/errors.ts'
-import { ActorSystem, type Clock, realClock, sleep } from '../../actors/core/index.ts'
+import { ActorSystem, type Clock, realClock, sleep, withDeadline } from '../../actors/core/index.ts'
 import type { PartitionMsg } from '../../actors/partition/partition-actor.ts'
 import type { Pipeline } from '../../actors/pipeline.ts'
 import { type TopicPartition, tpString } from '../../actors/ports.ts'
@@ -39,7 +39,10 @@ export interface NodeDeps {
 export interface RunningNode {
   readonly url: string
   readonly api: NodeApi
-  /** Resolves when the actor system ended on its own (its top-level supervisor gave up). */
+  /**
+   * Resolves with the failure when the actor system ended on its own (its top-level supervisor gave up),
+   * or, once the node left its consumer group, when it could not carry out an assignment (ASSIGNMENT_FAILED).
+   */
   readonly failed: Promise<unknown>
   /** Graceful stop: stop fetching, drain and commit every partition, leave the group, close. */
   stop(): Promise<{ clean: boolean }>
@@ -63,6 +66,11 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   })
   const owned = new Map<string, OwnedPartition>()
   let draining = false
+  let assignmentFailed: Promise<unknown> | null = null
+  let assignmentFailedResolve: (failure: Promise<unknown>) => void = () => {}
+  const leftAfterAssignmentFailed = new Promise<unknown>((resolve) => {
+    assignmentFailedResolve = resolve
+  })
   /**
    * Set once the backend's assignments started: the group accepted this node (cluster) or every partition
    * runs (embedded). Not "owns a partition": with more nodes than partitions a node may own none, and a
@@ -287,9 +295,11 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   await backend.startAssignments({
     assign: async (partitions) => {
       metrics.rebalance()
-      await coordinatorRef.ask<void>((reply) => ({ type: 'assign', partitions, reply }), {
-        timeoutMs: 60_000,
-      })
+      const failure = await coordinatorRef.ask<Error | null>(
+        (reply) => ({ type: 'assign', partitions, reply }),
+        { timeoutMs: config.drainTimeoutMs + 30_000 },
+      )
+      if (failure) throw failure
     },
     revoke: async (partitions) => {
       metrics.rebalance()
@@ -297,6 +307,16 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
         timeoutMs: config.drainTimeoutMs + 30_000,
       })
       for (const tp of partitions) metrics.forget(tp)
+    },
+    failed(error) {
+      if (assignmentFailed) return
+      logger.error({ err: error }, 'leaving the consumer group: this node could not start its partitions')
+      // Leaving revokes what the node owns (the partitions that run drain and commit), then `failed`
+      // resolves and the process exits non-zero. Readiness names the cause meanwhile (the backend's problems).
+      assignmentFailed = withDeadline(backend.stopAssignments(), clock, config.drainTimeoutMs + 10_000).then(
+        () => error,
+      )
+      assignmentFailedResolve(assignmentFailed)
     },
   })
   joined = true
@@ -318,7 +338,7 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   return {
     url: server.url,
     api,
-    failed: system.whenTerminated.then((t) => t.failure),
+    failed: Promise.race([system.whenTerminated.then((t) => t.failure), leftAfterAssignmentFailed]),
     async stop() {
       draining = true
       await sampler.stop()
