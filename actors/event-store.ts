@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'bun:sqlite'
 import { realClock } from './core/clock.ts'
+import { copyEvents } from './event-store-copy.ts'
 import { type Batch, definePipeline, PoisonEventError } from './pipeline.ts'
 import { NO_HEADERS, type SourceRecord } from './ports.ts'
 
@@ -56,31 +57,9 @@ export const eventStore = definePipeline<string>({
   },
   async handle(batch, tx) {
     if (tx.kind === 'postgres') {
-      const n = batch.events.length
-      const offsets = new Array<number>(n)
-      const keys = new Array<string | null>(n)
-      const values = new Array<string>(n)
-      const headers = new Array<string>(n)
-      const times = new Array<number>(n)
-      for (let i = 0; i < n; i++) {
-        const { record, value } = batch.events[i] as (typeof batch.events)[number]
-        offsets[i] = record.offset
-        keys[i] = keyText(record)
-        values[i] = value
-        headers[i] = headersJson(record)
-        times[i] = record.timestamp
-      }
-      // Values and headers are valid JSON, which never holds a raw control character: joined with one
-      // (U+001F) and split by PostgreSQL, they skip the per-element escaping of a text[] parameter, most
-      // of the client's CPU for this statement. Keys can hold anything, so they stay a text[].
-      await tx.sql`
-        insert into baton_events (topic, partition, "offset", key, value, headers, event_time)
-        select ${batch.topic}, ${batch.partition}, o, k, v::jsonb, h::jsonb, to_timestamp(t / 1000.0)
-        from unnest(string_to_array(${offsets.join(',')}, ',')::bigint[], ${keys}::text[],
-                    string_to_array(${values.join(SEPARATOR)}, ${SEPARATOR}),
-                    string_to_array(${headers.join(SEPARATOR)}, ${SEPARATOR}),
-                    string_to_array(${times.join(',')}, ',')::float8[])
-          as u(o, k, v, h, t)`
+      const records = batch.events.map((e) => e.record)
+      const values = batch.events.map((e) => e.value)
+      await copyEvents(tx.sql, batch.topic, batch.partition, records, values)
       return
     }
     const insert = sqliteInsert(tx.db)
@@ -99,9 +78,6 @@ export const eventStore = definePipeline<string>({
     }
   },
 })
-
-/** Joins the JSON texts of a batch: a character no valid JSON text contains (RFC 8259 escapes them all). */
-const SEPARATOR = '\x1f'
 
 export type EventStoreBatch = Batch<string>
 

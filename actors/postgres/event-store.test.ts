@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
+import type { TransactionSql } from 'postgres'
 import { serviceEnv } from '../../test/support/env.ts'
 import { eventStore } from '../event-store.ts'
 import type { PartitionKey, SourceRecord } from '../ports.ts'
@@ -18,8 +19,8 @@ afterAll(async () => {
   await db.cleanup([key])
 })
 
-// The statement joins values and headers with U+001F and keys travel as an array: every kind of text
-// must come back exactly as it went in.
+// Keys and values go into a binary COPY as the bytes they came in (or as the text decoding made of
+// bytes that are not UTF-8): every kind of text must come back exactly as decoding read it.
 test('the event store keeps keys, values, headers, offsets and event times exactly', async () => {
   const awkward: Partial<SourceRecord>[] = [
     { key: null, value: null },
@@ -31,6 +32,8 @@ test('the event store keeps keys, values, headers, offsets and event times exact
     { key: Buffer.from('ключ 🔑'), value: Buffer.from('"line\\nbreak, \\"quoted\\", \\\\ back \\u001f"') },
     { key: Buffer.from('NULL'), value: Buffer.from('{"a,b":"c\\u0001d","ü":"🎉"}') },
     { key: Buffer.from('k'), value: Buffer.from('-0.5'), headers: { 'trace,id': 'a"b\\c', empty: '' } },
+    // Not UTF-8: stored as the text decoding made of them, U+FFFD for each invalid sequence.
+    { key: Buffer.from([0xff, 0x61, 0xc3]), value: Buffer.from([0x22, 0xfe, 0x62, 0x22]) },
   ]
   // Gaps in the offsets, as control records or compaction leave them.
   const records = awkward.map((fields, i) =>
@@ -41,7 +44,7 @@ test('the event store keeps keys, values, headers, offsets and event times exact
     key,
     epoch: 1,
     fromOffset: null,
-    toOffset: 16,
+    toOffset: 19,
     deadLetters: [],
     work: storeEvents(records),
   })
@@ -57,4 +60,22 @@ test('the event store keeps keys, values, headers, offsets and event times exact
     expect(row.headers).toEqual(r.headers)
     expect(Number(row.ms)).toBe(r.timestamp)
   })
+})
+
+// No `on conflict do nothing`: a row stored twice is a double that got past the watermark, and must fail
+// its transaction with PostgreSQL's error rather than vanish or leave the COPY waiting.
+test('a row the event store already holds fails the batch with the unique violation', async () => {
+  const other = uniqueKey(4)
+  const records = [0, 1, 2].map((offset) => record(other, offset))
+  const store = (tx: TransactionSql) => storeEvents(records)({ kind: 'postgres', sql: tx })
+  await db.sql.begin(store)
+  const failed = await db.sql.begin(store).then(
+    () => null,
+    (err: unknown) => err,
+  )
+  expect((failed as { code?: string } | null)?.code).toBe('23505')
+  const [row] = await db.sql<{ n: number }[]>`
+    select count(*)::int as n from baton_events where topic = ${other.topic}`
+  expect(row?.n).toBe(3)
+  await db.sql`delete from baton_events where topic = ${other.topic}`
 })

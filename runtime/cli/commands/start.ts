@@ -5,6 +5,7 @@ import type { Backend } from '../../backends/backend.ts'
 import { embeddedBackend } from '../../backends/embedded.ts'
 import type { Config } from '../../config.ts'
 import { loadConfig, printableConfig, secretsOf } from '../../config.ts'
+import { restartWithHeapBudget } from '../../heap-budget.ts'
 import { listen } from '../../http/index.ts'
 import { createLogger, type Logger } from '../../log.ts'
 import { memoryLimitBytes } from '../../memory-limit.ts'
@@ -67,6 +68,8 @@ Environment (defaults in brackets):
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
   BATON_FETCH_BUFFER_BYTES [67108864] fetched bytes the node buffers, all partitions together
   BATON_LOG_LEVEL          [info] debug | info | warn | error
+  BUN_JSC_forceRAMSize     [the cgroup memory limit, else 536870912] RAM (bytes) the heap is sized for;
+                           on a host without a limit the node restarts itself (same pid) with it set
   BATON_RETAIN_EVENTS      [10000] embedded log: events kept per partition after every consumer passed them
   BATON_RETAIN_MS          [0] embedded log: and kept at least this long by event time (0: no limit)
 
@@ -135,6 +138,8 @@ export const start: Command = {
       process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`)
       return 0
     }
+    // Before anything is opened: a host without a memory limit gets a heap sized for 512 MiB of RAM.
+    restartWithHeapBudget()
     const logger = createLogger({
       level: config.logLevel,
       nodeId: config.nodeId,
