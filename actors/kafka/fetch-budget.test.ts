@@ -23,15 +23,22 @@ describe('FetchBudget', () => {
     expect(budget.free).toBe(100_000)
   })
 
-  test('the share is an equal part of the limit per owned partition, never below one batch', () => {
+  test('the share is an equal part of the limit per owned partition, never below one fetched chunk', () => {
     const budget = new FetchBudget(64 * 1024 * 1024)
     for (let i = 0; i < 512; i++) budget.partitionAdded()
     expect(budget.share()).toBe(128 * 1024)
     for (let i = 0; i < 4096 - 512; i++) budget.partitionAdded()
-    expect(budget.share()).toBe(16 * 1024)
+    expect(budget.share()).toBe(MIN_PARTITION_SHARE)
+  })
+
+  test('a small budget gives a partition a quarter of it at most, however few partitions it is split over', () => {
     const small = new FetchBudget(64 * 1024)
-    for (let i = 0; i < 512; i++) small.partitionAdded()
-    expect(small.share()).toBe(MIN_PARTITION_SHARE)
+    small.partitionAdded()
+    expect(small.share()).toBe(64 * 1024)
+    small.partitionAdded()
+    expect(small.share()).toBe(32 * 1024)
+    for (let i = 0; i < 510; i++) small.partitionAdded()
+    expect(small.share()).toBe(16 * 1024)
   })
 
   test('whoever waits for bytes is woken at the next release, once, in the order it asked', () => {

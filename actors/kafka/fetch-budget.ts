@@ -1,5 +1,12 @@
-/** The smallest per-partition share: below one typical producer batch a fetch brings a partition nothing. */
-export const MIN_PARTITION_SHARE = 16 * 1024
+/**
+ * The smallest per-partition share: one fetched chunk (the fetch tuning's `partitionMaxBytes`). A smaller
+ * share cuts a partition's slice of a fetch below one producer batch, and the broker sends a batch larger
+ * than its slice only to the first partition of a response (KIP-74): with 16 KiB shares, 4,096 partitions
+ * under the default budget moved one partition per fetch, 8,700 events/s where 512 partitions moved
+ * 139,000. Above `limit / partitions` the shares add up to more than the limit; the limit still bounds
+ * what is held, and fetches then go round the partitions in turn.
+ */
+export const MIN_PARTITION_SHARE = 64 * 1024
 
 /**
  * The node's budget for fetched records not yet taken by their partition actors (BATON_FETCH_BUFFER_BYTES),
@@ -10,7 +17,7 @@ export const MIN_PARTITION_SHARE = 16 * 1024
  *   partitions it owns. A fetch may overshoot by one record batch: the broker always sends the first batch
  *   of the first partition whole (KIP-74), or a partition larger than its slice could never move.
  * - Per partition: a partition may hold at most `share()` (the limit split over the owned partitions, and
- *   never less than {@link MIN_PARTITION_SHARE}), so partitions whose actors are slow cannot spend what the
+ *   never less than {@link MIN_PARTITION_SHARE} unless that is more than a quarter of it), so partitions whose actors are slow cannot spend what the
  *   others need: a slow partition never holds back the rest.
  *
  * Whoever waits for bytes (`whenFree`) is called back, in the order it asked, at the next release.
@@ -43,9 +50,13 @@ export class FetchBudget {
     return Math.max(1, Math.min(partitionMaxBytes, Math.floor(this.limit / 4)))
   }
 
-  /** How much one partition may hold at most: an equal part of the limit, at least {@link MIN_PARTITION_SHARE}. */
+  /**
+   * How much one partition may hold at most: an equal part of the limit, at least {@link MIN_PARTITION_SHARE}
+   * but never more than a quarter of the limit (so that one slow partition cannot hold all of a small one).
+   */
   share(): number {
-    return Math.max(MIN_PARTITION_SHARE, Math.floor(this.limit / Math.max(1, this.#partitions)))
+    const floor = Math.min(MIN_PARTITION_SHARE, Math.floor(this.limit / 4))
+    return Math.max(floor, Math.floor(this.limit / Math.max(1, this.#partitions)))
   }
 
   /** A partition joins (its feed was added) or leaves (removed): shares are recomputed from the count. */
