@@ -183,7 +183,7 @@ const schema = z.object({
   BATON_CHECK_CRCS: bool.default(true),
   BATON_DRAIN_TIMEOUT_MS: int(100, 600_000).default(15_000),
   BATON_MAILBOX_CAPACITY: int(1, 10_000).default(16),
-  BATON_FETCH_BUFFER_BYTES: int(16 * 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  BATON_FETCH_BUFFER_BYTES: int(16 * 1024, 64 * 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   BATON_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   BATON_RETAIN_EVENTS: int(0, 1e12).default(10_000),
   BATON_RETAIN_MS: int(0, 1e13).default(0),

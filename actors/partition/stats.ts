@@ -73,12 +73,24 @@ export class PartitionStats {
   }
 }
 
-/** The last 512 samples of one stage's latency, for p50/p99 without unbounded memory. */
+/** The most samples a window keeps. */
+const WINDOW_SAMPLES = 512
+
+/**
+ * The last 512 samples of one stage's latency, for p50/p99 without unbounded memory. The array grows to
+ * 512 as samples come: four full windows per partition were 64 MiB on a node owning 4,096 partitions,
+ * most of which commit a few batches.
+ */
 export class LatencyWindow {
-  readonly #samples = new Float64Array(512)
+  #samples = new Float64Array(8)
   #count = 0
 
   add(ms: number): void {
+    if (this.#count === this.#samples.length && this.#count < WINDOW_SAMPLES) {
+      const grown = new Float64Array(Math.min(WINDOW_SAMPLES, this.#count * 2))
+      grown.set(this.#samples)
+      this.#samples = grown
+    }
     this.#samples[this.#count % this.#samples.length] = ms
     this.#count++
   }

@@ -66,9 +66,9 @@ Environment (defaults in brackets):
   BATON_QUARANTINE_MAX_KEYS [10000] quarantined keys a partition may hold before it pauses
   BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
-  BATON_FETCH_BUFFER_BYTES [67108864] fetched bytes the node buffers, all partitions together
+  BATON_FETCH_BUFFER_BYTES [16777216] fetched bytes the node buffers, all partitions together
   BATON_LOG_LEVEL          [info] debug | info | warn | error
-  BUN_JSC_forceRAMSize     [the cgroup memory limit, else 536870912] RAM (bytes) the heap is sized for;
+  BUN_JSC_forceRAMSize     [the cgroup memory limit, else 268435456] RAM (bytes) the heap is sized for;
                            on a host without a limit the node restarts itself (same pid) with it set
   BATON_RETAIN_EVENTS      [10000] embedded log: events kept per partition after every consumer passed them
   BATON_RETAIN_MS          [0] embedded log: and kept at least this long by event time (0: no limit)
@@ -138,7 +138,7 @@ export const start: Command = {
       process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`)
       return 0
     }
-    // Before anything is opened: a host without a memory limit gets a heap sized for 512 MiB of RAM.
+    // Before anything is opened: a host without a memory limit gets a heap sized for 256 MiB of RAM.
     restartWithHeapBudget()
     const logger = createLogger({
       level: config.logLevel,
