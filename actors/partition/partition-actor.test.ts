@@ -97,6 +97,18 @@ describe('the partition actor on a ManualClock', () => {
     expect(stored()).toEqual([0, 1])
   })
 
+  test("fetched records hold their bytes in the source's budget until they are committed", async () => {
+    const { clock, append, stored, partition } = setUp({ maxWaitMs: 100 })
+    await flush()
+    append(2)
+    await flush()
+    // Out of the mailbox and in the batch: taken, but not committed yet.
+    expect(partition.heldChunks).toBe(1)
+    await clock.advance(100)
+    expect(stored()).toEqual([0, 1])
+    expect(partition.heldChunks).toBe(0)
+  })
+
   test('retries an unreachable sink with backoff, shows sink-down meanwhile, and goes on where it was', async () => {
     const { clock, append, stored, sink, status } = setUp(
       { maxWaitMs: 100 },

@@ -9,6 +9,8 @@ export class MemoryPartition {
   readonly records: SourceRecord[] = []
   /** Every offset its feeds' `commit` was called with, in order (Kafka's group offsets). */
   readonly committed: number[] = []
+  /** Chunks delivered whose `taken` was not called yet (what a fetch budget would still hold). */
+  heldChunks = 0
   readonly #listeners = new Set<() => void>()
 
   constructor(readonly tp: TopicPartition) {}
@@ -32,7 +34,7 @@ export class MemoryPartition {
     let running = false
     let paused = false
     let busy = false
-    let deliver: ((records: SourceRecord[]) => void | Promise<void>) | null = null
+    let deliver: ((records: SourceRecord[], taken?: () => void) => void | Promise<void>) | null = null
     const pump = async () => {
       if (busy) return
       busy = true
@@ -40,7 +42,13 @@ export class MemoryPartition {
         while (running && !paused && deliver && position < this.records.length) {
           const chunk = this.records.slice(position, position + 100)
           position += chunk.length
-          await deliver(chunk)
+          let held = true
+          this.heldChunks++
+          await deliver(chunk, () => {
+            if (!held) return
+            held = false
+            this.heldChunks--
+          })
         }
       } catch {
         // The actor it delivers to stopped (as the Kafka source, the feed stops delivering then).
