@@ -83,6 +83,21 @@ describe('buildScaleResult', () => {
     })
   })
 
+  test('with one partition count it judges no ratio, rather than calling one count equal to itself', () => {
+    const one = buildScaleResult({
+      ...measurements,
+      config: { ...config, partitions: [4096] },
+      runs: measurements.runs.filter((x) => x.partitions === 4096),
+    })
+    expect(one.targets.eventsPerSec).toMatchObject({
+      value: null,
+      met: false,
+      notJudged: 'one partition count',
+    })
+    expect(scaleTable(one)).toContain('not judged: one partition count')
+    expect(one.targets.peakRssMb).toMatchObject({ value: 320, met: false })
+  })
+
   test('prints every count and target', () => {
     const table = scaleTable(r)
     expect(table).toMatch(/^8\s+200\.0 k ±10%\s+2\.50 s/m)

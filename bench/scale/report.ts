@@ -54,6 +54,8 @@ interface Target {
   /** null when the runs could not measure it (a drain that did not finish, a start that timed out). */
   readonly value: number | null
   readonly met: boolean
+  /** Why it was not judged (a ratio of the largest count to the smallest, with one count run). */
+  readonly notJudged?: string
 }
 
 /** bench/results/scale.json: per partition count the medians and spread of the runs, issue 16's targets, the runs. */
@@ -168,21 +170,29 @@ export function buildScaleResult(m: ScaleMeasurements): ScaleResult {
     return all && a !== null && b !== null ? significant(a / b) : null
   }
   const vs = `at ${most.partitions} / at ${fewest.partitions} partitions`
+  const ratioTarget = (
+    text: string,
+    f: 'eventsPerSec' | 'cpuSecondsPerMillion' | 'pgTransactionsPerMillion',
+    test: (v: number) => boolean,
+  ): Target =>
+    fewest === most
+      ? { target: text, value: null, met: false, notJudged: 'one partition count' }
+      : target(text, ratio(f), test)
   return {
     benchmark: 'scale',
     at: m.at,
     quick: m.config.quick,
     counts,
     targets: {
-      eventsPerSec: target(`events/s ${vs} >= 0.8`, ratio('eventsPerSec'), (v) => v >= 0.8),
-      cpuSecondsPerMillion: target(
+      eventsPerSec: ratioTarget(`events/s ${vs} >= 0.8`, 'eventsPerSec', (v) => v >= 0.8),
+      cpuSecondsPerMillion: ratioTarget(
         `CPU per million events ${vs} <= 1.25`,
-        ratio('cpuSecondsPerMillion'),
+        'cpuSecondsPerMillion',
         (v) => v <= 1.25,
       ),
-      pgTransactionsPerMillion: target(
+      pgTransactionsPerMillion: ratioTarget(
         `PostgreSQL transactions per million events ${vs} <= 2`,
-        ratio('pgTransactionsPerMillion'),
+        'pgTransactionsPerMillion',
         (v) => v <= 2,
       ),
       peakRssMb: target(
@@ -248,7 +258,7 @@ export function scaleTable(r: ScaleResult): string {
     ...Object.values(r.targets).map((t) => [
       t.target,
       t.value === null ? 'n/a' : String(t.value),
-      t.met ? 'met' : 'MISSED',
+      t.notJudged ? `not judged: ${t.notJudged}` : t.met ? 'met' : 'MISSED',
     ]),
   ])
   const about = `${r.config.runs} x ${humanNumber(r.config.events)} events per partition count${r.quick ? ' (quick)' : ''}, median; ${r.machine.cores} cores, ${r.machine.cpuModel}, ${r.machine.runtime}`
