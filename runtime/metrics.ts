@@ -199,7 +199,7 @@ class PromMetrics implements Metrics {
     )
     this.#checkpointDuration = histogram(
       'baton_checkpoint_duration_seconds',
-      'Time to write one checkpoint after a commit.',
+      'Time to write one checkpoint after a commit, from the ask to the reply: up to 5 ms of gathering with the other partitions (one pipeline per node), then the round trip.',
       CHECKPOINT_BUCKETS,
     )
     this.#lagEvents = gauge(
