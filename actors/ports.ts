@@ -53,8 +53,9 @@ export interface PartitionFeed {
    * `onCorrupt` (sources that check integrity: Kafka's CRC-32C) hears a CORRUPT_RECORD_BATCH error for
    * each damaged copy of the batch at the position, which the source holds at and fetches again, then
    * `null` once the partition flows past it. Called outside the actor's turn, like `deliver`.
-   * `taken` (sources with a fetch budget: Kafka) gives the records' bytes back to the node's budget: call
-   * it once the actor took them out of its mailbox. Not calling it holds them until `stop`.
+   * `taken` (sources with a fetch budget: Kafka) gives the records' bytes back to the node's budget: the
+   * partition actor calls it once the records are committed (or dropped), so that the budget bounds what
+   * waits in batches too. Not calling it holds them until `stop`.
    */
   start(
     offset: number,

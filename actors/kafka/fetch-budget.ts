@@ -11,7 +11,7 @@ export const MIN_PARTITION_SHARE = 64 * 1024
 /**
  * The node's budget for fetched records not yet taken by their partition actors (BATON_FETCH_BUFFER_BYTES),
  * in bytes as the broker sent them. Every byte is either reserved for a fetch in flight (its response's
- * `maxBytes`) or held by a fetched chunk until the actor takes it (`Hold.release`).
+ * `maxBytes`) or held by a fetched chunk until the actor has committed its records (`Hold.release`).
  *
  * - Node-wide: fetches ask for no more than is free, so what the node buffers does not grow with the
  *   partitions it owns. A fetch may overshoot by one record batch: the broker always sends the first batch

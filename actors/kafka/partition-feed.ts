@@ -21,7 +21,7 @@ export interface FeedHost {
   readonly budget: FetchBudget
 }
 
-/** Fetched records on their way to the actor, and the bytes they hold in the budget until it takes them. */
+/** Fetched records on their way to the actor, and the bytes they hold in the budget until it committed them. */
 interface Chunk {
   readonly records: SourceRecord[]
   readonly bytes: number
@@ -201,7 +201,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
   /**
    * Takes a fetch answer: moves the position and hands the records over (or holds them while paused).
    * A corrupt batch in it holds the position there and backs off (see the class comment). `bytes`: the
-   * size of the partition's records in the response, held in the budget until the actor takes them.
+   * size of the partition's records in the response, held in the budget until the actor committed them.
    */
   accept(generation: number, decoded: DecodedPartition, highWatermark: number, bytes: number): void {
     if (!this.isCurrent(generation)) return
