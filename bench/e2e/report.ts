@@ -95,6 +95,8 @@ export interface E2eResult {
     readonly vsEachBatch: Target
     readonly p99Ms: Target
     readonly peakRssMb: Target
+    /** Issue 17's tighter bound for this 8-partition drain (issue 16's 300 MB holds at any partition count). */
+    readonly peakRssTightMb: Target
     /** Issue 17's targets against the go peer; absent when it was skipped. */
     readonly vsGo?: Target
     readonly cpuVsGo?: Target
@@ -186,6 +188,7 @@ export function buildE2eResult(m: E2eMeasurements): E2eResult {
       vsEachBatch: target('>= 1.5x KafkaJS eachBatch', ratios.batonToKafkajsEachBatch, (v) => v >= 1.5),
       p99Ms: target('p99 <= 150 ms at half the e2e rate', ms(p99Ms), (v) => v <= 150),
       peakRssMb: target('peak RSS <= 300 MB', peakRssMb, (v) => v <= 300),
+      peakRssTightMb: target('peak RSS <= 200 MB (8 partitions)', peakRssMb, (v) => v <= 200),
       ...(ratios.batonToGo !== null &&
         'eventsPerSec' in go && {
           vsGo: target('>= 1.5x the go peer', ratios.batonToGo, (v) => v >= 1.5),
@@ -284,6 +287,7 @@ export function e2eTable(r: E2eResult): string {
     [`baton e2e, ${r.pipeline}`, rate(r.eventsPerSec), '', ''],
     ['  CPU per million events', `${r.cpuSecondsPerMillion} s`, '', ''],
     ['  peak RSS', `${r.peakRssMb} MB`, ...verdict(r.targets.peakRssMb)],
+    ['', '', ...verdict(r.targets.peakRssTightMb)],
     [
       `  peak RSS, heap sized for a ${r.podLimit.memoryLimitMb} MiB pod`,
       `${r.podLimit.peakRssMb} MB at ${humanNumber(r.podLimit.eventsPerSec)} ev/s`,
