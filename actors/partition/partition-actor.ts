@@ -314,8 +314,11 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
     // Below the watermark the sink already holds the effects: refetching them would only be skipped,
     // so a seek back stops at the watermark. Forward seeks skip events, which is what an operator asks.
     this.#position = Math.max(offset, this.#watermark ?? 0)
-    // What was taken is committed by the flush above, or skipped by this seek.
-    for (const chunk of this.#uncommitted.splice(0)) chunk.release()
+    // What was taken is committed by the flush above, or skipped by this seek; unless the flush could not
+    // commit (quarantine full): records still held keep their bytes until they commit.
+    if (this.#stalled.length === 0 && this.#batcher.size === 0) {
+      for (const chunk of this.#uncommitted.splice(0)) chunk.release()
+    }
     this.#feed?.seek(this.#position)
     reply({ position: this.#position, watermark: this.#watermark })
   }

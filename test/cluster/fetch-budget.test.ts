@@ -11,7 +11,7 @@ afterEach(async () => {
 }, 60_000)
 
 describe('cluster mode: a node-wide fetch budget (BATON_FETCH_BUFFER_BYTES)', () => {
-  test('a node with a 64 KiB budget and 256 partitions drains the topic exactly once; the buffer never outgrows the budget', async () => {
+  test('a node with a 64 KiB budget and 256 partitions drains the topic exactly once; the buffer never outgrows the budget and is empty once all is committed', async () => {
     const limit = 64 * 1024
     scenario = new ClusterScenario({ keys: 1000, valueBytes: 100, poison: 0 }, { partitions: 256 })
     await scenario.createTopics()
@@ -34,6 +34,17 @@ describe('cluster mode: a node-wide fetch budget (BATON_FETCH_BUFFER_BYTES)', ()
     expect(await scenario.check()).toEqual({ stored: 30_000, deadLettered: 0 })
     expect(scrapes).toBeGreaterThan(0)
     expect(peak).toBeLessThanOrEqual(limit + 64 * 1024)
+    // Records hold their bytes until committed: with everything committed, nothing is held. A hold that
+    // leaked would keep its partition's share spent, and the partition unfetched, for good.
+    let held = Number.NaN
+    for (let i = 0; i < 50 && held !== 0; i++) {
+      held = total(
+        parseExposition(await (await fetch(`${node.url}/metrics`)).text()),
+        'baton_fetch_buffer_bytes',
+      )
+      if (held !== 0) await Bun.sleep(100)
+    }
+    expect(held).toBe(0)
     expect(await node.stop()).toBe(0)
   }, 300_000)
 })
