@@ -253,7 +253,7 @@ class PromMetrics implements Metrics {
     const registers = [this.registry]
     new Gauge({
       name: 'baton_fetch_buffer_bytes',
-      help: 'Fetched bytes the partition actors have not taken yet, all partitions together.',
+      help: 'Fetched bytes whose records are not committed yet (in mailboxes and batches), all partitions together.',
       registers,
       collect() {
         this.set(read().heldBytes)

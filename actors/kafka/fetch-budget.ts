@@ -35,7 +35,7 @@ export class FetchBudget {
     this.limit = limit
   }
 
-  /** Bytes held by fetched chunks that their actors have not taken yet. */
+  /** Bytes held by fetched chunks whose records their actors have not committed yet. */
   get held(): number {
     return this.#held
   }

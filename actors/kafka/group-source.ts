@@ -279,7 +279,7 @@ export class KafkaGroupSource {
     return [...this.#feeds.values()].map((feed) => feed.tp)
   }
 
-  /** Fetched bytes the partition actors have not taken yet, and the budget they are held to. */
+  /** Fetched bytes whose records the partition actors have not committed yet, and the budget they are held to. */
   fetchBuffer(): { readonly heldBytes: number; readonly limitBytes: number } {
     return { heldBytes: this.#budget.held, limitBytes: this.#budget.limit }
   }
