@@ -72,8 +72,19 @@ describe('the partition actor on a ManualClock', () => {
     await flush()
     append(7)
     await flush()
-    expect(stored()).toEqual([0, 1, 2, 3, 4, 5])
-    expect(sink.commits).toBe(2)
+    // Two full batches, then the last event alone: nothing else was queued to join it.
+    expect(stored()).toEqual([0, 1, 2, 3, 4, 5, 6])
+    expect(sink.commits).toBe(3)
+    expect(clock.now()).toBe(0)
+  })
+
+  test('commits at once what it holds when nothing else is queued, without waiting for its timer', async () => {
+    const { clock, append, stored, sink } = setUp({ maxWaitMs: 100 })
+    await flush()
+    append(2)
+    await flush()
+    expect(stored()).toEqual([0, 1])
+    expect(sink.commits).toBe(1)
     expect(clock.now()).toBe(0)
   })
 
@@ -82,15 +93,16 @@ describe('the partition actor on a ManualClock', () => {
     await flush()
     append(5, 4)
     await flush()
-    // 4-byte values: the third reaches 12 >= 10 bytes.
-    expect(stored()).toEqual([0, 1, 2])
-    expect(sink.commits).toBe(1)
+    // 4-byte values: the third reaches 12 >= 10 bytes; the last two, with nothing else queued, follow.
+    expect(stored()).toEqual([0, 1, 2, 3, 4])
+    expect(sink.commits).toBe(2)
   })
 
-  test('flushes what it holds maxWaitMs after the batch opened, and not before', async () => {
-    const { clock, append, stored } = setUp({ maxWaitMs: 100 })
+  test('flushes what it holds maxWaitMs after the batch opened, and not before, when other mail kept it open', async () => {
+    const { clock, ref, append, stored } = setUp({ maxWaitMs: 100 })
     await flush()
     append(2)
+    ref.tell({ type: 'status', reply: () => {} })
     await clock.advance(99)
     expect(stored()).toEqual([])
     await clock.advance(1)
@@ -98,9 +110,10 @@ describe('the partition actor on a ManualClock', () => {
   })
 
   test("fetched records hold their bytes in the source's budget until they are committed", async () => {
-    const { clock, append, stored, partition } = setUp({ maxWaitMs: 100 })
+    const { clock, ref, append, stored, partition } = setUp({ maxWaitMs: 100 })
     await flush()
     append(2)
+    ref.tell({ type: 'status', reply: () => {} })
     await flush()
     // Out of the mailbox and in the batch: taken, but not committed yet.
     expect(partition.heldChunks).toBe(1)
@@ -115,9 +128,9 @@ describe('the partition actor on a ManualClock', () => {
       { retry: backoff({ minMs: 100, maxMs: 400, jitter: 0 }) },
     )
     await flush()
-    append(3)
     sink.down = true
-    await clock.advance(100) // the batch's timer: first try fails, the next comes 100 ms later
+    append(3)
+    await flush() // nothing else queued: the first try at once fails, the next comes 100 ms later
     expect(status().state).toBe('sink-down')
     await clock.advance(100 + 200 + 400) // tries 2, 3 and 4 fail: 100, 200, then 400 ms apart
     expect(stored()).toEqual([])

@@ -242,6 +242,10 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
           this.#uncommitted.push({ last, release: msg.taken })
         }
         await this.#onRecords(msg.records, ctx)
+        // Nothing else waits to join the batch: commit it now instead of on the timer. While a batch
+        // commits the mailbox fills, so under load batches still grow to their limits; at a steady rate an
+        // event waits for the commit before it, not for the timer (p50 at half load: 113 ms, the timer).
+        if (this.#batcher.size > 0 && ctx.self.mailboxDepth === 0) await this.#flush(ctx)
         this.#releaseCommitted()
         return
       case 'flush':

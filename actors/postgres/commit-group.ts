@@ -42,7 +42,7 @@ interface Member {
  *   grouping, instead of failing its neighbours again.
  */
 export function commitGroups(deps: BatchTransactionDeps, options: CommitGroupOptions = {}) {
-  const maxBatches = options.maxBatches ?? 32
+  const maxBatches = options.maxBatches ?? 128
   const maxInFlight = options.maxInFlight ?? 2
   const waiting: Member[] = []
   /** Partitions with a batch in a running transaction. */
