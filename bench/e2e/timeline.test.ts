@@ -7,7 +7,14 @@ const bounds = ['0.05', '0.1', '0.15', '0.3', '+Inf']
 /** A reading whose latency histogram holds `latency` (cumulative per bound of `bounds`) and so on. */
 function reading(
   at: number,
-  r: { latency: number[]; stored: number; checkpoints: number; wal: number; mailbox: number },
+  r: {
+    latency: number[]
+    stored: number
+    checkpoints: number
+    wal: number
+    mailbox: number
+    host?: { dirtyBytes: number; diskWrittenBytes: number }
+  },
 ): Reading {
   const lines = [
     ...bounds.map(
@@ -24,13 +31,32 @@ function reading(
     `baton_mailbox_depth{topic="t",partition="1"} 1`,
     `baton_nodejs_heap_size_used_bytes ${64 * 2 ** 20}`,
   ]
-  return { at, samples: parseMetrics(lines.join('\n')), pg: { checkpoints: r.checkpoints, walBytes: r.wal } }
+  return {
+    at,
+    samples: parseMetrics(lines.join('\n')),
+    pg: { checkpoints: r.checkpoints, walBytes: r.wal },
+    host: r.host ?? null,
+  }
 }
 
 const readings = [
-  reading(1_000, { latency: [0, 0, 0, 0, 0], stored: 0, checkpoints: 3, wal: 0, mailbox: 0 }),
+  reading(1_000, {
+    latency: [0, 0, 0, 0, 0],
+    stored: 0,
+    checkpoints: 3,
+    wal: 0,
+    mailbox: 0,
+    host: { dirtyBytes: 0, diskWrittenBytes: 100 * 2 ** 20 },
+  }),
   // second 1: 10 batches, all within 50..100 ms
-  reading(2_000, { latency: [0, 10, 10, 10, 10], stored: 1_000, checkpoints: 3, wal: 2 ** 20, mailbox: 2 }),
+  reading(2_000, {
+    latency: [0, 10, 10, 10, 10],
+    stored: 1_000,
+    checkpoints: 3,
+    wal: 2 ** 20,
+    mailbox: 2,
+    host: { dirtyBytes: 900 * 2 ** 20, diskWrittenBytes: 130 * 2 ** 20 },
+  }),
   // second 2: 10 more, 8 within 100..150 ms and 2 within 150..300 ms; a checkpoint ended
   reading(3_000, {
     latency: [0, 10, 18, 20, 20],
@@ -52,6 +78,13 @@ describe('timelineSeconds', () => {
       [2, 500, 10, 1, 2, 6],
     ])
     expect(seconds[0]?.heapUsedMb).toBe(64)
+  })
+
+  test("the host's dirty page cache at the end of a second and what its disks wrote in it; null without a reading", () => {
+    expect(seconds.map((s) => [s.dirtyMb, s.diskWriteMb])).toEqual([
+      [900, 30],
+      [null, null],
+    ])
   })
 
   test("latency percentiles come from the second's bucket deltas, not the totals", () => {

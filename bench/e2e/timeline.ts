@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres'
+import { type HostIo, readHostIo } from '../kit/host-io.ts'
 import { type PgActivity, readPgActivity } from '../kit/pg-settings.ts'
 import {
   type Buckets,
@@ -11,12 +12,14 @@ import {
   sumOf,
 } from '../kit/prometheus.ts'
 
-/** One reading of the node's /metrics and PostgreSQL's counters. */
+/** One reading of the node's /metrics, PostgreSQL's counters and the host's page cache and disks. */
 export interface Reading {
   /** When it was taken, ms since the epoch. */
   readonly at: number
   readonly samples: readonly Sample[]
   readonly pg: PgActivity
+  /** null off Linux. */
+  readonly host: HostIo | null
 }
 
 /**
@@ -46,6 +49,12 @@ export interface Second {
   /** PostgreSQL checkpoints that ended in the second, and the WAL it wrote. */
   readonly pgCheckpoints: number
   readonly walMb: number
+  /**
+   * The host's dirty page cache at the end of the second, and what it wrote to its disks in it (null off
+   * Linux): a burst of writeback queues the WAL's fsync behind it.
+   */
+  readonly dirtyMb: number | null
+  readonly diskWriteMb: number | null
 }
 
 const LATENCY = 'baton_end_to_end_latency_seconds'
@@ -82,6 +91,8 @@ export function timelineSeconds(readings: readonly Reading[]): Second[] {
       ),
       pgCheckpoints: b.pg.checkpoints - a.pg.checkpoints,
       walMb: tenth((b.pg.walBytes - a.pg.walBytes) / 2 ** 20),
+      dirtyMb: b.host && tenth(b.host.dirtyBytes / 2 ** 20),
+      diskWriteMb: a.host && b.host && tenth((b.host.diskWrittenBytes - a.host.diskWrittenBytes) / 2 ** 20),
     })
   }
   return rows
@@ -128,11 +139,12 @@ export function sampleTimeline(metricsUrl: string, sql: Sql, intervalMs = 1000):
   let stopped = false
   const read = async (): Promise<Reading> => {
     const at = Date.now()
-    const [text, pg] = await Promise.all([
+    const [text, pg, host] = await Promise.all([
       fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text()),
       readPgActivity(sql),
+      readHostIo(),
     ])
-    return { at, samples: parseMetrics(text), pg }
+    return { at, samples: parseMetrics(text), pg, host }
   }
   const loop = async () => {
     const started = performance.now()
@@ -166,5 +178,8 @@ export function secondsRows(label: string, seconds: readonly Second[]): string[]
     `commit p99 ${ms(s.commitP99Ms)} ms, checkpoint p99 ${ms(s.checkpointP99Ms)} ms`,
     `mailbox ${s.mailboxDepth}, heap ${Math.round(s.heapUsedMb)} MB, gc ${ms(s.gcMs)} ms`,
     `pg checkpoints ${s.pgCheckpoints}, WAL ${s.walMb.toFixed(1)} MB`,
+    s.dirtyMb === null || s.diskWriteMb === null
+      ? ''
+      : `host dirty ${Math.round(s.dirtyMb)} MB, disks wrote ${Math.round(s.diskWriteMb)} MB`,
   ])
 }

@@ -11,6 +11,7 @@ export const latencySettings = [
   'fsync',
   'full_page_writes',
   'wal_compression',
+  'wal_init_zero',
 ] as const
 
 /** Setting name -> value with its unit, e.g. `{ checkpoint_timeout: '30s', max_wal_size: '1GB' }`. */

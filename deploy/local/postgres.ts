@@ -42,6 +42,11 @@ export function postgresSettings(opts: { port: number; socketDir: string | null 
     `unix_socket_directories = '${opts.socketDir ?? ''}'`,
     'max_connections = 200',
     'shared_buffers = 128MB',
+    // A new server has no WAL segments to recycle, so each 16 MB segment it needs is first written full of
+    // zeros: at 26 MB/s of WAL that doubled the disk's writes for the first minutes and held commits (bench
+    // latency at 75 k ev/s: p99 510 ms with, 88 ms without). A server that has run a while renames old
+    // segments instead, as production's does; ext4 and xfs allocate the blocks as the WAL is written.
+    'wal_init_zero = off',
     'fsync = on',
     "log_line_prefix = '%m [%p] '",
     "log_timezone = 'UTC'",
