@@ -166,7 +166,7 @@ async function writeCharts(out: string, rates: readonly RatePhase[]): Promise<vo
     rates.map((r) => ({ label: label(r.share), ...r.run })),
   )
   const timeline = timelineChart(
-    'per-second p50 and p99 at each rate; rules: PostgreSQL checkpoints ending, the 150 ms target',
+    'per-second p50 and p99 at each rate; rules: PostgreSQL checkpoints starting, the 150 ms target',
     rates.map((r) => ({ label: label(r.share), seconds: r.run.timeline })),
   )
   await writeFile(`${base}-curve.svg`, await renderSvg(curve))

@@ -6,7 +6,8 @@ export const P99_TARGET_MS = 150
 
 /**
  * Per-second p50 and p99 of one or more latency phases against time, with the seconds in which a
- * PostgreSQL checkpoint ended marked, so a stall can be put beside its cause.
+ * PostgreSQL checkpoint began marked (as `pg_stat_bgwriter` counts it), so a stall can be put beside its
+ * cause.
  */
 export function timelineChart(
   title: string,

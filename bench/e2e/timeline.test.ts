@@ -57,7 +57,7 @@ const readings = [
     mailbox: 2,
     host: { dirtyBytes: 900 * 2 ** 20, diskWrittenBytes: 130 * 2 ** 20 },
   }),
-  // second 2: 10 more, 8 within 100..150 ms and 2 within 150..300 ms; a checkpoint ended
+  // second 2: 10 more, 8 within 100..150 ms and 2 within 150..300 ms; a checkpoint counted
   reading(3_000, {
     latency: [0, 10, 18, 20, 20],
     stored: 1_500,

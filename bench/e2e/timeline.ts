@@ -46,7 +46,10 @@ export interface Second {
   readonly heapUsedMb: number
   /** GC pauses the node reported in the second (prom-client's nodejs_gc_duration_seconds), when any. */
   readonly gcMs: number
-  /** PostgreSQL checkpoints that ended in the second, and the WAL it wrote. */
+  /**
+   * PostgreSQL checkpoints counted in the second (`pg_stat_bgwriter` counts a timed one as it starts; its
+   * writes are spread over the next `checkpoint_completion_target` of the interval), and the WAL written.
+   */
   readonly pgCheckpoints: number
   readonly walMb: number
   /**
