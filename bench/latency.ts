@@ -28,13 +28,13 @@ The latency curve of Kafka -> baton -> PostgreSQL on this machine, the producer 
   max rate   a fresh node, the producer sending as fast as it can: the events/s the node stores
   10%, 50%, 80% of that rate, each on a fresh node and topic: end-to-end latency p50/p99/p999/max, and
              every second of it (events, p50, p99, max, batch commit p99, checkpoint p99, mailbox depth,
-             heap, PostgreSQL checkpoints and WAL)
+             heap, PostgreSQL checkpoints and WAL, the host's dirty page cache and disk writes)
 
 Latency is the node's baton_end_to_end_latency_seconds, scraped from its /metrics every second: per
 committed batch, from its oldest event's time to the return of its COMMIT. Each rate runs long enough to
 hold two PostgreSQL checkpoints: the run sets the local server's checkpoint_timeout to 30 s (ALTER SYSTEM,
 reset at the end), so that what a production server does every 15 minutes happens here every 30 s, and
-counts the checkpoints that ended in each phase (pg_stat_bgwriter). With --pg production it also sets
+counts the checkpoints that started in each phase (pg_stat_bgwriter). With --pg production it also sets
 what deploy/k8s/dependencies/postgres.yaml sets (max_wal_size 16GB, checkpoint_completion_target 0.9);
 without, PostgreSQL's defaults (max_wal_size 1GB: WAL-triggered checkpoints come sooner). The settings
 it ran with are in the result.
