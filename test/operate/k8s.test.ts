@@ -270,6 +270,21 @@ describe('the resources around it', () => {
     }
   })
 
+  test('PostgreSQL keeps its WAL on a volume of its own, larger than max_wal_size', () => {
+    // A COMMIT's WAL flush on the data volume queues behind the kernel's writeback of table pages: the
+    // worst seconds of `baton bench latency` (README, Tail latency).
+    const pg = find('Cluster', 'baton-pg')
+    const bytes = (size: string) => {
+      const units: Record<string, number> = { Gi: 2 ** 30, GB: 2 ** 30, Mi: 2 ** 20, MB: 2 ** 20 }
+      const [, n, unit] = /^(\d+)(Gi|GB|Mi|MB)$/.exec(size) ?? []
+      const scale = unit === undefined ? undefined : units[unit]
+      if (!n || scale === undefined) throw new Error(`not a size this test reads: ${size}`)
+      return Number(n) * scale
+    }
+    expect(pg.spec.walStorage?.size).toBeDefined()
+    expect(bytes(pg.spec.walStorage.size)).toBeGreaterThan(bytes(pg.spec.postgresql.parameters.max_wal_size))
+  })
+
   test('PostgreSQL by CloudNativePG with a synchronous replica; Redis with its append-only file on a volume', () => {
     const pg = find('Cluster', 'baton-pg')
     expect(pg.spec.instances).toBeGreaterThanOrEqual(2)
