@@ -6,6 +6,7 @@ import { isBatonError } from '../core/errors.ts'
 import { type SourceRecord, type TopicPartition, tpString } from '../ports.ts'
 import { deleteTopics, ensureTopics } from './admin.ts'
 import { KafkaGroupSource, type KafkaGroupSourceOptions } from './group-source.ts'
+import { KafkaPartitionFeed } from './partition-feed.ts'
 import { PartitionReader } from './partition-reader.ts'
 import { KafkaEventProducer } from './producer.ts'
 
@@ -176,7 +177,9 @@ describe('KafkaGroupSource', () => {
       // It holds its share of the budget (16 KiB at least, and one record batch beyond) and waits.
       expect(drained(stuckTp)).toBe(false)
       expect(seen.get(stuck)?.length).toBeGreaterThan(0)
-      expect(source.fetchBuffer().heldBytes).toBe(source.feed(stuckTp).heldBytes)
+      const stuckFeed = source.feed(stuckTp)
+      expect(stuckFeed).toBeInstanceOf(KafkaPartitionFeed)
+      expect(source.fetchBuffer().heldBytes).toBe((stuckFeed as KafkaPartitionFeed).heldBytes)
       expect(source.fetchBuffer().heldBytes).toBeLessThanOrEqual(32 * 1024)
       for (const take of untaken.splice(0)) take()
       // Taken now, it gets its turn again.

@@ -3,27 +3,17 @@ import { serviceEnv } from '../../test/support/env.ts'
 import { eventStore } from '../event-store.ts'
 import type { PartitionKey } from '../ports.ts'
 import { partitionClaims } from './claims.ts'
-import { type PostgresClients, postgresClients } from './clients.ts'
 import { createPostgresSink, type PostgresSink } from './sink.ts'
 import { postgresTarget } from './target.ts'
-import { testDatabase, uniqueKey, watermark } from './testing.ts'
+import { countingClients, testDatabase, uniqueKey, watermark } from './testing.ts'
 
 const db = testDatabase()
 const keys: PartitionKey[] = []
 let sink: PostgresSink // migrates the tables
-let clients: PostgresClients
-let statements = 0
+const { clients, statements } = countingClients()
 
 beforeAll(async () => {
   sink = await createPostgresSink({ url: serviceEnv().DATABASE_URL, pipeline: eventStore, group: 'unused' })
-  const real = postgresClients(serviceEnv().DATABASE_URL, 2, { onnotice: () => {} })
-  clients = {
-    ...real,
-    run(fn, deadlineMs) {
-      statements++
-      return real.run(fn, deadlineMs)
-    },
-  }
 })
 
 afterAll(async () => {
@@ -37,11 +27,11 @@ test('4,096 partitions read their epochs and claim their rows in a few statement
   const base = uniqueKey()
   keys.push(base)
   const all = Array.from({ length: 4_096 }, (_, partition) => ({ ...base, partition }))
-  statements = 0
+  const before = statements()
   expect(await Promise.all(all.map(claims.storedEpoch))).toEqual(all.map(() => null))
   expect(await Promise.all(all.map((key) => claims.claim(key, 10)))).toEqual(all.map(() => null))
   // Batches of at most 1000: 5 for the epochs, 5 for the claims (none refused: no second read).
-  expect(statements).toBe(10)
+  expect(statements() - before).toBe(10)
   expect(await Promise.all(all.map(claims.storedEpoch))).toEqual(all.map(() => 10))
   expect(await watermark(db.sql, all[4_095] as PartitionKey)).toEqual({ nextOffset: null, epoch: 10 })
 })

@@ -1,9 +1,10 @@
 import type { Sql } from 'postgres'
 import { coalesce } from '../core/coalesce.ts'
 import { BatonError } from '../core/errors.ts'
-import { describeKey, type PartitionKey, tpString } from '../ports.ts'
+import { describeKey, type PartitionKey } from '../ports.ts'
 import { toSinkError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
+import { describeKeys, keyColumns, keyString } from './partition-keys.ts'
 import type { PostgresTarget } from './target.ts'
 
 /** The sink's `storedEpoch` and `claim`, each batched over the partitions that ask in the same tick. */
@@ -52,7 +53,7 @@ interface Claim {
 }
 
 async function storedEpochs(sql: Sql, keys: readonly PartitionKey[]): Promise<(number | null)[]> {
-  const c = columns(keys)
+  const c = keyColumns(keys)
   const rows = await sql<{ i: string; epoch: string | null }[]>`
     select k.i, w.epoch
     from unnest(${c.groups}::text[], ${c.topics}::text[], ${c.partitions}::int[]) with ordinality as k(g, t, p, i)
@@ -70,7 +71,7 @@ async function storedEpochs(sql: Sql, keys: readonly PartitionKey[]): Promise<(n
  * epoch already claimed it (an epoch is claimed once), read after the statement as a single claim does.
  */
 async function claimAll(sql: Sql, claims: readonly Claim[]): Promise<(number | null | BatonError)[]> {
-  const c = columns(claims.map((claim) => claim.key))
+  const c = keyColumns(claims.map((claim) => claim.key))
   const epochs = claims.map((claim) => claim.epoch)
   const claimed = await sql<
     { group_id: string; topic: string; partition: number; next_offset: string | null }[]
@@ -115,18 +116,4 @@ function refusal({ key, epoch }: Claim, held: number | null): BatonError {
     `Partition ${describeKey(key)} is owned by epoch ${held}, newer than this actor's ${epoch}: ` +
       'another actor took the partition, so this one must stop.',
   )
-}
-
-function columns(keys: readonly PartitionKey[]) {
-  return {
-    groups: keys.map((k) => k.group),
-    topics: keys.map((k) => k.topic),
-    partitions: keys.map((k) => k.partition),
-  }
-}
-
-const keyString = (key: PartitionKey) => `${key.group}\u0000${tpString(key)}`
-
-function describeKeys(keys: readonly PartitionKey[]): string {
-  return keys.length === 1 ? describeKey(keys[0] as PartitionKey) : `${keys.length} partitions`
 }

@@ -2,8 +2,10 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { serviceEnv } from '../../test/support/env.ts'
 import { eventStore } from '../event-store.ts'
 import type { DeadLetter, PartitionKey } from '../ports.ts'
+import { postgresDeadLetters } from './dead-letters.ts'
 import { createPostgresSink, type PostgresSink } from './sink.ts'
-import { record, testDatabase, uniqueKey } from './testing.ts'
+import { postgresTarget } from './target.ts'
+import { countingClients, record, testDatabase, uniqueKey } from './testing.ts'
 
 const db = testDatabase()
 const key = uniqueKey(0)
@@ -134,5 +136,31 @@ test('letters of other groups are neither listed nor marked', async () => {
     expect(await stranger.deadLetters.markReplayed(ids)).toBe(0)
   } finally {
     await stranger.close()
+  }
+})
+
+test('partitions starting together read their outboxes in one statement, each with its own letters and limit', async () => {
+  const { clients, statements } = countingClients()
+  const letters = postgresDeadLetters(clients, key.group, postgresTarget(serviceEnv().DATABASE_URL))
+  const third: PartitionKey = { ...key, partition: 3 }
+  await sink.claim(third, 1)
+  await deadLetter(third, null, [0, 1, 2])
+  try {
+    const before = statements()
+    const [all, firstTwo, fromOther, none] = await Promise.all([
+      letters.unpublished(third),
+      letters.unpublished(third, 2),
+      letters.unpublished(other),
+      letters.unpublished({ ...key, partition: 2 }),
+    ])
+    expect(statements() - before).toBe(1)
+    expect(all.map((l) => l.record.offset)).toEqual([0, 1, 2])
+    expect(all).toEqual(await sink.deadLetters.unpublished(third))
+    expect(firstTwo).toEqual(all.slice(0, 2))
+    expect(fromOther).toEqual(await sink.deadLetters.unpublished(other))
+    expect(fromOther.map((l) => l.record.partition)).toEqual([1])
+    expect(none).toEqual([])
+  } finally {
+    await clients.end(5)
   }
 })

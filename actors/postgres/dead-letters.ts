@@ -9,7 +9,9 @@ import type {
 
 export type { DeadLetterPage, DeadLetterQuery, StoredDeadLetter } from '../ports.ts'
 
+import { coalesce } from '../core/coalesce.ts'
 import type { PostgresClients } from './clients.ts'
+import { describeKeys, keyColumns, rowsPerKey } from './partition-keys.ts'
 import { sinkCalls } from './sink-calls.ts'
 import type { PostgresTarget } from './target.ts'
 
@@ -19,7 +21,10 @@ import type { PostgresTarget } from './target.ts'
  * outbox, so a crash between commit and publish means a retry, not a lost letter.
  */
 export interface PostgresDeadLetters {
-  /** The oldest unpublished letters of one partition, in offset order (the order to publish them in). */
+  /**
+   * The oldest unpublished letters of one partition, in offset order (the order to publish them in). The
+   * calls of one tick are answered by one statement.
+   */
   unpublished(key: PartitionKey, limit?: number): Promise<StoredDeadLetter[]>
   /** Marks letters as published; letters already marked stay as they are. Returns how many it marked. */
   markPublished(ids: readonly number[]): Promise<number>
@@ -54,19 +59,26 @@ export function postgresDeadLetters(
   deadlineMs?: number,
 ): PostgresDeadLetters {
   const { run } = sinkCalls(clients, target, deadlineMs)
-  return {
-    async unpublished(key, limit = 100) {
-      const rows = await run(
-        'reading unpublished dead letters',
-        (sql) => sql<DeadLetterRow[]>`
+  // Every partition a node takes looks into its outbox as it starts: thousands at once, one statement.
+  const unpublished = coalesce(async (asks: readonly { key: PartitionKey; limit: number }[]) => {
+    const c = keyColumns(asks.map((ask) => ask.key))
+    const rows = await run(
+      `reading the unpublished dead letters of ${describeKeys(asks.map((ask) => ask.key))}`,
+      (sql) => sql<(DeadLetterRow & { i: string })[]>`
+        select k.i, d.*
+        from unnest(${c.groups}::text[], ${c.topics}::text[], ${c.partitions}::int[],
+          ${asks.map((ask) => pageSize(ask.limit))}::int[]) with ordinality as k(g, t, p, n, i)
+        cross join lateral (
           select * from baton_dead_letters
-          where group_id = ${key.group} and topic = ${key.topic} and partition = ${key.partition}
-            and published_at is null
+          where group_id = k.g and topic = k.t and partition = k.p and published_at is null
           order by "offset"
-          limit ${pageSize(limit)}`,
-      )
-      return rows.map(toStored)
-    },
+          limit k.n) d
+        order by k.i, d."offset"`,
+    )
+    return rowsPerKey(asks.length, rows).map((letters) => letters.map(toStored))
+  })
+  return {
+    unpublished: (key, limit = 100) => unpublished({ key, limit }),
     async markPublished(ids) {
       const result = await run(
         'marking dead letters published',

@@ -1,4 +1,5 @@
 import type { TransactionSql } from 'postgres'
+import { coalesce } from '../core/coalesce.ts'
 import { BatonError } from '../core/errors.ts'
 import type { BatchCommit, PartitionKey, SourceRecord } from '../ports.ts'
 import {
@@ -10,6 +11,7 @@ import {
 } from '../quarantine.ts'
 import type { PostgresClients } from './clients.ts'
 import { deadLetterColumns, type StoredEventRow, storedRecord } from './dead-letters.ts'
+import { describeKeys, keyColumns, rowsPerKey } from './partition-keys.ts'
 import { sinkCalls } from './sink-calls.ts'
 import type { PostgresTarget } from './target.ts'
 
@@ -96,24 +98,31 @@ export function postgresQuarantine(
   deadlineMs: number,
 ): QuarantineStore {
   const { run, transaction } = sinkCalls(clients, target, deadlineMs)
-  return {
-    async load(key) {
-      const rows = await run(
-        'loading quarantined keys',
-        (sql) => sql<{ key: Buffer; state: QuarantineState; dead_letter_id: string; events: number }[]>`
-          select q.key, q.state, q.dead_letter_id,
-            (select count(*)::int from baton_quarantine h where h.group_id = q.group_id and h.topic = q.topic
-              and h.partition = q.partition and h.key = q.key) as events
-          from baton_quarantined_keys q
-          where q.group_id = ${key.group} and q.topic = ${key.topic} and q.partition = ${key.partition}`,
-      )
-      return rows.map((r) => ({
+  // Every partition a node takes loads its quarantined keys as it starts: thousands at once, one statement.
+  const load = coalesce(async (keys: readonly PartitionKey[]) => {
+    const c = keyColumns(keys)
+    const rows = await run(
+      `loading the quarantined keys of ${describeKeys(keys)}`,
+      (sql) => sql<
+        { i: string; key: Buffer; state: QuarantineState; dead_letter_id: string; events: number }[]
+      >`
+        select k.i, q.key, q.state, q.dead_letter_id,
+          (select count(*)::int from baton_quarantine h where h.group_id = q.group_id and h.topic = q.topic
+            and h.partition = q.partition and h.key = q.key) as events
+        from unnest(${c.groups}::text[], ${c.topics}::text[], ${c.partitions}::int[]) with ordinality as k(g, t, p, i)
+        join baton_quarantined_keys q on q.group_id = k.g and q.topic = k.t and q.partition = k.p`,
+    )
+    return rowsPerKey(keys.length, rows).map((entries) =>
+      entries.map((r) => ({
         key: r.key,
         state: r.state,
         deadLetterId: Number(r.dead_letter_id),
         events: r.events,
-      }))
-    },
+      })),
+    )
+  })
+  return {
+    load,
 
     release(step) {
       const { group: g, topic, partition } = step.key

@@ -5,6 +5,7 @@ import { serviceEnv } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import { eventStore } from '../event-store.ts'
 import { NO_HEADERS, type PartitionKey, type SinkTx, type SourceRecord } from '../ports.ts'
+import { type PostgresClients, postgresClients } from './clients.ts'
 import { createPostgresSink, type PostgresSink, type PostgresSinkOptions } from './sink.ts'
 
 /** A fresh partition key: a group and topic no other test uses. */
@@ -38,6 +39,22 @@ export function storeEvents(records: readonly SourceRecord[]): (tx: SinkTx) => P
       },
       tx,
     )
+  }
+}
+
+/** Clients of the test database that count the statements run through them (`transaction` is not counted). */
+export function countingClients(): { clients: PostgresClients; statements: () => number } {
+  const real = postgresClients(serviceEnv().DATABASE_URL, 2, { onnotice: () => {} })
+  let statements = 0
+  return {
+    clients: {
+      ...real,
+      run(fn, deadlineMs) {
+        statements++
+        return real.run(fn, deadlineMs)
+      },
+    },
+    statements: () => statements,
   }
 }
 
