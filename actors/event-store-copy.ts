@@ -1,10 +1,10 @@
 import { isUtf8 } from 'node:buffer'
 import type { TransactionSql } from 'postgres'
-import { NO_HEADERS, type SourceRecord } from './ports.ts'
+import { NO_HEADERS, type SinkTx, type SourceRecord } from './ports.ts'
 
 /**
  * The event store's rows for PostgreSQL, as one `COPY ... FROM STDIN (FORMAT binary)` inside the batch's
- * transaction. Keys and values go from the fetch response's bytes into the COPY data without becoming
+ * transaction, which a transaction shared by several partitions' batches sends once for all of them. Keys and values go from the fetch response's bytes into the COPY data without becoming
  * strings; the multi-row INSERT it replaced spent most of a node's CPU per event turning a batch into
  * text parameters (a string per key and value, joins, escaping, re-encoding) for PostgreSQL to split
  * again.
@@ -14,9 +14,9 @@ const COPY_STATEMENT = `copy baton_events (topic, partition, "offset", key, valu
 
 /** The binary COPY header: signature, flags (int32 0), header extension length (int32 0). */
 const HEADER = Buffer.from([...Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), ...[0, 0, 0, 0], ...[0, 0, 0, 0]])
-/** The field count of a row, and of the trailer (-1). */
+/** The field count of a row; the trailer is a field count of -1. */
 const FIELDS = 7
-const TRAILER = -1
+const TRAILER = Buffer.from([0xff, 0xff])
 /** jsonb's binary form: a version byte (1), then the JSON text. */
 const JSONB_VERSION = 1
 const NULL_JSON = Buffer.from('null')
@@ -39,19 +39,34 @@ interface RowBytes {
 }
 
 /**
- * Stores `records` (with `values`, their JSON texts as the event store decoded them) in `baton_events` by
- * binary COPY on `tx`. Resolves when PostgreSQL accepted every row; rejects with its error (a primary-key
- * conflict: a double got through) or the connection's, which fails the transaction.
+ * Stores `records` (with `values`, their JSON texts as the event store decoded them) in `baton_events`:
+ * through `tx.copy` when the transaction gathers its batches' rows into one COPY, else by a binary COPY
+ * of their own. Resolves when PostgreSQL accepted every row (or took them to send); a primary-key
+ * conflict (a double got through) or a lost connection fails the transaction.
  */
 export async function copyEvents(
-  tx: TransactionSql,
+  tx: Extract<SinkTx, { kind: 'postgres' }>,
   topic: string,
   partition: number,
   records: readonly SourceRecord[],
   values: readonly string[],
 ): Promise<void> {
-  const data = encodeRows(topic, partition, records, values)
-  const query = tx.unsafe(COPY_STATEMENT)
+  const tuples = encodeTuples(topic, partition, records, values)
+  if (tx.copy) tx.copy(COPY_STATEMENT, tuples)
+  else await copyIn(tx.sql, COPY_STATEMENT, [tuples])
+}
+
+/**
+ * Runs `statement` (a `COPY ... FROM STDIN (FORMAT binary)`) on `tx` with `tuples` (binary COPY tuples,
+ * in order) between one header and one trailer. Resolves when PostgreSQL accepted every row; rejects with
+ * its error or the connection's.
+ */
+export async function copyIn(
+  tx: TransactionSql,
+  statement: string,
+  tuples: readonly Buffer[],
+): Promise<void> {
+  const query = tx.unsafe(statement)
   const stream = await query.writable()
   const settle = query as unknown as CopyQuerySettlers
   // postgres.js 3.4 settles the COPY's query promise when COPY starts (with the stream), and drops an
@@ -62,12 +77,16 @@ export async function copyEvents(
     settle.reject = reject
     stream.on('error', reject)
   })
-  stream.end(data)
+  // The stream hands postgres.js one buffer (one CopyData message) once the socket took the one before:
+  // what it and the socket copy at a time is one batch's rows, not all of a shared transaction's.
+  stream.write(HEADER)
+  for (const batch of tuples) stream.write(batch)
+  stream.end(TRAILER)
   await outcome
 }
 
-/** The COPY data of the rows: header, one tuple per record, trailer. Exported for its test. */
-export function encodeRows(
+/** The binary COPY tuples of the rows, without header and trailer. Exported for its test. */
+export function encodeTuples(
   topic: string,
   partition: number,
   records: readonly SourceRecord[],
@@ -77,7 +96,7 @@ export function encodeRows(
   const rows = new Array<RowBytes>(records.length)
   // Per row: field count, 7 lengths, partition (4), offset (8), event_time (8), the jsonb versions (2).
   const fixed = 2 + 7 * 4 + 4 + 8 + 8 + 2 + topicBytes.length
-  let size = HEADER.length + 2
+  let size = 0
   for (let i = 0; i < records.length; i++) {
     const record = records[i] as SourceRecord
     const row: RowBytes = {
@@ -89,7 +108,7 @@ export function encodeRows(
     size += fixed + (row.key?.length ?? 0) + row.value.length + row.headers.length
   }
   const out = Buffer.allocUnsafe(size)
-  let at = HEADER.copy(out, 0)
+  let at = 0
   for (let i = 0; i < records.length; i++) {
     const record = records[i] as SourceRecord
     const row = rows[i] as RowBytes
@@ -103,7 +122,6 @@ export function encodeRows(
     at = jsonbField(out, at, row.headers)
     at = int64Field(out, at, (record.timestamp - PG_EPOCH_MS) * 1000)
   }
-  out.writeInt16BE(TRAILER, at)
   return out
 }
 

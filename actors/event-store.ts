@@ -59,7 +59,7 @@ export const eventStore = definePipeline<string>({
     if (tx.kind === 'postgres') {
       const records = batch.events.map((e) => e.record)
       const values = batch.events.map((e) => e.value)
-      await copyEvents(tx.sql, batch.topic, batch.partition, records, values)
+      await copyEvents(tx, batch.topic, batch.partition, records, values)
       return
     }
     const insert = sqliteInsert(tx.db)

@@ -83,7 +83,18 @@ export type SinkKind = 'postgres' | 'sqlite'
  * they commit together with the partition's watermark, or not at all.
  */
 export type SinkTx =
-  | { readonly kind: 'postgres'; readonly sql: import('postgres').TransactionSql }
+  | {
+      readonly kind: 'postgres'
+      readonly sql: import('postgres').TransactionSql
+      /**
+       * Present in a batch's commit: rows for `statement` (a `COPY ... FROM STDIN (FORMAT binary)`), as
+       * binary COPY tuples without header and trailer, that the transaction sends in one COPY for all its
+       * batches once each batch's part ran (one round trip, not one per batch), before it commits. They
+       * are not visible in the transaction before that. A batch that fails drops its rows; a row that
+       * fails (a primary-key conflict) fails the transaction, whose batches are then retried alone.
+       */
+      readonly copy?: (statement: string, tuples: Buffer) => void
+    }
   | { readonly kind: 'sqlite'; readonly db: import('bun:sqlite').Database }
 
 /** An event that failed processing for good, on its way to the dead-letter topic or table. */

@@ -3,6 +3,7 @@ import { BatonError } from '../core/errors.ts'
 import type { BatchCommit, PartitionKey } from '../ports.ts'
 import { answeredWithError, classifyPostgresError, describeError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
+import { DeferredCopies } from './deferred-copies.ts'
 import { writeQuarantine } from './quarantine.ts'
 import type { CommitSettler } from './settle.ts'
 import type { PostgresTarget } from './target.ts'
@@ -33,7 +34,10 @@ const COMMITTED: BatchOutcome = { committed: true }
  * partition) order, so two transactions lock their watermark rows in the same order and never deadlock
  * on them.
  *
- * When the transaction as a whole fails, nothing of it is kept: every batch not decided on its own fails
+ * Rows a pipeline hands to `tx.copy` go in one COPY for all batches, after the last batch's part
+ * (deferred-copies.ts); a batch that failed drops its rows first.
+ *
+ * When the transaction as a whole fails (a COPY row too), nothing of it is kept: every batch not decided on its own fails
  * with SINK_UNAVAILABLE. When its outcome is unknown (the connection was lost or the deadline passed, maybe
  * after COMMIT was sent), each such batch is settled from its own watermark row (settle.ts): committed, or
  * its error. A single batch runs without a savepoint, its errors as they are.
@@ -47,6 +51,7 @@ export async function commitBatches(
   /** Batches whose watermark moved in the transaction and was not rolled back to their savepoint. */
   const moved: number[] = []
   let pid: number | null = null
+  const copies = new DeferredCopies()
   /** The batch's part: its fenced watermark first, its pipeline only if the row moved. */
   const run = async (sql: TransactionSql, i: number) => {
     const batch = batches[i] as BatchCommit
@@ -59,22 +64,27 @@ export async function commitBatches(
     pid = movedBy
     moved.push(i)
     await writeQuarantine(sql, batch)
-    if (batch.work) await batch.work({ kind: 'postgres', sql })
+    if (batch.work) await batch.work({ kind: 'postgres', sql, copy: copies.for(i) })
   }
   try {
     await deps.clients.transaction(async (tx) => {
-      if (batches.length === 1) return run(tx, 0)
-      for (const i of order) {
-        try {
-          // postgres.js's savepoint: a statement that fails inside it fails it, not the whole transaction.
-          await tx.savepoint((sp) => run(sp, i))
-        } catch (err) {
-          // The connection is gone: so is the transaction, whose outcome is settled below.
-          if (classifyPostgresError(err) === 'unavailable' && !answeredWithError(err)) throw err
-          if (moved.at(-1) === i) moved.pop()
-          outcomes[i] = { committed: false, error: err }
+      if (batches.length === 1) await run(tx, 0)
+      else {
+        for (const i of order) {
+          try {
+            // postgres.js's savepoint: a statement that fails inside it fails it, not the whole transaction.
+            await tx.savepoint((sp) => run(sp, i))
+          } catch (err) {
+            // The connection is gone: so is the transaction, whose outcome is settled below.
+            if (classifyPostgresError(err) === 'unavailable' && !answeredWithError(err)) throw err
+            if (moved.at(-1) === i) moved.pop()
+            copies.drop(i)
+            outcomes[i] = { committed: false, error: err }
+          }
         }
       }
+      // The batches' rows, after every watermark moved: a row that fails fails the transaction as a whole.
+      await copies.send(tx)
     }, deps.deadlineMs)
     for (const i of moved) outcomes[i] = COMMITTED
   } catch (err) {

@@ -8,7 +8,15 @@ import type { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'
 import type { PostgresSink } from './sink.ts'
-import { proxiedSink, record, storedOffsets, storeEvents, testDatabase, watermark } from './testing.ts'
+import {
+  copyingAtOnce,
+  proxiedSink,
+  record,
+  storedOffsets,
+  storeEvents,
+  testDatabase,
+  watermark,
+} from './testing.ts'
 
 const db = testDatabase()
 const keys: PartitionKey[] = []
@@ -72,7 +80,8 @@ function batch(
       if (tx.kind !== 'postgres') throw new Error('postgres only')
       const [row] = await tx.sql<{ id: string }[]>`select txid_current()::text as id`
       txids.push(row?.id ?? '')
-      await store(tx)
+      // Its rows go in now, not with the transaction's other batches: `then` runs after them.
+      await store(copyingAtOnce(tx))
       await then(tx)
     },
   }
@@ -263,4 +272,80 @@ test('never split, at most 16 batches and one batch per partition in a transacti
   expect(first.txids[0]).not.toBe(second.txids[0])
   expect(await storedOffsets(db.sql, twice)).toEqual([0, 1, 2])
   for (const key of many.slice(1)) expect(await storedOffsets(db.sql, key)).toEqual([0])
+})
+
+/** A batch whose event-store rows go in the transaction's one COPY (`tx.copy`); `then` runs after handing them over. */
+function sharedCopyBatch(
+  key: PartitionKey,
+  offsets: number[],
+  then: (tx: SinkTx) => unknown = () => {},
+): BatchCommit {
+  const store = storeEvents(offsets.map((o) => record(key, o)))
+  return {
+    key,
+    epoch: 1,
+    fromOffset: null,
+    toOffset: (offsets.at(-1) ?? 0) + 1,
+    deadLetters: [],
+    work: async (tx) => {
+      if (tx.kind !== 'postgres' || !tx.copy) throw new Error('a batch commit offers tx.copy')
+      await store(tx)
+      await then(tx)
+    },
+  }
+}
+
+test("a group's rows go in one COPY after every batch ran, not before; a batch that fails drops its rows", async () => {
+  const [a, failing, b] = (await claimed(3)) as Keys
+  let seenBeforeTheCopy = -1
+  const results = await whileBusy([
+    sharedCopyBatch(a, [0, 1]),
+    sharedCopyBatch(failing, [0, 1, 2], () => {
+      throw new Error('after its rows were handed over')
+    }),
+    sharedCopyBatch(b, [0], async (tx) => {
+      // The last batch in partition order: a's rows are handed over, not yet copied.
+      if (tx.kind !== 'postgres') return
+      const [row] = await tx.sql<{ n: number }[]>`
+        select count(*)::int as n from baton_events where topic = ${a.topic}`
+      seenBeforeTheCopy = row?.n ?? -1
+    }),
+  ])
+  expect(sizes).toEqual([3])
+  expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+  expect(seenBeforeTheCopy).toBe(0)
+  expect(await storedOffsets(db.sql, a)).toEqual([0, 1])
+  expect(await storedOffsets(db.sql, b)).toEqual([0])
+  expect(await storedOffsets(db.sql, failing)).toEqual([])
+  expect(await watermark(db.sql, failing)).toEqual({ nextOffset: null, epoch: 1 })
+})
+
+test('a row of the shared COPY that fails (a double): every batch SINK_UNAVAILABLE, nothing applied; retried alone, only the double fails', async () => {
+  const [a, doubled, b] = (await claimed(3)) as Keys
+  // Offset 0 of `doubled` is already stored, as if a double had got past the watermark.
+  await db.sql`
+    insert into baton_events (topic, partition, "offset", key, value, headers, event_time)
+    values (${doubled.topic}, ${doubled.partition}, 0, null, '{}', '{}', now())`
+  const commits = () => [
+    sharedCopyBatch(a, [0]),
+    sharedCopyBatch(doubled, [0, 1]),
+    sharedCopyBatch(b, [0, 1]),
+  ]
+  const results = await whileBusy(commits())
+  expect(sizes).toEqual([3])
+  for (const r of results)
+    expect(r).toMatchObject({ status: 'rejected', reason: { code: 'SINK_UNAVAILABLE' } })
+  for (const key of [a, b]) {
+    expect(await storedOffsets(db.sql, key)).toEqual([])
+    expect(await watermark(db.sql, key)).toEqual({ nextOffset: null, epoch: 1 })
+  }
+
+  const retried = await whileBusy(commits())
+  expect(sizes).toEqual([1, 1, 1])
+  expect(retried.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+  expect((retried[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' })
+  expect(await storedOffsets(db.sql, a)).toEqual([0])
+  expect(await storedOffsets(db.sql, b)).toEqual([0, 1])
+  expect(await storedOffsets(db.sql, doubled)).toEqual([0])
+  expect(await watermark(db.sql, doubled)).toEqual({ nextOffset: null, epoch: 1 })
 })

@@ -3,7 +3,7 @@ import { type BatchTransactionDeps, commitBatches } from './batch-transaction.ts
 import { keyName } from './settle.ts'
 
 export interface CommitGroupOptions {
-  /** Most batches in one transaction (default 32). */
+  /** Most batches in one transaction (default 128). */
   readonly maxBatches?: number
   /** Most transactions of batches in flight at once on this node (default 2). */
   readonly maxInFlight?: number

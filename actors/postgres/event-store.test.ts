@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import type { TransactionSql } from 'postgres'
 import { serviceEnv } from '../../test/support/env.ts'
 import { eventStore } from '../event-store.ts'
+import { copyIn } from '../event-store-copy.ts'
 import type { PartitionKey, SourceRecord } from '../ports.ts'
 import { createPostgresSink, type PostgresSink } from './sink.ts'
 import { record, storeEvents, testDatabase, uniqueKey } from './testing.ts'
@@ -78,4 +79,36 @@ test('a row the event store already holds fails the batch with the unique violat
     select count(*)::int as n from baton_events where topic = ${other.topic}`
   expect(row?.n).toBe(3)
   await db.sql`delete from baton_events where topic = ${other.topic}`
+})
+
+// A shared transaction's rows go out as one CopyData message per batch, each after the socket took the last.
+test('rows in several CopyData messages, split anywhere, are stored whole and in order, in one COPY', async () => {
+  const big = uniqueKey(5)
+  const value = Buffer.from(JSON.stringify({ pad: 'x'.repeat(900) }))
+  const records = Array.from({ length: 1_500 }, (_, offset) => record(big, offset, { value }))
+  const store = storeEvents(records)
+  await db.sql.begin(async (tx) => {
+    const rows: Buffer[] = []
+    const statements = new Set<string>()
+    // The tuples a batch hands over, as a shared transaction gathers them.
+    await store({
+      kind: 'postgres',
+      sql: tx,
+      copy: (statement, tuples) => {
+        statements.add(statement)
+        rows.push(tuples)
+      },
+    })
+    expect(rows.reduce((n, b) => n + b.length, 0)).toBeGreaterThan(1024 * 1024)
+    // Split anywhere: COPY data need not break at rows.
+    const all = rows[0] as Buffer
+    const parts = [all.subarray(0, 100_000), all.subarray(100_000, 700_000), all.subarray(700_000)]
+    await copyIn(tx, [...statements][0] as string, parts)
+  })
+  const [row] = await db.sql<{ n: number; first: string; last: string; ok: number }[]>`
+    select count(*)::int as n, min("offset")::text as first, max("offset")::text as last,
+      count(*) filter (where value ->> 'pad' = repeat('x', 900))::int as ok
+    from baton_events where topic = ${big.topic}`
+  expect(row).toEqual({ n: 1_500, first: '0', last: '1499', ok: 1_500 })
+  await db.sql`delete from baton_events where topic = ${big.topic}`
 })

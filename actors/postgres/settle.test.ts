@@ -8,6 +8,7 @@ import { until } from '../../test/support/until.ts'
 import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'
 import type { PostgresSink } from './sink.ts'
 import {
+  copyingAtOnce,
   proxiedSink,
   record,
   storedOffsets,
@@ -74,7 +75,7 @@ function batch(key: PartitionKey, from: number | null, offsets: number[], then =
     deadLetters: [],
     work: async (tx: SinkTx) => {
       runs.count++
-      await store(tx)
+      await store(copyingAtOnce(tx))
       then()
     },
   }

@@ -42,6 +42,14 @@ export function storeEvents(records: readonly SourceRecord[]): (tx: SinkTx) => P
   }
 }
 
+/**
+ * `tx` without its deferred COPY (`SinkTx.copy`): the event store then copies its rows at once, so that a
+ * test's hook after it runs after the rows went in, right before COMMIT.
+ */
+export function copyingAtOnce(tx: SinkTx): SinkTx {
+  return tx.kind === 'postgres' ? { kind: 'postgres', sql: tx.sql } : tx
+}
+
 /** Clients of the test database that count the statements run through them (`transaction` is not counted). */
 export function countingClients(): { clients: PostgresClients; statements: () => number } {
   const real = postgresClients(serviceEnv().DATABASE_URL, 2, { onnotice: () => {} })
