@@ -61,12 +61,17 @@ interface Probe {
   readonly txids: string[]
 }
 
-/** A batch of epoch 1 storing `offsets`; `then` runs in its transaction right after the pipeline. */
+/**
+ * A batch of epoch 1 storing `offsets`; `then` runs in its transaction right after the pipeline. Its rows
+ * go in at once, so that `then` runs after them, unless `shared`: then they go in the transaction's one
+ * COPY (`tx.copy`), after every batch ran.
+ */
 function batch(
   key: PartitionKey,
   from: number | null,
   offsets: number[],
   then: (tx: SinkTx) => unknown = () => {},
+  shared = false,
 ): Probe {
   const store = storeEvents(offsets.map((o) => record(key, o)))
   const txids: string[] = []
@@ -77,11 +82,10 @@ function batch(
     toOffset: (offsets.at(-1) ?? 0) + 1,
     deadLetters: [],
     work: async (tx) => {
-      if (tx.kind !== 'postgres') throw new Error('postgres only')
+      if (tx.kind !== 'postgres' || !tx.copy) throw new Error('a batch commit offers tx.copy')
       const [row] = await tx.sql<{ id: string }[]>`select txid_current()::text as id`
       txids.push(row?.id ?? '')
-      // Its rows go in now, not with the transaction's other batches: `then` runs after them.
-      await store(copyingAtOnce(tx))
+      await store(shared ? tx : copyingAtOnce(tx))
       await then(tx)
     },
   }
@@ -274,26 +278,9 @@ test('never split, at most 16 batches and one batch per partition in a transacti
   for (const key of many.slice(1)) expect(await storedOffsets(db.sql, key)).toEqual([0])
 })
 
-/** A batch whose event-store rows go in the transaction's one COPY (`tx.copy`); `then` runs after handing them over. */
-function sharedCopyBatch(
-  key: PartitionKey,
-  offsets: number[],
-  then: (tx: SinkTx) => unknown = () => {},
-): BatchCommit {
-  const store = storeEvents(offsets.map((o) => record(key, o)))
-  return {
-    key,
-    epoch: 1,
-    fromOffset: null,
-    toOffset: (offsets.at(-1) ?? 0) + 1,
-    deadLetters: [],
-    work: async (tx) => {
-      if (tx.kind !== 'postgres' || !tx.copy) throw new Error('a batch commit offers tx.copy')
-      await store(tx)
-      await then(tx)
-    },
-  }
-}
+/** A batch whose rows go in the transaction's one COPY; `then` runs after handing them over. */
+const sharedCopyBatch = (key: PartitionKey, offsets: number[], then?: (tx: SinkTx) => unknown) =>
+  batch(key, null, offsets, then, true).commit
 
 test("a group's rows go in one COPY after every batch ran, not before; a batch that fails drops its rows", async () => {
   const [a, failing, b] = (await claimed(3)) as Keys
