@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { z } from 'zod'
 import { BatonError } from '../actors/core/errors.ts'
 import { maskUrl } from '../actors/core/log-redact.ts'
+import { DEFAULT_FETCH_BUFFER_BYTES } from '../actors/kafka/fetch-budget.ts'
 
 /**
  * The node's configuration, read from the environment once, at start-up, and read-only afterwards.
@@ -183,7 +184,7 @@ const schema = z.object({
   BATON_CHECK_CRCS: bool.default(true),
   BATON_DRAIN_TIMEOUT_MS: int(100, 600_000).default(15_000),
   BATON_MAILBOX_CAPACITY: int(1, 10_000).default(16),
-  BATON_FETCH_BUFFER_BYTES: int(16 * 1024, 64 * 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+  BATON_FETCH_BUFFER_BYTES: int(16 * 1024, 64 * 1024 * 1024 * 1024).default(DEFAULT_FETCH_BUFFER_BYTES),
   BATON_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   BATON_RETAIN_EVENTS: int(0, 1e12).default(10_000),
   BATON_RETAIN_MS: int(0, 1e13).default(0),

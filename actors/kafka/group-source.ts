@@ -2,7 +2,7 @@ import { ConnectionPool, Consumer, ListOffsetTimestamps } from '@platformatic/ka
 import { type Clock, realClock } from '../core/clock.ts'
 import { BatonError } from '../core/errors.ts'
 import { type PartitionFeed, type TopicPartition, tpString } from '../ports.ts'
-import { FetchBudget } from './fetch-budget.ts'
+import { DEFAULT_FETCH_BUFFER_BYTES, FetchBudget } from './fetch-budget.ts'
 import { defaultFetchTuning, type FetchTuning } from './fetch-request.ts'
 import { Fetcher } from './fetcher.ts'
 import { type AssignedPartition, GroupMembership } from './group-membership.ts'
@@ -66,7 +66,7 @@ export interface KafkaGroupSourceOptions extends AssignmentListener {
   readonly fetch?: Partial<FetchTuning>
   /**
    * Fetched records the node may hold before its partition actors take them, all partitions together
-   * (BATON_FETCH_BUFFER_BYTES; default 16 MiB). Shared among the owned partitions (see FetchBudget).
+   * (BATON_FETCH_BUFFER_BYTES; default 8 MiB). Shared among the owned partitions (see FetchBudget).
    */
   readonly fetchBufferBytes?: number
   /** How often pending offset commits are sent (default 100 ms). */
@@ -95,13 +95,6 @@ export interface SourceStatus {
     readonly since: number
   } | null
 }
-
-/**
- * BATON_FETCH_BUFFER_BYTES's default: 16 MiB, whatever the number of partitions. Decoded, fetched records
- * take several times their bytes on the wire: with 64 MiB a 64-partition drain of bench scale peaked at
- * 506-589 MB of RSS, with 16 MiB at 358 MB and no fewer events/s (177,000; 4,096 partitions 140,000).
- */
-export const DEFAULT_FETCH_BUFFER_BYTES = 16 * 1024 * 1024
 
 /** The broker features this source needs, as (api key, lowest version, what it is for). */
 const requiredApis: readonly [number, number, string][] = [

@@ -191,9 +191,9 @@ describe('real cluster nodes’ /metrics (Kafka, PostgreSQL, Redis)', () => {
       const e = parseExposition(body)
       expectContract(e)
       expect(series(e, 'baton_build_info')[0]?.labels.node).toBe(`baton-${i}`)
-      // Cluster mode only: the Kafka source's fetch budget (BATON_FETCH_BUFFER_BYTES, 16 MiB by default).
+      // Cluster mode only: the Kafka source's fetch budget (BATON_FETCH_BUFFER_BYTES, 8 MiB by default).
       expect(e.types.get('baton_fetch_buffer_bytes')).toBe('gauge')
-      expect(total(e, 'baton_fetch_buffer_limit_bytes')).toBe(16 * 1024 * 1024)
+      expect(total(e, 'baton_fetch_buffer_limit_bytes')).toBe(8 * 1024 * 1024)
     }
     // The first node was assigned everything, then gave some partitions up when the second joined.
     expect(total(views[0] as Exposition, 'baton_rebalances_total')).toBeGreaterThanOrEqual(2)

@@ -66,7 +66,7 @@ Environment (defaults in brackets):
   BATON_QUARANTINE_MAX_KEYS [10000] quarantined keys a partition may hold before it pauses
   BATON_DRAIN_TIMEOUT_MS   [15000] how long a stop may take to commit in-flight batches
   BATON_MAILBOX_CAPACITY   [16] fetched chunks queued per partition before fetching pauses
-  BATON_FETCH_BUFFER_BYTES [16777216] fetched bytes the node buffers, all partitions together
+  BATON_FETCH_BUFFER_BYTES [8388608] fetched bytes the node buffers, all partitions together
   BATON_LOG_LEVEL          [info] debug | info | warn | error
   BUN_JSC_forceRAMSize     [the cgroup memory limit, else 268435456] RAM (bytes) the heap is sized for;
                            on a host without a limit the node restarts itself (same pid) with it set
