@@ -13,9 +13,9 @@ export const MIN_PARTITION_SHARE = 64 * 1024
  * take several times their bytes on the wire, and JSC lets the heap grow to 1.5-2 times what is live
  * before a full collection, so each MiB of budget is about 6 MB of peak RSS. Drains of 1,000,000 events
  * (2 rounds each, 8 / 64 / 512 / 4,096 partitions): with 64 MiB 506-589 MB at 64 partitions; with 16 MiB
- * 280-328 MB; with 8 MiB 225-279 MB at the same events/s and CPU per event. 4 MiB went down to 201 MB at
- * 8 partitions, but at 4,096 cost 15-45% more CPU per event: more, smaller fetches that each name every
- * partition.
+ * 280-328 MB; with 8 MiB 225-279 MB, at the same events/s and CPU per event at 8 partitions and about 10%
+ * more CPU at 4,096 (more, smaller fetches that each name every partition). 4 MiB went down to 201 MB at
+ * 8 partitions, but at 4,096 cost 15-45% more CPU per event.
  */
 export const DEFAULT_FETCH_BUFFER_BYTES = 8 * 1024 * 1024
 
