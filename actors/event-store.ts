@@ -12,6 +12,7 @@ import { NO_HEADERS, type SourceRecord } from './ports.ts'
  */
 export const eventStore = definePipeline<string>({
   name: 'event-store',
+  copyOnly: true,
   migrations: {
     postgres: [
       `create table if not exists baton_events (

@@ -15,3 +15,11 @@ test('onPoison is dead-letter or quarantine-key; anything else is refused when t
   expect(isBatonError(thrown, 'PIPELINE_INVALID')).toBe(true)
   expect((thrown as Error).message).toContain("onPoison 'quarantine'")
 })
+
+test('a pipeline with state cannot be copyOnly: refused when it is defined', () => {
+  const handle = () => {}
+  expect(definePipeline({ name: 'p', handle, copyOnly: true }).copyOnly).toBe(true)
+  expect(() =>
+    definePipeline({ name: 'p', handle, copyOnly: true, state: { load: () => new Map<string, number>() } }),
+  ).toThrow(/has `state` and `copyOnly`/)
+})

@@ -85,6 +85,11 @@ export type StateArgument<S> = undefined extends S ? [state?: S] : [state: S]
  *   then holds per key, not per partition. Keyless events are never held.
  * - `sinks` lists the sinks the pipeline's SQL supports (default: both); baton refuses to start a
  *   pipeline on a sink it does not list, and says so.
+ * - `copyOnly`: on PostgreSQL, `handle` only hands rows to `tx.copy` and runs no statement (the event
+ *   store). Batches of such a pipeline that share a transaction need no savepoint each: their rows are
+ *   made first, their watermarks move in one round trip, and only the rows of those that moved are sent.
+ *   `tx.sql` throws there. A pipeline with `state` cannot be copyOnly (its `handle` would change the state
+ *   of a batch that may still be refused).
  */
 export interface PipelineDefinition<E, S = undefined> {
   readonly name: string
@@ -97,6 +102,7 @@ export interface PipelineDefinition<E, S = undefined> {
   handle(batch: Batch<E>, tx: SinkTx, ...state: StateArgument<S>): Promise<void> | void
   onAssign?(partition: PartitionInfo, state: S): Promise<void> | void
   onRevoke?(partition: PartitionInfo, state: S): Promise<void> | void
+  readonly copyOnly?: boolean
 }
 
 export interface Pipeline<E = unknown, S = unknown> extends PipelineDefinition<E, S> {
@@ -135,6 +141,12 @@ export function definePipeline<E, S = undefined>(definition: PipelineDefinition<
     throw new BatonError(
       'PIPELINE_INVALID',
       `Pipeline '${definition.name}' has onPoison '${String(definition.onPoison)}'; use 'dead-letter' (the default) or 'quarantine-key'.`,
+    )
+  }
+  if (definition.copyOnly && definition.state) {
+    throw new BatonError(
+      'PIPELINE_INVALID',
+      `Pipeline '${definition.name}' has \`state\` and \`copyOnly\`; a copyOnly pipeline keeps no state.`,
     )
   }
   const { schema } = definition

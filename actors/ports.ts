@@ -149,6 +149,8 @@ export interface BatchCommit {
   readonly deadLetters: readonly DeadLetter[]
   /** The pipeline's writes. Runs inside the transaction; throwing rolls everything back. */
   readonly work: ((tx: SinkTx) => Promise<void> | void) | null
+  /** `work` only hands rows to `tx.copy` and runs no statement (the pipeline's `copyOnly`). */
+  readonly copyOnly?: boolean
   /** Keys quarantined and events held by this batch (onPoison 'quarantine-key'), written after the letters. */
   readonly quarantine?: import('./quarantine.ts').QuarantineWrite
 }

@@ -138,6 +138,7 @@ async function commitOnce<E>(
     toOffset,
     deadLetters,
     work,
+    copyOnly: ctx.pipeline.copyOnly === true,
     ...(quarantine && { quarantine }),
   })
   plan.committed()

@@ -1,6 +1,6 @@
 import type { TransactionSql } from 'postgres'
 import { BatonError } from '../core/errors.ts'
-import type { BatchCommit, PartitionKey } from '../ports.ts'
+import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'
 import { answeredWithError, classifyPostgresError, describeError } from './classify-error.ts'
 import type { PostgresClients } from './clients.ts'
 import { DeferredCopies } from './deferred-copies.ts'
@@ -37,6 +37,12 @@ const COMMITTED: BatchOutcome = { committed: true }
  * Rows a pipeline hands to `tx.copy` go in one COPY for all batches, after the last batch's part
  * (deferred-copies.ts); a batch that failed drops its rows first.
  *
+ * When every batch's pipeline is `copyOnly` (the event store) and none writes quarantine rows, no batch
+ * needs a savepoint, since none runs a statement that could fail alone: each pipeline makes its rows first,
+ * then all the watermarks move in one round trip, and a batch whose row did not move (or whose pipeline
+ * threw) has written nothing and is left out of the COPY. This is what a node owning thousands of
+ * partitions commits most, and it saves two round trips per batch (SAVEPOINT, then the watermark).
+ *
  * When the transaction as a whole fails (a COPY row too), nothing of it is kept: every batch not decided on its own fails
  * with SINK_UNAVAILABLE. When its outcome is unknown (the connection was lost or the deadline passed, maybe
  * after COMMIT was sent), each such batch is settled from its own watermark row (settle.ts): committed, or
@@ -66,9 +72,50 @@ export async function commitBatches(
     await writeQuarantine(sql, batch)
     if (batch.work) await batch.work({ kind: 'postgres', sql, copy: copies.for(i) })
   }
+  /**
+   * The copy-only batches: rows first (a pipeline that throws is out, having written nothing), then every
+   * watermark in one round trip, in (topic, partition) order as the rows are locked; a batch whose row did
+   * not move is answered from its row and its rows dropped.
+   */
+  const runCopyOnly = async (tx: TransactionSql) => {
+    const ready: number[] = []
+    for (const i of order) {
+      const batch = batches[i] as BatchCommit
+      try {
+        if (batch.work) await batch.work(copyOnlyTx(copies.for(i)))
+        ready.push(i)
+      } catch (err) {
+        copies.drop(i)
+        outcomes[i] = { committed: false, error: err }
+      }
+    }
+    const movedBy = await Promise.all(ready.map((i) => moveWatermark(tx, batches[i] as BatchCommit)))
+    const answered: Promise<void>[] = []
+    for (const [at, i] of ready.entries()) {
+      const by = movedBy[at] ?? null
+      if (by !== null) {
+        pid = by
+        moved.push(i)
+        continue
+      }
+      copies.drop(i)
+      answered.push(
+        refuse(tx, batches[i] as BatchCommit).then(
+          () => {
+            outcomes[i] = COMMITTED
+          },
+          (error: unknown) => {
+            outcomes[i] = { committed: false, error }
+          },
+        ),
+      )
+    }
+    await Promise.all(answered)
+  }
   try {
     await deps.clients.transaction(async (tx) => {
       if (batches.length === 1) await run(tx, 0)
+      else if (batches.every(isCopyOnly)) await runCopyOnly(tx)
       else {
         for (const i of order) {
           try {
@@ -92,6 +139,26 @@ export async function commitBatches(
   }
   // Every batch has one now: the transaction's end decided those it had not decided on their own.
   return outcomes as BatchOutcome[]
+}
+
+const isCopyOnly = (batch: BatchCommit) => batch.copyOnly === true && batch.quarantine === undefined
+
+/**
+ * What a copy-only pipeline's `handle` gets in a shared transaction: `copy`, and no `sql`, since a statement
+ * would run before the batch's watermark moved and could not be rolled back alone.
+ */
+function copyOnlyTx(copy: (statement: string, tuples: Buffer) => void): SinkTx {
+  return {
+    kind: 'postgres',
+    get sql(): never {
+      throw new BatonError(
+        'PIPELINE_INVALID',
+        'The pipeline is copyOnly but its handle used tx.sql: a copyOnly pipeline writes only through ' +
+          'tx.copy. Drop copyOnly from its definition, or hand its rows to tx.copy.',
+      )
+    },
+    copy,
+  }
 }
 
 /**

@@ -3,7 +3,8 @@
  * commit batches of many partitions at once, partitions move between them (a newer epoch claims the row)
  * while the old owner, now a zombie, goes on committing. Whatever the grouping, every owner's batch
  * commits, every zombie's is FENCED, and each partition's rows are its offsets from 0, once each, in
- * offset order.
+ * offset order. Some partitions' pipelines are copy-only (rows through tx.copy): groups of those alone
+ * commit without savepoints, mixed groups with them.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import fc from 'fast-check'
@@ -13,7 +14,7 @@ import { isBatonError } from '../core/errors.ts'
 import { eventStore } from '../event-store.ts'
 import type { PartitionKey } from '../ports.ts'
 import { createPostgresSink, type PostgresSink } from './sink.ts'
-import { testDatabase, watermark } from './testing.ts'
+import { record, storedOffsets, storeEvents, testDatabase, watermark } from './testing.ts'
 
 const db = testDatabase()
 const keys: PartitionKey[] = []
@@ -36,6 +37,7 @@ interface Actor {
   readonly key: PartitionKey
   readonly node: number
   readonly epoch: number
+  readonly copyOnly: boolean
   next: number | null
   fenced: boolean
 }
@@ -51,6 +53,8 @@ const wave = fc.record({
 
 const scenario = fc.record({
   partitions: fc.integer({ min: 2, max: 8 }),
+  /** Partitions whose pipeline is copy-only (the event store's kind: rows through tx.copy, no statement). */
+  copyOnly: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
   maxBatches: fc.integer({ min: 1, max: 5 }),
   maxInFlight: fc.integer({ min: 1, max: 2 }),
   waves: fc.array(wave, { minLength: 1, maxLength: 8 }),
@@ -58,7 +62,7 @@ const scenario = fc.record({
 
 test('random interleavings of many partitions, with zombies of older epochs: nothing lost or doubled, order kept per partition', async () => {
   await fc.assert(
-    fc.asyncProperty(scenario, async ({ partitions, maxBatches, maxInFlight, waves }) => {
+    fc.asyncProperty(scenario, async ({ partitions, copyOnly, maxBatches, maxInFlight, waves }) => {
       const group = uniqueName('g')
       const topic = uniqueName('t')
       const sinks: PostgresSink[] = []
@@ -78,13 +82,19 @@ test('random interleavings of many partitions, with zombies of older epochs: not
         for (let partition = 0; partition < partitions; partition++) {
           const key = { group, topic, partition }
           keys.push(key)
-          owners.push(await claim(sinks, key, 0, 1))
+          owners.push(await claim(sinks, key, 0, 1, copyOnly[partition] === true))
         }
         for (const { moves, takeover } of waves) {
           if (takeover !== undefined) {
             const old = owners[takeover % partitions] as Actor
             zombies.push(old)
-            owners[takeover % partitions] = await claim(sinks, old.key, 1 - old.node, old.epoch + 1)
+            owners[takeover % partitions] = await claim(
+              sinks,
+              old.key,
+              1 - old.node,
+              old.epoch + 1,
+              old.copyOnly,
+            )
           }
           // Each actor commits at most one batch at a time, as a partition actor does.
           const batches = new Map<Actor, number>()
@@ -104,11 +114,15 @@ test('random interleavings of many partitions, with zombies of older epochs: not
           }
         }
         for (const owner of owners) {
-          const rows = await db.sql<{ offset: string }[]>`
-            select "offset" from ${db.sql(table)} where topic = ${topic} and partition = ${owner.key.partition}
-            order by seq`
+          const rows = owner.copyOnly
+            ? await storedOffsets(db.sql, owner.key)
+            : (
+                await db.sql<{ offset: string }[]>`
+                  select "offset" from ${db.sql(table)} where topic = ${topic} and partition = ${owner.key.partition}
+                  order by seq`
+              ).map((r) => Number(r.offset))
           const end = owner.next ?? 0
-          expect(rows.map((r) => Number(r.offset))).toEqual(Array.from({ length: end }, (_, o) => o))
+          expect(rows).toEqual(Array.from({ length: end }, (_, o) => o))
           expect(await watermark(db.sql, owner.key)).toEqual({ nextOffset: owner.next, epoch: owner.epoch })
         }
       } finally {
@@ -119,9 +133,15 @@ test('random interleavings of many partitions, with zombies of older epochs: not
   )
 }, 120_000)
 
-async function claim(sinks: PostgresSink[], key: PartitionKey, node: number, epoch: number): Promise<Actor> {
+async function claim(
+  sinks: PostgresSink[],
+  key: PartitionKey,
+  node: number,
+  epoch: number,
+  copyOnly: boolean,
+): Promise<Actor> {
   const next = await (sinks[node] as PostgresSink).claim(key, epoch)
-  return { key, node, epoch, next, fenced: false }
+  return { key, node, epoch, copyOnly, next, fenced: false }
 }
 
 /** Commits the actor's next `size` offsets; FENCED marks it fenced, anything else fails the property. */
@@ -135,12 +155,16 @@ async function commit(sink: PostgresSink, actor: Actor, size: number): Promise<v
       fromOffset: actor.next,
       toOffset: from + size,
       deadLetters: [],
-      work: async (tx) => {
-        if (tx.kind !== 'postgres') return
-        await tx.sql`
-          insert into ${tx.sql(table)} (topic, partition, "offset")
-          select ${actor.key.topic}, ${actor.key.partition}, o from unnest(${offsets}::bigint[]) as o`
-      },
+      ...(actor.copyOnly
+        ? { copyOnly: true, work: storeEvents(offsets.map((o) => record(actor.key, o))) }
+        : {
+            work: async (tx) => {
+              if (tx.kind !== 'postgres') return
+              await tx.sql`
+                insert into ${tx.sql(table)} (topic, partition, "offset")
+                select ${actor.key.topic}, ${actor.key.partition}, o from unnest(${offsets}::bigint[]) as o`
+            },
+          }),
     })
     actor.next = from + size
   } catch (err) {

@@ -336,3 +336,74 @@ test('a row of the shared COPY that fails (a double): every batch SINK_UNAVAILAB
   expect(await storedOffsets(db.sql, doubled)).toEqual([0])
   expect(await watermark(db.sql, doubled)).toEqual({ nextOffset: null, epoch: 1 })
 })
+
+/**
+ * A batch of a copy-only pipeline (the event store's kind): its rows go through `tx.copy` only; `after`
+ * runs once they were handed over.
+ */
+function copyOnlyBatch(
+  key: PartitionKey,
+  from: number | null,
+  offsets: number[],
+  { epoch = 1, after }: { epoch?: number; after?: (tx: SinkTx) => unknown } = {},
+): BatchCommit {
+  const store = storeEvents(offsets.map((o) => record(key, o)))
+  return {
+    key,
+    epoch,
+    fromOffset: from,
+    toOffset: (offsets.at(-1) ?? 0) + 1,
+    deadLetters: [],
+    copyOnly: true,
+    work: async (tx) => {
+      await store(tx)
+      await after?.(tx)
+    },
+  }
+}
+
+test('copy-only batches share a transaction without savepoints: a zombie is FENCED, a batch already committed is accepted, a pipeline that throws or runs a statement fails alone; only rows of batches whose watermark moved are stored', async () => {
+  const [a, zombie, again, thrower] = (await claimed(4)) as Keys
+  const [statement, b] = (await claimed(2)) as Keys
+  await sink.commit(copyOnlyBatch(zombie, null, [0]))
+  await sink.claim(zombie, 2)
+  await sink.commit(copyOnlyBatch(again, null, [0, 1]))
+  const boom = new Error('boom')
+  const results = await whileBusy([
+    copyOnlyBatch(a, null, [0, 1]),
+    copyOnlyBatch(zombie, 1, [1, 2]),
+    // Its rows, were they sent, would conflict with those stored: the COPY, and every batch, would fail.
+    copyOnlyBatch(again, null, [0, 1]),
+    copyOnlyBatch(thrower, null, [0], {
+      after: () => {
+        throw boom
+      },
+    }),
+    copyOnlyBatch(statement, null, [0], {
+      after: (tx) => (tx.kind === 'postgres' ? tx.sql`select 1` : undefined),
+    }),
+    copyOnlyBatch(b, null, [0]),
+  ])
+  expect(sizes).toEqual([6])
+  expect(results.map((r) => r.status)).toEqual([
+    'fulfilled',
+    'rejected',
+    'fulfilled',
+    'rejected',
+    'rejected',
+    'fulfilled',
+  ])
+  expect(results[1]).toMatchObject({ reason: { code: 'FENCED' } })
+  expect((results[3] as PromiseRejectedResult).reason).toBe(boom)
+  expect(results[4]).toMatchObject({ reason: { code: 'PIPELINE_INVALID' } })
+  expect(await storedOffsets(db.sql, a)).toEqual([0, 1])
+  expect(await storedOffsets(db.sql, b)).toEqual([0])
+  expect(await storedOffsets(db.sql, zombie)).toEqual([0])
+  expect(await watermark(db.sql, zombie)).toEqual({ nextOffset: 1, epoch: 2 })
+  expect(await storedOffsets(db.sql, again)).toEqual([0, 1])
+  expect(await watermark(db.sql, again)).toEqual({ nextOffset: 2, epoch: 1 })
+  for (const key of [thrower, statement]) {
+    expect(await storedOffsets(db.sql, key)).toEqual([])
+    expect(await watermark(db.sql, key)).toEqual({ nextOffset: null, epoch: 1 })
+  }
+})

@@ -35,7 +35,8 @@ interface Member {
  *   so a partition forms its next batch only once the last one's fate is known;
  * - a batch is never split: all of it joins one transaction;
  * - its watermark moves fenced, first, and its pipeline runs only if it moved, so a refused or failed batch
- *   rolls back alone to its savepoint and fails with its own error;
+ *   rolls back alone to its savepoint and fails with its own error (a copy-only pipeline makes its rows
+ *   first, and they are sent only if the row moved: such a batch has nothing to roll back);
  * - when the shared transaction fails, or its outcome is unknown, every batch that did not commit fails
  *   (the partition actor then reloads its pipeline state) and its partition's next batch commits in a
  *   transaction of its own: a batch at fault (a constraint checked at COMMIT) is found there, as before
