@@ -19,7 +19,6 @@ const FIELDS = 7
 const TRAILER = Buffer.from([0xff, 0xff])
 /** jsonb's binary form: a version byte (1), then the JSON text. */
 const JSONB_VERSION = 1
-const NULL_JSON = Buffer.from('null')
 const NO_HEADERS_JSON = Buffer.from('{}')
 /** PostgreSQL counts timestamps in microseconds from 2000-01-01 UTC. */
 const PG_EPOCH_MS = 946_684_800_000
@@ -39,7 +38,7 @@ interface RowBytes {
 }
 
 /**
- * Stores `records` (with `values`, their JSON texts as the event store decoded them) in `baton_events`:
+ * Stores `records` (with `values`, their JSON texts in UTF-8 as the event store decoded them) in `baton_events`:
  * through `tx.copy` when the transaction gathers its batches' rows into one COPY, else by a binary COPY
  * of their own. Resolves when PostgreSQL accepted every row (or took them to send); a primary-key
  * conflict (a double got through) or a lost connection fails the transaction.
@@ -49,7 +48,7 @@ export async function copyEvents(
   topic: string,
   partition: number,
   records: readonly SourceRecord[],
-  values: readonly string[],
+  values: readonly Buffer[],
 ): Promise<void> {
   const tuples = encodeTuples(topic, partition, records, values)
   if (tx.copy) tx.copy(COPY_STATEMENT, tuples)
@@ -90,7 +89,7 @@ export function encodeTuples(
   topic: string,
   partition: number,
   records: readonly SourceRecord[],
-  values: readonly string[],
+  values: readonly Buffer[],
 ): Buffer {
   const topicBytes = Buffer.from(topic)
   const rows = new Array<RowBytes>(records.length)
@@ -101,7 +100,7 @@ export function encodeTuples(
     const record = records[i] as SourceRecord
     const row: RowBytes = {
       key: record.key === null ? null : utf8(record.key),
-      value: record.value === null ? NULL_JSON : valueBytes(record.value, values[i] as string),
+      value: values[i] as Buffer,
       headers: record.headers === NO_HEADERS ? NO_HEADERS_JSON : Buffer.from(JSON.stringify(record.headers)),
     }
     rows[i] = row
@@ -131,11 +130,6 @@ export function encodeTuples(
  */
 function utf8(bytes: Buffer): Buffer {
   return isUtf8(bytes) ? bytes : Buffer.from(bytes.toString('utf8'))
-}
-
-/** A value's bytes when they are UTF-8 (then they are exactly its decoded text), else that text's. */
-function valueBytes(bytes: Buffer, text: string): Buffer {
-  return isUtf8(bytes) ? bytes : Buffer.from(text)
 }
 
 function bytesField(out: Buffer, at: number, bytes: Buffer): number {

@@ -1,16 +1,23 @@
 import type { Database, Statement } from 'bun:sqlite'
+import { isUtf8 } from 'node:buffer'
 import { realClock } from './core/clock.ts'
 import { copyEvents } from './event-store-copy.ts'
+import { isJsonText } from './json-text.ts'
 import { type Batch, definePipeline, PoisonEventError } from './pipeline.ts'
 import { NO_HEADERS, type SourceRecord } from './ports.ts'
+
+const NULL_JSON = Buffer.from('null')
 
 /**
  * The built-in pipeline: stores every event in `baton_events` (primary key topic, partition, offset),
  * its value as JSON. A value that is not valid JSON is a poison event. There is deliberately no
  * `on conflict do nothing`: the watermark already refuses replays, so a primary-key conflict means a
  * double got through, and it must fail loudly rather than vanish.
+ *
+ * An event's decoded value is its JSON text as UTF-8 bytes: the record's own bytes when they are UTF-8
+ * and JSON (checked without making a string), else the text they decode to (invalid sequences as U+FFFD).
  */
-export const eventStore = definePipeline<string>({
+export const eventStore = definePipeline<Buffer>({
   name: 'event-store',
   copyOnly: true,
   migrations: {
@@ -42,8 +49,11 @@ export const eventStore = definePipeline<string>({
     ],
   },
   decode(record) {
-    if (record.value === null) return 'null'
-    const text = record.value.toString('utf8')
+    const bytes = record.value
+    if (bytes === null) return NULL_JSON
+    if (isUtf8(bytes) && isJsonText(bytes)) return bytes
+    // Not UTF-8, or not JSON: JSON.parse of the text decides, and says what is wrong.
+    const text = bytes.toString('utf8')
     try {
       JSON.parse(text)
     } catch (err) {
@@ -54,7 +64,7 @@ export const eventStore = definePipeline<string>({
         },
       )
     }
-    return text
+    return Buffer.from(text)
   },
   async handle(batch, tx) {
     if (tx.kind === 'postgres') {
@@ -71,7 +81,7 @@ export const eventStore = definePipeline<string>({
         batch.partition,
         record.offset,
         keyText(record),
-        value,
+        value.toString('utf8'),
         headersJson(record),
         record.timestamp,
         now,
@@ -80,7 +90,7 @@ export const eventStore = definePipeline<string>({
   },
 })
 
-export type EventStoreBatch = Batch<string>
+export type EventStoreBatch = Batch<Buffer>
 
 const keyText = (record: SourceRecord): string | null => record.key?.toString('utf8') ?? null
 

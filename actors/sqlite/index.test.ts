@@ -43,7 +43,7 @@ async function consume(embedded: Embedded, key: PartitionKey): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     feed.start(from, async (records) => {
       try {
-        const events: PipelineEvent<string>[] = []
+        const events: PipelineEvent<Buffer>[] = []
         const deadLetters: DeadLetter[] = []
         for (const record of records) {
           try {
