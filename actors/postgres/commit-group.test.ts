@@ -10,6 +10,7 @@ import type { BatchCommit, PartitionKey, SinkTx } from '../ports.ts'
 import type { PostgresSink } from './sink.ts'
 import {
   copyingAtOnce,
+  eventStoreBatch,
   proxiedSink,
   record,
   storedOffsets,
@@ -337,26 +338,19 @@ test('a row of the shared COPY that fails (a double): every batch SINK_UNAVAILAB
   expect(await watermark(db.sql, doubled)).toEqual({ nextOffset: null, epoch: 1 })
 })
 
-/**
- * A batch of a copy-only pipeline (the event store's kind): its rows go through `tx.copy` only; `after`
- * runs once they were handed over.
- */
+/** A batch of the event store (a copy-only pipeline): `after` runs once its rows were handed over. */
 function copyOnlyBatch(
   key: PartitionKey,
   from: number | null,
   offsets: number[],
-  { epoch = 1, after }: { epoch?: number; after?: (tx: SinkTx) => unknown } = {},
+  after?: (tx: SinkTx) => unknown,
 ): BatchCommit {
-  const store = storeEvents(offsets.map((o) => record(key, o)))
+  const stored = eventStoreBatch(key, 1, from, offsets)
   return {
-    key,
-    epoch,
-    fromOffset: from,
-    toOffset: (offsets.at(-1) ?? 0) + 1,
-    deadLetters: [],
+    ...stored,
     copyOnly: true,
     work: async (tx) => {
-      await store(tx)
+      await stored.work?.(tx)
       await after?.(tx)
     },
   }
@@ -374,14 +368,10 @@ test('copy-only batches share a transaction without savepoints: a zombie is FENC
     copyOnlyBatch(zombie, 1, [1, 2]),
     // Its rows, were they sent, would conflict with those stored: the COPY, and every batch, would fail.
     copyOnlyBatch(again, null, [0, 1]),
-    copyOnlyBatch(thrower, null, [0], {
-      after: () => {
-        throw boom
-      },
+    copyOnlyBatch(thrower, null, [0], () => {
+      throw boom
     }),
-    copyOnlyBatch(statement, null, [0], {
-      after: (tx) => (tx.kind === 'postgres' ? tx.sql`select 1` : undefined),
-    }),
+    copyOnlyBatch(statement, null, [0], (tx) => (tx.kind === 'postgres' ? tx.sql`select 1` : undefined)),
     copyOnlyBatch(b, null, [0]),
   ])
   expect(sizes).toEqual([6])

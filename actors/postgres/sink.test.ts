@@ -4,7 +4,15 @@ import { eventStore } from '../event-store.ts'
 import type { BatchCommit, PartitionKey } from '../ports.ts'
 import { classifyPostgresError } from './classify-error.ts'
 import { createPostgresSink, type PostgresSink } from './sink.ts'
-import { record, storedOffsets, storeEvents, testDatabase, uniqueKey, watermark } from './testing.ts'
+import {
+  eventStoreBatch,
+  record,
+  storedOffsets,
+  storeEvents,
+  testDatabase,
+  uniqueKey,
+  watermark,
+} from './testing.ts'
 
 const db = testDatabase()
 const keys: PartitionKey[] = []
@@ -16,18 +24,7 @@ function newKey(partition = 0): PartitionKey {
   return key
 }
 
-/** A batch of `key` holding the records at `offsets`, stored through the event store. */
-function batch(key: PartitionKey, epoch: number, from: number | null, offsets: number[]): BatchCommit {
-  const records = offsets.map((o) => record(key, o))
-  return {
-    key,
-    epoch,
-    fromOffset: from,
-    toOffset: (offsets.at(-1) ?? 0) + 1,
-    deadLetters: [],
-    work: storeEvents(records),
-  }
-}
+const batch = eventStoreBatch
 
 beforeAll(async () => {
   sink = await createPostgresSink({ url: serviceEnv().DATABASE_URL, pipeline: eventStore, group: 'unused' })

@@ -4,7 +4,7 @@ import { ToxicProxy } from '../../test/chaos/toxic-proxy.ts'
 import { serviceEnv } from '../../test/support/env.ts'
 import { uniqueName } from '../../test/support/names.ts'
 import { eventStore } from '../event-store.ts'
-import { NO_HEADERS, type PartitionKey, type SinkTx, type SourceRecord } from '../ports.ts'
+import { type BatchCommit, NO_HEADERS, type PartitionKey, type SinkTx, type SourceRecord } from '../ports.ts'
 import { type PostgresClients, postgresClients } from './clients.ts'
 import { createPostgresSink, type PostgresSink, type PostgresSinkOptions } from './sink.ts'
 
@@ -39,6 +39,23 @@ export function storeEvents(records: readonly SourceRecord[]): (tx: SinkTx) => P
       },
       tx,
     )
+  }
+}
+
+/** A batch of `key` holding the records at `offsets`, stored through the event store. */
+export function eventStoreBatch(
+  key: PartitionKey,
+  epoch: number,
+  from: number | null,
+  offsets: readonly number[],
+): BatchCommit {
+  return {
+    key,
+    epoch,
+    fromOffset: from,
+    toOffset: (offsets.at(-1) ?? 0) + 1,
+    deadLetters: [],
+    work: storeEvents(offsets.map((o) => record(key, o))),
   }
 }
 
