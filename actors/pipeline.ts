@@ -146,7 +146,8 @@ export function definePipeline<E, S = undefined>(definition: PipelineDefinition<
   if (definition.copyOnly && definition.state) {
     throw new BatonError(
       'PIPELINE_INVALID',
-      `Pipeline '${definition.name}' has \`state\` and \`copyOnly\`; a copyOnly pipeline keeps no state.`,
+      `Pipeline '${definition.name}' has \`state\` and \`copyOnly\`: a copy-only handle runs before its ` +
+        "batch's watermark is checked, so a refused batch would have changed the state. Drop `copyOnly`.",
     )
   }
   const { schema } = definition
