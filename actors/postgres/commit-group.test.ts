@@ -397,3 +397,60 @@ test('copy-only batches share a transaction without savepoints: a zombie is FENC
     expect(await watermark(db.sql, key)).toEqual({ nextOffset: null, epoch: 1 })
   }
 })
+
+test('copy-only batches whose shared COMMIT took effect but whose answer is lost: each is settled from its own row as committed, stored once, never run again', async () => {
+  const [a, b] = (await claimed(2)) as Keys
+  // COMMIT runs a deferred trigger on a's watermark row that sleeps, so that the answers can be held while
+  // the server commits: the copy-only path runs no pipeline code between its watermarks and COMMIT.
+  const fn = uniqueName('gc_slow_commit')
+  await db.sql.unsafe(`create function ${fn}() returns trigger language plpgsql as
+    $$ begin perform pg_sleep(0.6); return null; end $$`)
+  await db.sql.unsafe(`create constraint trigger ${fn} after update on baton_watermarks
+    deferrable initially deferred for each row
+    when (new.topic = '${a.topic}' and new.partition = ${a.partition}) execute function ${fn}()`)
+  try {
+    let runs = 0
+    const counted = (key: PartitionKey, offsets: number[]) =>
+      copyOnlyBatch(key, null, offsets, () => {
+        runs++
+      })
+    const commits = [counted(a, [0, 1]), counted(b, [0])]
+    const results = whileBusy(commits)
+    // The group starts once the blocker ends (at once); its COMMIT then sleeps 0.6 s on the server, and
+    // the deadline (1.5 s) passes without its answer.
+    await Bun.sleep(300)
+    proxy.hold('down')
+    const settled = await results
+    proxy.heal()
+    expect(sizes).toEqual([2])
+    expect(runs).toBe(2)
+    // It committed: both rows moved, before anything was retried.
+    expect(await watermark(db.sql, a)).toEqual({ nextOffset: 2, epoch: 1 })
+    expect(await watermark(db.sql, b)).toEqual({ nextOffset: 1, epoch: 1 })
+    // Settled at once as committed, or (the pool's other connection was held too) kept, and settled
+    // before the next commit of the same batch, which is then accepted without running the pipeline. Those
+    // retried go together, as a group of copy-only batches would run their pipelines again.
+    const retried: BatchCommit[] = []
+    for (const [i, r] of settled.entries()) {
+      if (r.status === 'fulfilled') continue
+      // Kept as unknown: never reported as rolled back, which it was not.
+      expect(r.reason).toMatchObject({ code: 'SINK_UNAVAILABLE' })
+      expect((r.reason as Error).message).not.toContain('nothing of this batch was applied')
+      const { key, toOffset } = commits[i] as BatchCommit
+      retried.push(
+        counted(
+          key,
+          Array.from({ length: toOffset }, (_, o) => o),
+        ),
+      )
+    }
+    const again = await whileBusy(retried)
+    expect(again.map((r) => r.status)).toEqual(retried.map(() => 'fulfilled'))
+    expect(runs).toBe(2)
+    expect(await storedOffsets(db.sql, a)).toEqual([0, 1])
+    expect(await storedOffsets(db.sql, b)).toEqual([0])
+  } finally {
+    await db.sql.unsafe(`drop trigger if exists ${fn} on baton_watermarks`)
+    await db.sql.unsafe(`drop function if exists ${fn}()`)
+  }
+})
