@@ -1,5 +1,5 @@
-import { type Broker, type ConnectionPool, FetchIsolationLevels, type fetchV17 } from '@platformatic/kafka'
-import { type FetchResponse, fetchRecordBytes } from './fetch-response.ts'
+import { type Broker, type ConnectionPool, FetchIsolationLevels } from '@platformatic/kafka'
+import { type FetchResponse, type FetchTopic, fetchRecordBytes } from './fetch-wire.ts'
 import { errorResponse } from './kafka-errors.ts'
 
 /** How big and how patient fetches are. The defaults favour throughput; memory stays bounded by them. */
@@ -43,7 +43,7 @@ export interface PartitionToFetch {
   readonly maxBytes?: number
 }
 
-export type { FetchResponse } from './fetch-response.ts'
+export type { FetchResponse } from './fetch-wire.ts'
 
 /**
  * Sends one Fetch (v17) to `broker` for `partitions`. Each request is a full one that opens no fetch
@@ -57,20 +57,14 @@ export async function sendFetch(
   partitions: readonly PartitionToFetch[],
   tuning: FetchTuning,
 ): Promise<FetchResponse> {
-  const topics = new Map<string, fetchV17.FetchRequestTopic>()
+  const topics = new Map<string, { topicId: string; partitions: FetchTopic['partitions'][number][] }>()
   for (const { topicId, partition, offset, maxBytes } of partitions) {
     let topic = topics.get(topicId)
     if (!topic) {
       topic = { topicId, partitions: [] }
       topics.set(topicId, topic)
     }
-    topic.partitions.push({
-      partition,
-      fetchOffset: BigInt(offset),
-      partitionMaxBytes: maxBytes ?? tuning.partitionMaxBytes,
-      currentLeaderEpoch: -1,
-      lastFetchedEpoch: -1,
-    })
+    topic.partitions.push({ partition, offset, maxBytes: maxBytes ?? tuning.partitionMaxBytes })
   }
   const { maxWaitMs, minBytes, maxBytes, readCommitted } = tuning
   const isolation = readCommitted
@@ -78,18 +72,9 @@ export async function sendFetch(
     : FetchIsolationLevels.READ_UNCOMMITTED
   const connection = await pool.get(broker)
   try {
-    return await fetchRecordBytes.async(
-      connection,
-      maxWaitMs,
-      minBytes,
-      maxBytes,
-      isolation,
-      0,
-      -1,
-      [...topics.values()],
-      [],
-      '',
-    )
+    return await fetchRecordBytes.async(connection, maxWaitMs, minBytes, maxBytes, isolation, [
+      ...topics.values(),
+    ])
   } catch (err) {
     const partial = errorResponse<FetchResponse>(err)
     if (partial && partial.errorCode === 0 && Array.isArray(partial.responses)) return partial

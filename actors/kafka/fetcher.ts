@@ -295,13 +295,21 @@ export class Fetcher {
   }
 
   #take(response: FetchResponse, requests: readonly FeedRequest[]): void {
-    const byPartition = new Map<string, FeedRequest>()
-    for (const request of requests)
-      byPartition.set(`${request.feed.topicId}:${request.feed.tp.partition}`, request)
+    // By topic id, then partition number: no key string per partition of every response.
+    const byTopic = new Map<string | undefined, Map<number, FeedRequest>>()
+    for (const request of requests) {
+      let byPartition = byTopic.get(request.feed.topicId)
+      if (!byPartition) {
+        byPartition = new Map()
+        byTopic.set(request.feed.topicId, byPartition)
+      }
+      byPartition.set(request.feed.tp.partition, request)
+    }
     const served: KafkaPartitionFeed[] = []
     for (const topic of response.responses) {
+      const byPartition = byTopic.get(topic.topicId)
       for (const part of topic.partitions) {
-        const request = byPartition.get(`${topic.topicId}:${part.partitionIndex}`)
+        const request = byPartition?.get(part.partitionIndex)
         if (!request?.feed.isCurrent(request.generation)) continue
         if (part.errorCode !== 0) {
           this.#partitionFailed(request, part.errorCode)
