@@ -138,7 +138,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
   const memberKey = (id: string) => `${ids}:${id}`
   let self: { id: string; httpUrl: string; startedAt: string } | null = null
   let claims: () => PartitionClaim[] = () => []
-  let published = ''
+  let published = 0
   let publishedAt = 0
   let dirty = false
   let publishing: Promise<void> | null = null
@@ -149,7 +149,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
   async function publish(): Promise<void> {
     if (!self || stopped) return
     const partitions = claims()
-    const snapshot = JSON.stringify(partitions)
+    const snapshot = fingerprint(partitions)
     const record: Member = { ...self, updatedAt: new Date(clock.now()).toISOString(), partitions }
     try {
       // A pipeline, not MULTI (one command fewer to allow); record first, then the id, so a reader that
@@ -176,7 +176,7 @@ export async function createMembershipRegistry(options: MembershipOptions): Prom
       dirty = true
       return
     }
-    const due = dirty || clock.now() - publishedAt >= heartbeatMs || JSON.stringify(claims()) !== published
+    const due = dirty || clock.now() - publishedAt >= heartbeatMs || fingerprint(claims()) !== published
     if (!due) return
     dirty = false
     publishing = publish().finally(() => {
@@ -266,4 +266,17 @@ function safeJson(text: string): unknown {
   } catch {
     return null
   }
+}
+
+/**
+ * A number that changes when a claim comes, goes or takes another epoch, so a check every 250 ms need not
+ * serialise thousands of claims (at 4,096 partitions that was 4% of the node's CPU). Two different sets
+ * that collide delay a publish to the next heartbeat, no longer: assignment changes publish at once
+ * (`changed()`), and the heartbeat rewrites the record regardless.
+ */
+function fingerprint(claims: readonly PartitionClaim[]): number {
+  let hash = claims.length
+  for (const { topic, partition, epoch } of claims)
+    hash = (Math.imul(hash ^ topic.length, 0x01000193) + Math.imul(partition, 0x9e3779b1) + epoch) | 0
+  return hash
 }
