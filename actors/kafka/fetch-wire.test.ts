@@ -100,7 +100,11 @@ const partitionModel: fc.Arbitrary<PartitionModel> = fc.record({
     { maxLength: 2 },
   ),
 })
-const responseModel = fc.record({
+interface ResponseModel {
+  errorCode: number
+  topics: { topicId: string; partitions: PartitionModel[] }[]
+}
+const responseModel: fc.Arbitrary<ResponseModel> = fc.record({
   errorCode: fc.constantFrom(0, 0, 0, 7),
   topics: fc.array(fc.record({ topicId: uuid, partitions: fc.array(partitionModel, { maxLength: 160 }) }), {
     maxLength: 3,
@@ -108,7 +112,7 @@ const responseModel = fc.record({
 })
 
 /** A Fetch v17 response as a broker writes it, built with the library's field writers. */
-function responseBytes(model: fc.RecordValue<typeof responseModel>): Buffer {
+function responseBytes(model: ResponseModel): Buffer {
   const tagged = (w: Writer, fields: [number, Buffer][]) => {
     w.appendUnsignedVarInt(fields.length)
     for (const [tag, bytes] of fields)

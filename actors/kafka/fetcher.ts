@@ -298,21 +298,23 @@ export class Fetcher {
   }
 
   #take(response: FetchResponse, requests: readonly FeedRequest[]): void {
-    // By topic id, then partition number: no key string per partition of every response.
-    const byTopic = new Map<string | undefined, Map<number, FeedRequest>>()
-    for (const request of requests) {
-      let byPartition = byTopic.get(request.feed.topicId)
-      if (!byPartition) {
-        byPartition = new Map()
-        byTopic.set(request.feed.topicId, byPartition)
+    // Brokers answer in the order asked: each partition is matched with the next request, and a map of
+    // all requests is built only if one is not (at 4,096 partitions a map per response was 1 ms of it).
+    let next = 0
+    let byTopic: Map<string | undefined, Map<number, FeedRequest>> | null = null
+    const requestFor = (topicId: string, partition: number): FeedRequest | undefined => {
+      const expected = requests[next]
+      if (expected?.feed.topicId === topicId && expected.feed.tp.partition === partition) {
+        next++
+        return expected
       }
-      byPartition.set(request.feed.tp.partition, request)
+      byTopic ??= byTopicAndPartition(requests)
+      return byTopic.get(topicId)?.get(partition)
     }
     const served: KafkaPartitionFeed[] = []
     for (const topic of response.responses) {
-      const byPartition = byTopic.get(topic.topicId)
       for (const part of topic.partitions) {
-        const request = byPartition?.get(part.partitionIndex)
+        const request = requestFor(topic.topicId, part.partitionIndex)
         if (!request?.feed.isCurrent(request.generation)) continue
         if (part.errorCode !== 0) {
           this.#partitionFailed(request, part.errorCode)
@@ -422,4 +424,19 @@ export class Fetcher {
       },
     )
   }
+}
+
+function byTopicAndPartition(
+  requests: readonly FeedRequest[],
+): Map<string | undefined, Map<number, FeedRequest>> {
+  const byTopic = new Map<string | undefined, Map<number, FeedRequest>>()
+  for (const request of requests) {
+    let byPartition = byTopic.get(request.feed.topicId)
+    if (!byPartition) {
+      byPartition = new Map()
+      byTopic.set(request.feed.topicId, byPartition)
+    }
+    byPartition.set(request.feed.tp.partition, request)
+  }
+  return byTopic
 }

@@ -137,6 +137,49 @@ describe('KafkaGroupSource', () => {
     }
   }, 60_000)
 
+  // Requests name partitions in fetch order, the request groups them by topic and the broker answers in
+  // that order: once the order rotates, the answer no longer follows the requests one by one.
+  test('two topics fetched together: every record arrives once and in order, whatever order the answer is in', async () => {
+    const second = uniqueName('t2')
+    await ensureTopics({ brokers, topics: [second], partitions: 4, dlq: false })
+    const producer = new KafkaEventProducer({ brokers })
+    try {
+      for (let i = 0; i < 4_000; i += 1_000)
+        await producer.produce(
+          second,
+          Array.from({ length: 1_000 }, (_, j) => ({
+            key: `s${i + j}`,
+            value: JSON.stringify({ i: i + j }),
+          })),
+        )
+    } finally {
+      await producer.close()
+    }
+    const seen = new Map<string, SourceRecord[]>()
+    // A small budget: many fetches, each answering only some partitions, so the order rotates.
+    const source = collectingSource(seen, {
+      groupId: uniqueName('g'),
+      nodeId: 'node-a',
+      topics: [topic, second],
+      fetchBufferBytes: 256 * 1024,
+    })
+    try {
+      await source.start()
+      await waitFor('all records of both topics', () => total(seen) >= RECORDS + 4_000)
+      expect(total(seen)).toBe(RECORDS + 4_000)
+      expect(seen.size).toBe(PARTITIONS + 4)
+      for (const [tp, records] of seen) {
+        records.forEach((record, index) => {
+          expect(record.offset).toBe(index)
+          expect(tpString(record)).toBe(tp)
+        })
+      }
+    } finally {
+      await source.close()
+      await deleteTopics(brokers, [second])
+    }
+  }, 60_000)
+
   test('with a 64 KiB fetch budget a partition that never takes its records holds back no other; the buffer stays bounded', async () => {
     const limit = 64 * 1024
     const seen = new Map<string, SourceRecord[]>()
