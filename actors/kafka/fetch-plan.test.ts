@@ -25,6 +25,17 @@ describe('planFetch', () => {
     expect(planFetch(candidates, { ...limits, free: 50_000 })?.maxBytes).toBe(50_000)
   })
 
+  test('while the broker is behind, asks the front of the line for four responses at most; otherwise everyone', () => {
+    const candidates = Array.from({ length: 20 }, (_, i) => ({ request: `p${i}`, room: 64_000 }))
+    const behind = planFetch(candidates, { ...limits, free: 100_000, behind: true })
+    // 7 slices of 64,000 are the first to reach 4 x 100,000.
+    expect(behind?.partitions.map((p) => p.request)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6'])
+    expect(behind?.maxBytes).toBe(100_000)
+    expect(planFetch(candidates, { ...limits, free: 100_000, behind: false })?.partitions).toHaveLength(20)
+    // A few partitions that cannot fill four responses are all asked either way.
+    expect(planFetch(candidates.slice(0, 3), { ...limits, behind: true })?.partitions).toHaveLength(3)
+  })
+
   test('sends nothing when less than a worthwhile fetch is free, or nobody has room', () => {
     expect(planFetch([{ request: 'a', room: 64_000 }], { ...limits, free: 999 })).toBeNull()
     expect(planFetch([{ request: 'a', room: 0 }], limits)).toBeNull()

@@ -55,12 +55,22 @@ export interface FetchPlan<R> {
   readonly maxBytes: number
 }
 
+/** How many times the response's bytes the partitions of a fetch may ask for while the broker is behind. */
+export const BACKLOG_ASK_FACTOR = 4
+
 /**
  * Which partitions one fetch asks for and how much: every candidate with room (in line order), each for
  * at most `min(partitionMaxBytes, room)`, the whole response for at most `free` (and `maxBytes`). Asking
  * every ready partition rather than a few keeps caught-up partitions from using turns: they answer with
  * nothing, and the broker fills the response from the first partitions that have records. Returns null
  * when no fetch is worth sending: nobody has room, or less than `minFetch` is free.
+ *
+ * `behind`: the broker filled its last response, so it holds more than one response carries. The broker
+ * fills a response from the front of the line and answers every other partition asked with nothing, so
+ * asking past `BACKLOG_ASK_FACTOR` times the response's bytes only costs both sides: at 4,096 partitions a
+ * drain answered 165,000 of 169,000 partitions with nothing. The next response that is not full asks
+ * everyone again, so a caught-up partition at the front of the line never keeps the others waiting for
+ * more than one fetch.
  */
 export function planFetch<R>(
   candidates: Iterable<FetchCandidate<R>>,
@@ -69,15 +79,21 @@ export function planFetch<R>(
     readonly minFetch: number
     readonly maxBytes: number
     readonly partitionMaxBytes: number
+    readonly behind?: boolean
   },
 ): FetchPlan<R> | null {
   if (limits.free < limits.minFetch) return null
+  const cap = Math.min(limits.maxBytes, limits.free)
+  const askAtMost = limits.behind ? BACKLOG_ASK_FACTOR * cap : Number.POSITIVE_INFINITY
   const partitions: { request: R; maxBytes: number }[] = []
+  let wanted = 0
   for (const { request, room } of candidates) {
     if (room <= 0) continue
-    partitions.push({ request, maxBytes: Math.min(limits.partitionMaxBytes, room) })
+    const maxBytes = Math.min(limits.partitionMaxBytes, room)
+    partitions.push({ request, maxBytes })
+    wanted += maxBytes
+    if (wanted >= askAtMost) break
   }
   if (partitions.length === 0) return null
-  const wanted = partitions.reduce((sum, p) => sum + p.maxBytes, 0)
-  return { partitions, maxBytes: Math.min(limits.maxBytes, limits.free, wanted) }
+  return { partitions, maxBytes: Math.min(cap, wanted) }
 }

@@ -199,6 +199,8 @@ export class Fetcher {
     const backoff = brokerRetries(100, 5_000)
     const minFetch = this.#budget.minFetch(this.#tuning.partitionMaxBytes)
     let waitingForBytes = false
+    // The last response filled half its bytes or more: the broker holds more than a response carries.
+    let behind = false
     const bytesFreed = () => {
       waitingForBytes = false
       wakeup.notify()
@@ -232,7 +234,7 @@ export class Fetcher {
       // Each broker's loop may reserve its part of the budget at most, so one long-polling a broker
       // whose partitions are caught up does not keep the others waiting for bytes.
       const loopShare = Math.max(minFetch, Math.floor(this.#budget.limit / Math.max(1, this.#loops.size)))
-      const plan =
+      const plan: FetchPlan<FeedRequest> | null =
         candidates.length === 0
           ? null
           : planFetch(candidates, {
@@ -240,6 +242,7 @@ export class Fetcher {
               minFetch,
               maxBytes: Math.min(this.#tuning.maxBytes, loopShare),
               partitionMaxBytes: this.#tuning.partitionMaxBytes,
+              behind,
             })
       if (plan === null) {
         // Out of budget (the node's, or a ready partition's own share): an actor taking records frees it.
@@ -256,12 +259,12 @@ export class Fetcher {
         ? Math.min(this.#tuning.maxWaitMs, BACKLOG_WAIT_MS)
         : this.#tuning.maxWaitMs
       const reserved = this.#budget.reserve(plan.maxBytes)
-      const requests = plan.partitions.map((p) => p.request)
+      const requests: FeedRequest[] = plan.partitions.map((p) => p.request)
       try {
         const response = await this.#fetch(node, plan, reserved, maxWaitMs)
         backoff.reset()
         this.#recovered(node)
-        this.#take(response, requests)
+        behind = this.#take(response, requests) * 2 >= plan.maxBytes
       } catch (err) {
         if (this.#closed) return
         const message = `fetching from broker ${node} failed: ${describeKafkaError(err)}`
@@ -297,7 +300,8 @@ export class Fetcher {
     return sendFetch(this.#pool, broker, partitions, { ...this.#tuning, maxBytes, maxWaitMs })
   }
 
-  #take(response: FetchResponse, requests: readonly FeedRequest[]): void {
+  /** Hands each partition its records; returns the bytes of records the response carried. */
+  #take(response: FetchResponse, requests: readonly FeedRequest[]): number {
     // Brokers answer in the order asked: each partition is matched with the next request, and a map of
     // all requests is built only if one is not (at 4,096 partitions a map per response was 1 ms of it).
     let next = 0
@@ -312,6 +316,7 @@ export class Fetcher {
       return byTopic.get(topicId)?.get(partition)
     }
     const served: KafkaPartitionFeed[] = []
+    let bytes = 0
     for (const topic of response.responses) {
       for (const part of topic.partitions) {
         const request = requestFor(topic.topicId, part.partitionIndex)
@@ -330,11 +335,13 @@ export class Fetcher {
           aborted,
           { checkCrcs: this.#tuning.checkCrcs, wholeBatchDue: request === requests[0] },
         )
+        bytes += part.records?.length ?? 0
         feed.accept(generation, decoded, Number(part.highWatermark), part.records?.length ?? 0)
         if (decoded.records.length > 0) served.push(feed)
       }
     }
     this.#order.served(served)
+    return bytes
   }
 
   #partitionFailed(request: FeedRequest, code: number): void {
