@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { FetchOrder, planFetch } from './fetch-plan.ts'
+import fc from 'fast-check'
+import { FetchOrder, type FetchPlan, planFetch } from './fetch-plan.ts'
 
 const limits = { free: 1_000_000, minFetch: 1_000, maxBytes: 8_000_000, partitionMaxBytes: 64_000 }
 
@@ -40,6 +41,51 @@ describe('planFetch', () => {
     expect(planFetch([{ request: 'a', room: 64_000 }], { ...limits, free: 999 })).toBeNull()
     expect(planFetch([{ request: 'a', room: 0 }], limits)).toBeNull()
     expect(planFetch([], limits)).toBeNull()
+  })
+})
+
+describe('planFetch with FetchOrder and a broker that fills responses in request order', () => {
+  // Each fetch plans with the previous response's fullness, as the fetcher does; the broker gives each asked
+  // partition min(its slice, its backlog) until the response is full; partitions served go to the back.
+  test('every backlog drains, caught-up partitions at the front of the line included, within a bounded number of fetches', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(400_000), { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 64_000, max: 2_000_000 }),
+        (backlogs, responseBytes) => {
+          const slice = 64_000
+          const left = new Map(backlogs.map((bytes, i) => [`p${i}`, bytes]))
+          const order = new FetchOrder<string>()
+          for (const p of left.keys()) order.add(p)
+          const total = backlogs.reduce((a, b) => a + b, 0)
+          // Every full response moves at least one slice (or what was left of a backlog): at most
+          // total/slice + partitions full ones, and at most every other fetch is not full.
+          const bound = 2 * (Math.ceil(total / slice) + backlogs.length) + 2
+          let behind = false
+          let fetches = 0
+          while ([...left.values()].some((b) => b > 0)) {
+            expect(fetches++).toBeLessThan(bound)
+            const plan: FetchPlan<string> | null = planFetch(
+              [...order].map((request) => ({ request, room: slice })),
+              { free: responseBytes, minFetch: 1, maxBytes: responseBytes, partitionMaxBytes: slice, behind },
+            )
+            if (!plan) throw new Error('no fetch planned while partitions have records')
+            let carried = 0
+            const served: string[] = []
+            for (const { request, maxBytes } of plan.partitions) {
+              const got = Math.min(maxBytes, left.get(request) ?? 0, plan.maxBytes - carried)
+              if (got <= 0) continue
+              left.set(request, (left.get(request) ?? 0) - got)
+              carried += got
+              served.push(request)
+            }
+            order.served(served)
+            behind = carried * 2 >= plan.maxBytes
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 })
 
