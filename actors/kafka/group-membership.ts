@@ -121,6 +121,13 @@ export class GroupMembership {
   readonly #backoff = brokerRetries(200, 5_000)
   readonly #owned = new Map<string, AssignedPartition>()
   #target: Map<string, { topicId: string; partition: number }> | null = null
+  /** Counts changes of `#owned`, so a heartbeat knows whether the coordinator has heard the current set. */
+  #ownedVersion = 0
+  /**
+   * The `#ownedVersion` the last successful heartbeat reported; null: the next heartbeat sends every field
+   * (a join, or the first after a failure, as the Java client does).
+   */
+  #reported: number | null = null
   #epoch = 0
   #intervalMs = 1_000
   #coordinator: Broker | null = null
@@ -241,9 +248,13 @@ export class GroupMembership {
     if (this.#epoch === 0 && this.#owned.size > 0) await this.#enqueue(() => this.#loseAll())
     const epoch = this.#epoch
     const { groupId, instanceId, rebalanceTimeoutMs, topics, serverAssignor } = this.#o
-    // A join must say it owns nothing; afterwards every heartbeat says exactly what is owned (and the
-    // other fields again, which the coordinator accepts as unchanged).
-    const owned = epoch === 0 ? [] : this.#ownedByTopic()
+    // KIP-848: a field left null (-1 for the timeout) means "unchanged since the last heartbeat", and the
+    // coordinator answers a heartbeat that is not full with the assignment only when it changed. Sending
+    // everything every time made each heartbeat carry every owned partition both ways and reconcile them
+    // all (at 4,096 partitions, 4% of the node's CPU while draining). A join must say it owns nothing.
+    const full = epoch === 0 || this.#reported === null
+    const version = this.#ownedVersion
+    const owned = epoch === 0 ? [] : full || version !== this.#reported ? this.#ownedByTopic() : null
     try {
       const connection = await this.#coordinatorConnection()
       const response = await consumerGroupHeartbeatV1.api.async(
@@ -253,13 +264,14 @@ export class GroupMembership {
         epoch,
         instanceId,
         null,
-        rebalanceTimeoutMs,
-        [...topics],
+        full ? rebalanceTimeoutMs : -1,
+        full ? [...topics] : null,
         null,
-        serverAssignor,
+        full ? serverAssignor : null,
         owned,
       )
       this.#epoch = response.memberEpoch
+      this.#reported = version
       if (response.heartbeatIntervalMs > 0) this.#intervalMs = response.heartbeatIntervalMs
       this.#backoff.reset()
       this.#recovered()
@@ -278,6 +290,7 @@ export class GroupMembership {
       }
       return true
     } catch (err) {
+      this.#reported = null
       this.#heartbeatFailed(err)
       return false
     }
@@ -408,6 +421,7 @@ export class GroupMembership {
         revoked.map(([, partition]) => partition),
       )
       for (const [key] of revoked) this.#owned.delete(key)
+      this.#ownedVersion++
       // Report the release at once: the coordinator hands these partitions on only after it hears of it.
       this.#wakeup.notify()
     }
@@ -426,6 +440,7 @@ export class GroupMembership {
       // Owned even when the assignment failed: the owner leaves the group then, and leaving revokes them.
       for (const partition of partitions)
         this.#owned.set(`${partition.topicId}:${partition.partition}`, partition)
+      this.#ownedVersion++
       this.#wakeup.notify()
     }
     // A topic id the metadata does not know yet (a topic just created): try again shortly.
@@ -435,6 +450,7 @@ export class GroupMembership {
   async #loseAll(): Promise<void> {
     const lost = [...this.#owned.values()]
     this.#owned.clear()
+    this.#ownedVersion++
     if (lost.length > 0) await this.#notify('onLost', lost)
   }
 
@@ -512,6 +528,7 @@ export class GroupMembership {
       const all = [...this.#owned.values()]
       if (all.length > 0) await this.#notify('onRevoked', all)
       this.#owned.clear()
+      this.#ownedVersion++
     })
     this.#stopping = true
     this.#wakeup.notify()
