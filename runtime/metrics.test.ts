@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createMetrics, type Metrics } from './metrics.ts'
+import { createMetrics, type Metrics, type PartitionReading } from './metrics.ts'
 
 const orders0 = { group: 'baton', topic: 'orders', partition: 0 }
 const orders1 = { group: 'baton', topic: 'orders', partition: 1 }
@@ -7,12 +7,13 @@ const orders1 = { group: 'baton', topic: 'orders', partition: 1 }
 function observeSome(metrics: Metrics): void {
   metrics.rebalance()
   metrics.ownedPartitions('orders', 2)
+  metrics.watchPartitions(() =>
+    [orders0, orders1].map((tp) => ({ tp, lag: { events: 40, seconds: 1.5 }, mailboxDepth: 3 })),
+  )
   for (const key of [orders0, orders1]) {
     metrics.consumed(key, 120)
-    metrics.mailboxDepth(key, 3)
     metrics.committed(key, { events: 118, deadLetters: 2, commitSeconds: 0.004, oldestEventSeconds: 0.3 })
     metrics.checkpointed(key, 0.0007)
-    metrics.lag(key, 40, 1.5)
   }
   metrics.fenced(orders1)
   metrics.restart(orders1)
@@ -82,7 +83,7 @@ describe('createMetrics', () => {
 
   test('counters of a partition start at 0 when the partition is first seen', async () => {
     const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
-    metrics.mailboxDepth(orders0, 0)
+    metrics.watchPartitions(() => [{ tp: orders0, lag: null, mailboxDepth: 0 }])
     const { body } = await metrics.render()
     const p0 = 'topic="orders",partition="0"'
     expect(sample(body, 'baton_events_consumed_total{topic="orders"}')).toBe(0)
@@ -100,8 +101,13 @@ describe('createMetrics', () => {
 
   test('forget drops the gauges of a revoked partition and keeps its counts, fenced commits among them', async () => {
     const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    let owned = [orders0, orders1]
     observeSome(metrics)
-    metrics.lag(orders1, 40, 1.5)
+    metrics.watchPartitions(() =>
+      owned.map((tp) => ({ tp, lag: { events: 40, seconds: 1.5 }, mailboxDepth: 0 })),
+    )
+    await metrics.render()
+    owned = [orders0]
     metrics.forget(orders1)
     const { body } = await metrics.render()
     expect(body).not.toContain('baton_consumer_lag_events{topic="orders",partition="1"}')
@@ -144,11 +150,41 @@ describe('createMetrics', () => {
       metrics.consumed(key, 10)
       metrics.committed(key, { events: 10, deadLetters: 0, commitSeconds: 0.004, oldestEventSeconds: 0.2 })
       metrics.checkpointed(key, 0.001)
-      metrics.lag(key, 0, 0)
-      metrics.mailboxDepth(key, 0)
     }
+    metrics.watchPartitions(() =>
+      Array.from({ length: 100 }, (_, partition) => ({
+        tp: { topic: 'orders', partition },
+        lag: { events: 0, seconds: 0 },
+        mailboxDepth: 0,
+      })),
+    )
     // processed (stored, dead_lettered), dead-lettered, restarts, fenced, lag events and seconds, mailbox.
     expect(await seriesOf(42)).toBe(8)
+  })
+
+  test('lag and mailbox depth are read once at each scrape; an unknown lag keeps its last value', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    let reading: PartitionReading = { tp: orders0, lag: { events: 7, seconds: 2.5 }, mailboxDepth: 4 }
+    let reads = 0
+    metrics.watchPartitions(() => {
+      reads++
+      return [reading]
+    })
+    const p0 = 'topic="orders",partition="0"'
+    const first = (await metrics.render()).body
+    expect(sample(first, `baton_consumer_lag_events{${p0}}`)).toBe(7)
+    expect(sample(first, `baton_consumer_lag_seconds{${p0}}`)).toBe(2.5)
+    expect(sample(first, `baton_mailbox_depth{${p0}}`)).toBe(4)
+    // One reading per scrape, shared by the three gauges.
+    expect(reads).toBe(1)
+
+    reading = { tp: orders0, lag: null, mailboxDepth: 0 }
+    const second = (await metrics.render()).body
+    expect(sample(second, `baton_consumer_lag_events{${p0}}`)).toBe(7)
+    expect(sample(second, `baton_mailbox_depth{${p0}}`)).toBe(0)
+
+    reading = { tp: orders0, lag: { events: 0, seconds: 0 }, mailboxDepth: 0 }
+    expect(sample((await metrics.render()).body, `baton_consumer_lag_events{${p0}}`)).toBe(0)
   })
 
   test('the fetch buffer gauges read the source at each scrape', async () => {

@@ -15,8 +15,6 @@ export interface NodeMetrics {
   restart(key: TopicPartition): void
   /** How many partitions of `topic` this node owns now. */
   ownedPartitions(topic: string, count: number): void
-  /** How far the committed watermark is behind the partition's end, in events and in event time. */
-  lag(key: TopicPartition, events: number, seconds: number): void
   /**
    * Drops the partition's gauges (lag, mailbox depth), which would otherwise show a partition this node
    * no longer runs. Counters and histograms stay: their label sets are bounded by the partitions of the
@@ -33,6 +31,16 @@ export interface NodeMetrics {
   watchNode(sources: { ready(): boolean; cluster(): Promise<OwnershipView> }): void
 }
 
+/** An owned partition's gauges at a scrape. */
+export interface PartitionReading {
+  readonly tp: TopicPartition
+  /** Events between the committed watermark and the end, and the age of the last committed event while
+   * it lags (0 caught up); null while unknown (no actor state yet): the gauges keep their last value. */
+  readonly lag: { readonly events: number; readonly seconds: number } | null
+  /** Messages queued in the actor's mailbox; undefined while it has no actor. */
+  readonly mailboxDepth: number | undefined
+}
+
 /** What the cluster gauges count, per topic: a part of `GET /v1/cluster`'s answer (ClusterView). */
 export interface OwnershipView {
   /** One row per partition of each served topic. */
@@ -47,6 +55,12 @@ export interface Metrics extends PartitionObserver, NodeMetrics {
   readonly registry: Registry
   /** The Prometheus text exposition, for `GET /metrics`. */
   render(): Promise<{ contentType: string; body: string }>
+  /**
+   * Where `baton_consumer_lag_events`, `baton_consumer_lag_seconds` and `baton_mailbox_depth` come from:
+   * read at every scrape, so an idle or stuck actor shows its lag and its queue as they are then, and a
+   * node owning thousands of partitions spends nothing on them between scrapes. Call once.
+   */
+  watchPartitions(read: () => Iterable<PartitionReading>): void
   /**
    * Adds `baton_fetch_buffer_bytes` and `baton_fetch_buffer_limit_bytes`, read from `read` at each scrape
    * (cluster mode: the Kafka source's fetch budget). Call once.
@@ -143,6 +157,9 @@ class PromMetrics implements Metrics {
   readonly #quarantinedEvents: Gauge<PartitionLabel>
   readonly #owned: Gauge<'topic'>
   #sources: Parameters<NodeMetrics['watchNode']>[0] | null = null
+  #readPartitions: (() => Iterable<PartitionReading>) | null = null
+  /** What `#readPartitions` said at the start of the scrape under way. */
+  #readings: readonly PartitionReading[] = []
   /** topic -> partition -> series; nested maps so the hot path builds no key string. */
   readonly #series = new Map<string, Map<number, Series>>()
 
@@ -210,15 +227,36 @@ class PromMetrics implements Metrics {
       'Time to write one checkpoint after a commit, from the ask to the reply: up to 5 ms of gathering with the other partitions (one pipeline per node), then the round trip.',
       CHECKPOINT_BUCKETS,
     )
-    this.#lagEvents = gauge(
+    const metrics = this
+    // Set at each scrape from the reading render() took.
+    const sampled = (name: string, help: string, value: (r: PartitionReading) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          for (const reading of metrics.#readings) {
+            const v = value(reading)
+            if (v !== undefined) this.set(metrics.#of(reading.tp).partition, v)
+          }
+        },
+      })
+    this.#lagEvents = sampled(
       'baton_consumer_lag_events',
       'Events between the committed watermark and the end.',
+      (r) => r.lag?.events,
     )
-    this.#lagSeconds = gauge(
+    this.#lagSeconds = sampled(
       'baton_consumer_lag_seconds',
       'Age of the last committed event while the partition lags; 0 when caught up.',
+      (r) => r.lag?.seconds,
     )
-    this.#mailboxDepth = gauge('baton_mailbox_depth', "Messages waiting in the partition actor's mailbox.")
+    this.#mailboxDepth = sampled(
+      'baton_mailbox_depth',
+      "Messages waiting in the partition actor's mailbox.",
+      (r) => r.mailboxDepth,
+    )
     this.#quarantinedKeys = gauge(
       'baton_quarantined_keys',
       'Keys held back by a dead letter in the partition (onPoison quarantine-key).',
@@ -255,6 +293,10 @@ class PromMetrics implements Metrics {
 
   watchNode(sources: Parameters<NodeMetrics['watchNode']>[0]): void {
     this.#sources = sources
+  }
+
+  watchPartitions(read: () => Iterable<PartitionReading>): void {
+    this.#readPartitions = read
   }
 
   watchFetchBuffer(read: () => { readonly heldBytes: number; readonly limitBytes: number }): void {
@@ -335,6 +377,10 @@ class PromMetrics implements Metrics {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
+    // Read once per scrape, before the registry: a partition first seen here (an idle one) gets its
+    // series, its counters at 0 among them, in this very scrape.
+    this.#readings = [...(this.#readPartitions?.() ?? [])]
+    for (const reading of this.#readings) this.#of(reading.tp)
     return { contentType: this.registry.contentType, body: await this.registry.metrics() }
   }
 
@@ -367,10 +413,6 @@ class PromMetrics implements Metrics {
     this.#corruptBatches.inc(this.#of(key).topic)
   }
 
-  mailboxDepth(key: TopicPartition, depth: number): void {
-    this.#mailboxDepth.set(this.#of(key).partition, depth)
-  }
-
   quarantined(key: TopicPartition, keys: number, events: number): void {
     const labels = { topic: key.topic, partition: String(key.partition) }
     this.#quarantinedKeys.set(labels, keys)
@@ -391,12 +433,6 @@ class PromMetrics implements Metrics {
 
   ownedPartitions(topic: string, count: number): void {
     this.#owned.set({ topic }, count)
-  }
-
-  lag(key: TopicPartition, events: number, seconds: number): void {
-    const { partition } = this.#of(key)
-    this.#lagEvents.set(partition, events)
-    this.#lagSeconds.set(partition, seconds)
   }
 
   forget(key: TopicPartition): void {

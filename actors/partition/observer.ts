@@ -14,7 +14,6 @@ export interface PartitionObserver {
   fenced(key: PartitionKey): void
   /** The source found a fetched record batch that fails its CRC-32C check (one call per damaged copy). */
   corruptBatch(key: PartitionKey): void
-  mailboxDepth(key: PartitionKey, depth: number): void
   /** The partition's quarantined keys and the events they hold, whenever either changed. */
   quarantined?(key: PartitionKey, keys: number, events: number): void
 }
@@ -25,5 +24,4 @@ export const noObserver: PartitionObserver = {
   checkpointed() {},
   fenced() {},
   corruptBatch() {},
-  mailboxDepth() {},
 }

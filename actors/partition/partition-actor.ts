@@ -310,7 +310,6 @@ class PartitionBehavior<E> implements Behavior<PartitionMsg> {
         this.#timer = ctx.scheduleOnce(this.#d.limits.maxWaitMs, { type: 'flush', batch: this.#batchNo })
       }
     }
-    observer.mailboxDepth(key, ctx.self.mailboxDepth)
   }
 
   async #seek(offset: number, reply: (r: SeekResult) => void, ctx: ActorContext<PartitionMsg>) {

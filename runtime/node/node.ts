@@ -16,7 +16,6 @@ import { createPeers } from '../../cluster/peers.ts'
 import type { Backend } from '../backends/backend.ts'
 import type { Config } from '../config.ts'
 import { createApi, type Listener } from '../http/index.ts'
-import { startLagSampler } from '../lag-sampler.ts'
 import { type Logger, logFunction, withContext } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { NodeApi, PartitionView } from '../node-api.ts'
@@ -151,7 +150,6 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     // and its state must show exactly then.
     const status = entry.ended === null ? (entry.stats.current?.() ?? null) : null
     const s = entry.stats
-    if (status) metrics.lag(tp, status.lag ?? 0, status.lagSeconds ?? 0)
     return {
       ...tp,
       node: config.nodeId,
@@ -321,18 +319,18 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
   })
   joined = true
 
-  // Lag and mailbox depth are computed only when read; this keeps their gauges current.
-  const sampler = startLagSampler({
-    partitions: () => [...owned.values()].filter((o) => o.ended === null).map((o) => o.tp),
-    status: async (tp) => {
-      const status = owned.get(tpString(tp))?.stats.current?.()
-      if (!status) throw noOwner(tp)
-      return status
-    },
-    mailboxDepth: (tp) => partitionRef(tp)?.mailboxDepth,
-    owns: (tp) => owned.has(tpString(tp)),
-    metrics,
-    clock,
+  // Lag and mailbox depth are computed when read: at each scrape. A partition being revoked (its actor
+  // ended) has had its gauges dropped (`forget`); reading it would bring them back.
+  metrics.watchPartitions(function* () {
+    for (const o of owned.values()) {
+      if (o.ended !== null) continue
+      const status = o.stats.current?.()
+      yield {
+        tp: o.tp,
+        lag: status?.lag == null ? null : { events: status.lag, seconds: status.lagSeconds ?? 0 },
+        mailboxDepth: partitionRef(o.tp)?.mailboxDepth,
+      }
+    }
   })
 
   return {
@@ -341,7 +339,6 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
     failed: Promise.race([system.whenTerminated.then((t) => t.failure), leftAfterAssignmentFailed]),
     async stop() {
       draining = true
-      await sampler.stop()
       let clean = true
       try {
         await backend.stopAssignments()

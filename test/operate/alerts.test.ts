@@ -102,8 +102,7 @@ describe('docs/runbooks', () => {
     })
     const key = { group: 'baton', topic: 'orders', partition: 0 }
     metrics.committed(key, { events: 1, deadLetters: 1, commitSeconds: 0.01, oldestEventSeconds: 0.1 })
-    metrics.lag(key, 1, 1)
-    metrics.mailboxDepth(key, 0)
+    metrics.watchPartitions(() => [{ tp: key, lag: { events: 1, seconds: 1 }, mailboxDepth: 0 }])
     metrics.ownedPartitions('orders', 1)
     metrics.watchFetchBuffer(() => ({ heldBytes: 0, limitBytes: 64 * 1024 * 1024 }))
     const exposition = parseExposition((await metrics.render()).body)

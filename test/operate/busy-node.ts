@@ -36,7 +36,7 @@ async function post(url: string, lines: object[]): Promise<{ partition: number }
  * Starts an embedded node (`baton start` as a process, as in production) and gives every metric a reason
  * to exist: 400 events over all partitions plus 2 that are not JSON (dead-lettered), then partition
  * `paused.partition` is paused through the admin API and 200 more events arrive, so it lags. Nobody asks
- * a partition's state over HTTP afterwards: lag gauges can only come from the node's own sampler.
+ * a partition's state over HTTP afterwards: lag gauges can only come from the scrape's own reading.
  */
 export async function startBusyNode(): Promise<BusyNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'baton-operate-'))

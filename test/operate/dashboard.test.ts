@@ -74,7 +74,7 @@ describe('deploy/grafana/baton.json', () => {
     let exposition: Exposition
     beforeAll(async () => {
       busy = await startBusyNode()
-      // The sampler's lag gauges exist once it ran; everything else exists once events were committed.
+      // The lag gauges exist once the partitions have a state; everything else once events were committed.
       exposition = parseExposition(
         await busy.scrapeUntil((e) => e.samples.some((s) => s.name === 'baton_consumer_lag_seconds')),
       )

@@ -107,7 +107,7 @@ describe('a real embedded node’s /metrics', () => {
     expect(Object.keys(byPartition(e, 'baton_mailbox_depth'))).toHaveLength(PARTITIONS)
   })
 
-  test('the lag sampler reports the paused partition’s lag in events and seconds, unasked, and 0 again once it caught up', async () => {
+  test('a scrape reports the paused partition’s lag in events and seconds, unasked, and 0 again once it caught up', async () => {
     const { partition, waiting } = busy.paused
     expect(waiting).toBeGreaterThan(0)
     const lagging = parseExposition(
@@ -124,8 +124,7 @@ describe('a real embedded node’s /metrics', () => {
       headers: { authorization: 'Bearer operate-test-token' },
     })
     expect(resumed.status).toBe(200)
-    // The resume answer asked the partition its state, which sets the gauges too; the events arrive
-    // after that, so only the sampler can bring the gauge to 0.
+    // The events arrive after the resume answer: the gauge reaches 0 only if a scrape reads the lag then.
     const caughtUp = parseExposition(
       await busy.scrapeUntil(
         (e) =>
@@ -158,8 +157,8 @@ describe('real cluster nodes’ /metrics (Kafka, PostgreSQL, Redis)', () => {
       series(e, 'baton_consumer_lag_events')
         .filter((s) => s.labels.topic === topic)
         .map((s) => Number(s.labels.partition))
-    // Settled: each node owns some partitions, together all of them, and each node's sampler has
-    // reported exactly its own partitions (the revoked ones' series are gone from the first node).
+    // Settled: each node owns some partitions, together all of them, and each node's scrape
+    // reports exactly its own partitions (the revoked ones' series are gone from the first node).
     const deadline = Date.now() + 60_000
     let views: Exposition[] = []
     for (;;) {
