@@ -101,10 +101,13 @@ test('11b: a node grouping commits frozen (SIGSTOP) past the session timeout, th
   s.startTraffic()
   await s.waitCommitted(5_000)
   const frozen = 'baton-1'
-  const held = (await s.get<ClusterView>(s.node('baton-0').url, '/v1/cluster')).body.partitions.filter(
-    (p) => p.owner === frozen,
-  )
-  expect(held.length).toBeGreaterThan(1)
+  // The group spreads the partitions over the three nodes within a few heartbeats; commits may start
+  // before baton-1 got its share (the full chaos run of 2026-12-07 looked after 5,000 events and found none).
+  const held = await until(`${frozen} owning more than one partition`, 30_000, async () => {
+    const { partitions } = (await s.get<ClusterView>(s.node('baton-0').url, '/v1/cluster')).body
+    const owned = partitions.filter((p) => p.owner === frozen)
+    return owned.length > 1 ? owned : undefined
+  })
   const fencedBefore = await s.fencedCommits(frozen)
   const before = await transactions(s, frozen)
 
