@@ -379,9 +379,16 @@ class PromMetrics implements Metrics {
   async render(): Promise<{ contentType: string; body: string }> {
     // Read once per scrape, before the registry: a partition first seen here (an idle one) gets its
     // series, its counters at 0 among them, in this very scrape.
-    this.#readings = [...(this.#readPartitions?.() ?? [])]
-    for (const reading of this.#readings) this.#of(reading.tp)
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+    const readings = [...(this.#readPartitions?.() ?? [])]
+    for (const reading of readings) this.#of(reading.tp)
+    this.#readings = readings
+    try {
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+    } finally {
+      // Not kept until the next scrape (thousands of objects at thousands of partitions), unless a scrape
+      // that started meanwhile took its own.
+      if (this.#readings === readings) this.#readings = []
+    }
   }
 
   consumed(key: TopicPartition, events: number): void {
