@@ -135,9 +135,30 @@ describe('createMetrics', () => {
       })
       metrics.checkpointed(orders0, Number.POSITIVE_INFINITY)
     }).not.toThrow()
+    metrics.quarantined?.(orders0, Number.NaN, 3)
     const { body } = await metrics.render()
+    const p0 = 'topic="orders",partition="0"'
     expect(sample(body, 'baton_events_consumed_total{topic="orders"}')).toBe(0)
+    expect(sample(body, `baton_events_processed_total{${p0},outcome="stored"}`)).toBe(0)
+    expect(sample(body, `baton_events_processed_total{${p0},outcome="dead_lettered"}`)).toBe(0)
     expect(sample(body, 'baton_batch_commit_duration_seconds_count{topic="orders"}')).toBe(undefined)
+    expect(body).not.toContain(`baton_quarantined_keys{${p0}}`)
+    expect(sample(body, `baton_quarantined_events{${p0}}`)).toBe(3)
+  })
+
+  test('quarantine gauges say the last count per partition until the partition is forgotten', async () => {
+    const metrics = createMetrics({ nodeId: 'baton-0', version: '0.1.0' })
+    const p0 = 'topic="orders",partition="0"'
+    metrics.quarantined?.(orders0, 2, 9)
+    metrics.quarantined?.(orders0, 1, 4)
+    const before = (await metrics.render()).body
+    expect(sample(before, `baton_quarantined_keys{${p0}}`)).toBe(1)
+    expect(sample(before, `baton_quarantined_events{${p0}}`)).toBe(4)
+    metrics.forget(orders0)
+    const after = (await metrics.render()).body
+    expect(after).not.toContain(`baton_quarantined_keys{${p0}}`)
+    expect(after).not.toContain(`baton_quarantined_events{${p0}}`)
+    expect(sample(after, `baton_events_processed_total{${p0},outcome="stored"}`)).toBe(0)
   })
 
   test('a partition costs only the series the dashboard and the alerts ask per partition', async () => {

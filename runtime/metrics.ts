@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { PartitionObserver } from '../actors/partition/observer.ts'
 import type { TopicPartition } from '../actors/ports.ts'
+import { PartitionSeries, registerPartitionFamilies } from './partition-series.ts'
 
 /**
  * What the node reports besides the partition actors' own observations. The coordinator and the node
@@ -96,27 +97,6 @@ const DROPPED_DEFAULTS = [
   'heap_space_size_available_bytes',
 ]
 
-type PartitionLabel = 'topic' | 'partition'
-
-/**
- * One partition's labelled children, looked up once per partition instead of on every observation.
- * Only what the dashboard and the alert rules ask per partition has a partition label (8 series per
- * partition); the rest is per topic (the histograms: 60 series per partition before), so `/metrics` on a
- * node owning 4,096 partitions stays a few MB.
- */
-/**
- * A partition's label sets. The metrics are called with them rather than through prom-client's
- * `labels()` children: a child is a set of bound functions (up to five for a gauge), 14 per partition,
- * about 15 MB of live heap at 4,096 partitions, and prom-client hashes the labels on every call either way.
- */
-interface Series {
-  /** `{ topic }`, shared by the topic's partitions. */
-  readonly topic: Labels<'topic'>
-  readonly partition: Labels<PartitionLabel>
-  readonly stored: Labels<PartitionLabel | 'outcome'>
-  readonly deadLetteredOutcome: Labels<PartitionLabel | 'outcome'>
-}
-
 type Labels<T extends string> = Partial<Record<T, string | number>>
 
 /**
@@ -139,10 +119,6 @@ export function createMetrics(options: {
 class PromMetrics implements Metrics {
   readonly registry = new Registry()
   readonly #consumed: Counter<'topic'>
-  readonly #processed: Counter<PartitionLabel | 'outcome'>
-  readonly #deadLettered: Counter<PartitionLabel>
-  readonly #restarts: Counter<PartitionLabel>
-  readonly #fenced: Counter<PartitionLabel>
   readonly #corruptBatches: Counter<'topic'>
   readonly #rebalances: Counter
   readonly #transactionBatches: Histogram
@@ -150,52 +126,29 @@ class PromMetrics implements Metrics {
   readonly #commitDuration: Histogram<'topic'>
   readonly #latency: Histogram<'topic'>
   readonly #checkpointDuration: Histogram<'topic'>
-  readonly #lagEvents: Gauge<PartitionLabel>
-  readonly #lagSeconds: Gauge<PartitionLabel>
-  readonly #mailboxDepth: Gauge<PartitionLabel>
-  readonly #quarantinedKeys: Gauge<PartitionLabel>
-  readonly #quarantinedEvents: Gauge<PartitionLabel>
   readonly #owned: Gauge<'topic'>
   #sources: Parameters<NodeMetrics['watchNode']>[0] | null = null
   #readPartitions: (() => Iterable<PartitionReading>) | null = null
-  /** What `#readPartitions` said at the start of the scrape under way. */
-  #readings: readonly PartitionReading[] = []
-  /** topic -> partition -> series; nested maps so the hot path builds no key string. */
-  readonly #series = new Map<string, Map<number, Series>>()
+  /**
+   * topic -> partition -> series; nested maps so the hot path builds no key string. A partition stays
+   * after `forget` (its counts do; see NodeMetrics.forget).
+   */
+  readonly #series = new Map<string, Map<number, PartitionSeries>>()
 
   constructor(nodeId: string, version: string, memoryLimitBytes: number | null) {
     const registers = [this.registry]
-    const labelNames = ['topic', 'partition'] as const
-    const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers })
     const topicCounter = (name: string, help: string) =>
       new Counter({ name, help, labelNames: ['topic'], registers })
     // Per topic: a histogram costs 15 series per label set.
     const histogram = (name: string, help: string, buckets: number[]) =>
       new Histogram({ name, help, labelNames: ['topic'], buckets, registers })
-    const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames, registers })
 
     this.#consumed = topicCounter(
       'baton_events_consumed_total',
       'Events delivered by the source to partition actors.',
     )
-    this.#processed = new Counter({
-      name: 'baton_events_processed_total',
-      help: 'Events committed to the sink, by outcome: stored (the pipeline handled it) or dead_lettered.',
-      labelNames: [...labelNames, 'outcome'],
-      registers,
-    })
-    this.#deadLettered = counter(
-      'baton_events_dead_lettered_total',
-      'Events that failed processing for good.',
-    )
-    this.#restarts = counter(
-      'baton_actor_restarts_total',
-      'Restarts of partition actors by their supervisor.',
-    )
-    this.#fenced = counter(
-      'baton_fenced_commits_total',
-      'Commits refused because a newer epoch owns the partition (this actor was a zombie).',
-    )
+    const partitions = () => this.#allSeries()
+    registerPartitionFamilies(this.registry, partitions, 'counters')
     this.#corruptBatches = topicCounter(
       'baton_corrupt_record_batches_total',
       'Fetched record batches whose CRC-32C did not match: not used, fetched again (BATON_CHECK_CRCS).',
@@ -227,44 +180,7 @@ class PromMetrics implements Metrics {
       'Time to write one checkpoint after a commit, from the ask to the reply: up to 5 ms of gathering with the other partitions (one pipeline per node), then the round trip.',
       CHECKPOINT_BUCKETS,
     )
-    const metrics = this
-    // Set at each scrape from the reading render() took.
-    const sampled = (name: string, help: string, value: (r: PartitionReading) => number | undefined) =>
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          for (const reading of metrics.#readings) {
-            const v = value(reading)
-            if (v !== undefined) this.set(metrics.#of(reading.tp).partition, v)
-          }
-        },
-      })
-    this.#lagEvents = sampled(
-      'baton_consumer_lag_events',
-      'Events between the committed watermark and the end.',
-      (r) => r.lag?.events,
-    )
-    this.#lagSeconds = sampled(
-      'baton_consumer_lag_seconds',
-      'Age of the last committed event while the partition lags; 0 when caught up.',
-      (r) => r.lag?.seconds,
-    )
-    this.#mailboxDepth = sampled(
-      'baton_mailbox_depth',
-      "Messages waiting in the partition actor's mailbox.",
-      (r) => r.mailboxDepth,
-    )
-    this.#quarantinedKeys = gauge(
-      'baton_quarantined_keys',
-      'Keys held back by a dead letter in the partition (onPoison quarantine-key).',
-    )
-    this.#quarantinedEvents = gauge(
-      'baton_quarantined_events',
-      'Events held back behind quarantined keys: not lag, but waiting for a retry or skip.',
-    )
+    registerPartitionFamilies(this.registry, partitions, 'gauges')
     this.#owned = new Gauge({
       name: 'baton_owned_partitions',
       help: 'Partitions this node owns, per topic.',
@@ -378,21 +294,20 @@ class PromMetrics implements Metrics {
 
   async render(): Promise<{ contentType: string; body: string }> {
     // Read once per scrape, before the registry: a partition first seen here (an idle one) gets its
-    // series, its counters at 0 among them, in this very scrape.
-    const readings = [...(this.#readPartitions?.() ?? [])]
-    for (const reading of readings) this.#of(reading.tp)
-    this.#readings = readings
-    try {
-      return { contentType: this.registry.contentType, body: await this.registry.metrics() }
-    } finally {
-      // Not kept until the next scrape (thousands of objects at thousands of partitions), unless a scrape
-      // that started meanwhile took its own.
-      if (this.#readings === readings) this.#readings = []
+    // series, its counters at 0 among them, in this very scrape. An unknown value keeps the last one.
+    for (const { tp, lag, mailboxDepth } of this.#readPartitions?.() ?? []) {
+      const s = this.#of(tp)
+      if (lag !== null) {
+        s.lagEvents = finite(lag.events, s.lagEvents)
+        s.lagSeconds = finite(lag.seconds, s.lagSeconds)
+      }
+      if (mailboxDepth !== undefined) s.mailboxDepth = finite(mailboxDepth, s.mailboxDepth)
     }
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
   }
 
   consumed(key: TopicPartition, events: number): void {
-    add(this.#consumed, this.#of(key).topic, events)
+    add(this.#consumed, this.#of(key).topicLabels, events)
   }
 
   committed(
@@ -400,30 +315,29 @@ class PromMetrics implements Metrics {
     c: { events: number; deadLetters: number; commitSeconds: number; oldestEventSeconds: number },
   ): void {
     const s = this.#of(key)
-    add(this.#processed, s.stored, c.events)
-    add(this.#processed, s.deadLetteredOutcome, c.deadLetters)
-    add(this.#deadLettered, s.partition, c.deadLetters)
-    observe(this.#batchSize, s.topic, c.events + c.deadLetters)
-    observe(this.#commitDuration, s.topic, c.commitSeconds)
-    observe(this.#latency, s.topic, c.oldestEventSeconds)
+    if (countable(c.events)) s.stored += c.events
+    if (countable(c.deadLetters)) s.deadLettered += c.deadLetters
+    observe(this.#batchSize, s.topicLabels, c.events + c.deadLetters)
+    observe(this.#commitDuration, s.topicLabels, c.commitSeconds)
+    observe(this.#latency, s.topicLabels, c.oldestEventSeconds)
   }
 
   checkpointed(key: TopicPartition, seconds: number): void {
-    observe(this.#checkpointDuration, this.#of(key).topic, seconds)
+    observe(this.#checkpointDuration, this.#of(key).topicLabels, seconds)
   }
 
   fenced(key: TopicPartition): void {
-    this.#fenced.inc(this.#of(key).partition)
+    this.#of(key).fenced++
   }
 
   corruptBatch(key: TopicPartition): void {
-    this.#corruptBatches.inc(this.#of(key).topic)
+    this.#corruptBatches.inc(this.#of(key).topicLabels)
   }
 
   quarantined(key: TopicPartition, keys: number, events: number): void {
-    const labels = { topic: key.topic, partition: String(key.partition) }
-    this.#quarantinedKeys.set(labels, keys)
-    this.#quarantinedEvents.set(labels, events)
+    const s = this.#of(key)
+    s.quarantinedKeys = finite(keys, s.quarantinedKeys)
+    s.quarantinedEvents = finite(events, s.quarantinedEvents)
   }
 
   rebalance(): void {
@@ -435,7 +349,7 @@ class PromMetrics implements Metrics {
   }
 
   restart(key: TopicPartition): void {
-    this.#restarts.inc(this.#of(key).partition)
+    this.#of(key).restarts++
   }
 
   ownedPartitions(topic: string, count: number): void {
@@ -443,60 +357,45 @@ class PromMetrics implements Metrics {
   }
 
   forget(key: TopicPartition): void {
-    const partitions = this.#series.get(key.topic)
-    if (!partitions?.delete(key.partition)) return
-    if (partitions.size === 0) this.#series.delete(key.topic)
-    const labels = { topic: key.topic, partition: String(key.partition) }
-    for (const metric of [
-      this.#lagEvents,
-      this.#lagSeconds,
-      this.#mailboxDepth,
-      this.#quarantinedKeys,
-      this.#quarantinedEvents,
-    ])
-      metric.remove(labels)
+    this.#series.get(key.topic)?.get(key.partition)?.forgetGauges()
   }
 
-  #of(key: TopicPartition): Series {
+  *#allSeries(): Iterable<PartitionSeries> {
+    for (const partitions of this.#series.values()) yield* partitions.values()
+  }
+
+  #of(key: TopicPartition): PartitionSeries {
     let partitions = this.#series.get(key.topic)
     if (partitions === undefined) {
       partitions = new Map()
       this.#series.set(key.topic, partitions)
+      // Counters start at 0 as soon as the topic is known, so rate() and increase() count the first
+      // events too (a series that appears with value n hides those n).
+      this.#consumed.inc({ topic: key.topic }, 0)
+      this.#corruptBatches.inc({ topic: key.topic }, 0)
     }
     let s = partitions.get(key.partition)
     if (s === undefined) {
       // The topic's label set is shared: any partition's series has it.
-      const topic = partitions.values().next().value?.topic ?? { topic: key.topic }
-      s = this.#create(key, topic)
+      const topic = partitions.values().next().value?.topicLabels ?? { topic: key.topic }
+      s = new PartitionSeries(key.topic, key.partition, topic)
       partitions.set(key.partition, s)
     }
-    return s
-  }
-
-  #create(key: TopicPartition, topic: Labels<'topic'>): Series {
-    const partition = { topic: key.topic, partition: String(key.partition) }
-    const s: Series = {
-      topic,
-      partition,
-      stored: { ...partition, outcome: 'stored' },
-      deadLetteredOutcome: { ...partition, outcome: 'dead_lettered' },
-    }
-    // Counters start at 0 as soon as the partition is known, so rate() and increase() count the first
-    // events too (a series that appears with value n hides those n).
-    this.#consumed.inc(topic, 0)
-    this.#corruptBatches.inc(topic, 0)
-    this.#processed.inc(s.stored, 0)
-    this.#processed.inc(s.deadLetteredOutcome, 0)
-    for (const c of [this.#deadLettered, this.#restarts, this.#fenced]) c.inc(partition, 0)
     return s
   }
 }
 
 // prom-client throws on negative, NaN or infinite values; an observer must not throw, so such values are
-// dropped here. Adding 0 is skipped too: it changes nothing.
+// dropped here (and from the per-partition counts, which would otherwise render them). Adding 0 is
+// skipped too: it changes nothing.
+const countable = (n: number) => n > 0 && n < Number.POSITIVE_INFINITY
+
 function add<T extends string>(counter: Counter<T>, labels: Labels<T>, n: number): void {
-  if (n > 0 && n < Number.POSITIVE_INFINITY) counter.inc(labels, n)
+  if (countable(n)) counter.inc(labels, n)
 }
+
+/** `n` when it is a finite number (a gauge's value), else `last`. */
+const finite = (n: number, last: number | undefined) => (Number.isFinite(n) ? n : last)
 
 function observe(histogram: Histogram<'topic'>, labels: Labels<'topic'>, value: number): void {
   if (value >= 0 && value < Number.POSITIVE_INFINITY) histogram.observe(labels, value)
