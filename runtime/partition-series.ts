@@ -109,9 +109,8 @@ const FAMILIES: readonly {
 ]
 
 /**
- * Registers the per-partition families on `registry`. `counters` and `gauges` are where the per-topic
- * metrics registered before them end: the families go in the same places of the exposition as the
- * prom-client metrics they replace.
+ * Registers the per-partition counters, or gauges, on `registry`, reading `all` at each scrape. The node
+ * registers each kind where the prom-client metrics they replaced were, so the exposition keeps its order.
  */
 export function registerPartitionFamilies(
   registry: Registry,
@@ -133,6 +132,7 @@ export function registerPartitionFamilies(
         aggregator: 'sum',
         values: samples(family.value, all()),
       }),
+      // Registry.resetMetrics() calls it: the counts are the partitions', not the registry's to reset.
       reset() {},
     } as unknown as Parameters<Registry['registerMetric']>[0])
   }
