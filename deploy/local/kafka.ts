@@ -85,8 +85,10 @@ export function serverProperties(opts: {
     'broker.heartbeat.interval.ms=500',
     // A deleted partition keeps its files open until they go, 60 s later by default: back-to-back
     // `bench scale` runs of 4,096 partitions (8,192 with their dead-letter topics) ran the broker out of
-    // its 20,000 open files ("Too many open files", then NOT_LEADER_OR_FOLLOWER for every produce).
-    'file.delete.delay.ms=1000',
+    // its 20,000 open files ("Too many open files", then NOT_LEADER_OR_FOLLOWER for every produce), and
+    // a minute later the broker deleted them in the middle of the next measurement. (The topic-level
+    // name, file.delete.delay.ms, is no broker setting: the broker ignored it and kept the 60 s.)
+    'log.segment.delete.delay.ms=1000',
   ].join('\n')}\n`
 }
 
