@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { BatonError } from '../actors/core/errors.ts'
 import { maskSecrets, redactFields } from '../actors/core/log-redact.ts'
-import { createLogger, logFunction, withContext } from './log.ts'
+import { contextLogFunction, createLogger, logFunction, withContext } from './log.ts'
 
 function collect(level: 'debug' | 'info' | 'warn' | 'error' = 'debug', secrets: string[] = []) {
   const lines: string[] = []
@@ -45,6 +45,24 @@ describe('createLogger', () => {
       })
     }
     expect(records()[1]).toMatchObject({ level: 'error', code: 'FENCED', msg: 'stopped' })
+  })
+
+  test('a context log function writes the lines a child logger would, without keeping one', () => {
+    const viaChild = collect()
+    const viaContext = collect()
+    const context = { actor: '/node/coordinator/orders/3', topic: 'orders', partition: 3 }
+    logFunction(withContext(viaChild.log, context))('warn', 'sink unavailable, retrying', { attempt: 1 })
+    let built = 0
+    const write = contextLogFunction(viaContext.log, () => {
+      built++
+      return context
+    })
+    expect(built).toBe(0)
+    write('warn', 'sink unavailable, retrying', { attempt: 1 })
+    const strip = (r: Record<string, unknown>) => ({ ...r, time: undefined })
+    expect(viaContext.records().map(strip)).toEqual(viaChild.records().map(strip))
+    expect(Object.keys(viaContext.records()[0] ?? {})).toEqual(Object.keys(viaChild.records()[0] ?? {}))
+    expect(built).toBe(1)
   })
 
   test('the level comes from the config and filters lower levels', () => {

@@ -75,8 +75,24 @@ export function withContext(logger: Logger, context: LogContext): Logger {
  * @example
  * partitionActor({ ...deps, log: logFunction(withContext(log, { actor: path, topic, partition })) })
  */
-export function logFunction(
-  logger: Logger,
-): (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void {
+export function logFunction(logger: Logger): LogFunction {
   return (level, message, fields) => logger[level](fields ?? {}, message)
+}
+
+export type LogFunction = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void
+
+/**
+ * `logFunction(withContext(logger, context))` without the child logger: the context goes into each
+ * line's fields. A pino child serializes its bindings when it is made, about 1 KB held for the node's
+ * life per partition, on a node that owns thousands of partitions and logs a line or two for most.
+ *
+ * @example
+ * partitionActor({ ...deps, log: contextLogFunction(log, () => ({ actor: path, topic, partition })) })
+ */
+export function contextLogFunction(logger: Logger, context: () => LogContext): LogFunction {
+  return (level, message, fields) => logger[level]({ ...context(), ...fields }, message)
 }

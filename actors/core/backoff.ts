@@ -80,17 +80,27 @@ export interface Retries {
 }
 
 export function retries(policy: Backoff, random: () => number = Math.random): Retries {
-  let attempt = 0
-  return {
-    next() {
-      const delay = policy.delayMs(attempt, random)
-      // Past 2^30 · minMs every delay is maxMs already; the cap keeps the exponent finite.
-      attempt = Math.min(attempt + 1, 30)
-      return delay
-    },
-    reset() {
-      attempt = 0
-    },
+  return new RetryRun(policy, random)
+}
+
+/** A class rather than closures: a node keeps one per partition it owns (the corrupt-batch retry). */
+class RetryRun implements Retries {
+  #attempt = 0
+
+  constructor(
+    readonly policy: Backoff,
+    readonly random: () => number,
+  ) {}
+
+  next(): number {
+    const delay = this.policy.delayMs(this.#attempt, this.random)
+    // Past 2^30 · minMs every delay is maxMs already; the cap keeps the exponent finite.
+    this.#attempt = Math.min(this.#attempt + 1, 30)
+    return delay
+  }
+
+  reset(): void {
+    this.#attempt = 0
   }
 }
 

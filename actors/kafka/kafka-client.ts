@@ -1,6 +1,6 @@
 import type { BaseOptions, Broker } from '@platformatic/kafka'
 import { connectionError } from '../connection-failure.ts'
-import { backoff, type Retries, retries } from '../core/backoff.ts'
+import { type Backoff, backoff, type Retries, retries } from '../core/backoff.ts'
 import { BatonError } from '../core/errors.ts'
 import { describeKafkaError } from './kafka-errors.ts'
 import { type KafkaSecurity, securityOptions } from './kafka-security.ts'
@@ -22,8 +22,10 @@ export const stderrLog: KafkaLog = (level, message, fields) => {
  * Retries of a broker, growing from `minMs` to `maxMs`. Each delay is 50–100 % of the nominal one, which
  * keeps the nodes of a cluster from retrying a recovering broker in lockstep.
  */
-export const brokerRetries = (minMs: number, maxMs: number): Retries =>
-  retries(backoff({ minMs, maxMs, jitter: 0.5 }))
+export const brokerBackoff = (minMs: number, maxMs: number): Backoff => backoff({ minMs, maxMs, jitter: 0.5 })
+
+/** One run of {@link brokerBackoff} retries. */
+export const brokerRetries = (minMs: number, maxMs: number): Retries => retries(brokerBackoff(minMs, maxMs))
 
 /** How long a client waits before it retries a request (`clientOptions().retryDelay`). */
 export const CLIENT_RETRY_DELAY_MS = 250

@@ -1,8 +1,9 @@
+import { retries } from '../core/backoff.ts'
 import type { Clock } from '../core/clock.ts'
 import type { BatonError } from '../core/errors.ts'
 import type { PartitionFeed, SourceRecord, TopicPartition } from '../ports.ts'
 import type { FetchBudget } from './fetch-budget.ts'
-import { brokerRetries, type KafkaLog } from './kafka-client.ts'
+import { brokerBackoff, type KafkaLog } from './kafka-client.ts'
 import { corruptBatchError, type DecodedPartition } from './record-decoder.ts'
 
 type Deliver = (records: SourceRecord[], taken: () => void) => void | Promise<void>
@@ -42,8 +43,7 @@ const REDELIVER_AFTER_MS = 1_000
  * heals by itself), then up to every 10 s (a batch damaged on the broker's disk stays so until an
  * operator acts), so a corrupt partition costs the broker little.
  */
-const CORRUPT_RETRY_MIN_MS = 200
-const CORRUPT_RETRY_MAX_MS = 10_000
+const CORRUPT_RETRY = brokerBackoff(200, 10_000)
 
 /**
  * The Kafka side of one assigned partition: its fetch position and delivery state. The partition actor
@@ -74,7 +74,7 @@ export class KafkaPartitionFeed implements PartitionFeed {
   #onCorrupt: OnCorrupt | null = null
   /** The offset of the corrupt batch the partition is held at; null when it flows. */
   #corruptAt: number | null = null
-  readonly #corruptRetry = brokerRetries(CORRUPT_RETRY_MIN_MS, CORRUPT_RETRY_MAX_MS)
+  readonly #corruptRetry = retries(CORRUPT_RETRY)
   #started = false
   #stopped = false
   #paused = false

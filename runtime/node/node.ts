@@ -16,7 +16,7 @@ import { createPeers } from '../../cluster/peers.ts'
 import type { Backend } from '../backends/backend.ts'
 import type { Config } from '../config.ts'
 import { createApi, type Listener } from '../http/index.ts'
-import { type Logger, logFunction, withContext } from '../log.ts'
+import { contextLogFunction, type Logger, logFunction, withContext } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { NodeApi, PartitionView } from '../node-api.ts'
 import { quarantineNode } from './quarantine-node.ts'
@@ -117,9 +117,10 @@ export async function startNode(deps: NodeDeps): Promise<RunningNode> {
           testAfterCommit: deps.testAfterCommit,
           stats,
           observer: metrics,
-          log: logFunction(
-            withContext(logger, { actor: `/node/coordinator/${tp.topic}/${tp.partition}`, ...tp }),
-          ),
+          log: contextLogFunction(logger, () => ({
+            actor: `/node/coordinator/${tp.topic}/${tp.partition}`,
+            ...tp,
+          })),
         }),
       },
       owned,
