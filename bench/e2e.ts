@@ -68,7 +68,8 @@ and checkpoint p99, mailbox depth, heap, PostgreSQL checkpoints and WAL) into th
 draws the whole curve.
 
 PostgreSQL is checkpointed before each measured phase, so that no phase pays for flushing the rows of
-the one before. Each figure is the median of the rounds; ratios are baton / the slower of the consume and COPY limits
+the one before, and then the bench waits (up to 90 s) until the machine's CPUs are at most 15% busy in
+a second, so that no phase pays for what the services still do after the one before. Each figure is the median of the rounds; ratios are baton / the slower of the consume and COPY limits
 and baton / each peer. Uses the services of KAFKA_BROKERS, DATABASE_URL and REDIS_URL, or those of
 'baton services up', or starts them (and stops what it started). Everything runs in a database of its
 own (dropped at the end) and topics and groups of its own (deleted). Progress goes to stderr, the table

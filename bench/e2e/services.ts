@@ -1,6 +1,7 @@
 import postgres, { type Sql } from 'postgres'
 import { eventStore } from '../../actors/event-store.ts'
 import { servicesDown, servicesUp } from '../../deploy/local/services.ts'
+import { waitForIdleHost } from '../kit/host-cpu.ts'
 
 /** The services one e2e run measures against, with a PostgreSQL database of its own. */
 export interface BenchServices {
@@ -14,13 +15,19 @@ export interface BenchServices {
   readonly reused: string[]
   /**
    * Writes PostgreSQL's dirty pages out now (CHECKPOINT), so that one phase's millions of rows are not
-   * flushed during the next phase's measurement (a checkpoint in the latency phase cost seconds of p99).
-   * Skipped where the role may not checkpoint.
+   * flushed during the next phase's measurement (a checkpoint in the latency phase cost seconds of p99);
+   * skipped where the role may not checkpoint. Then waits until the host's CPUs are idle (at most
+   * SETTLE_IDLE.maxBusy busy in a second, for at most a minute and a half), so that what the services
+   * still do after one phase, such as a broker creating a new topic's logs, is not measured in the next.
+   * A wait of more than two seconds, or one that timed out, shows in the progress lines.
    */
   settle(): Promise<void>
   /** Drops the database and stops the services this run started (not the ones it found running). */
   close(): Promise<void>
 }
+
+/** Idle: at most 15% of the host's CPU time busy in one second (an idle broker and database take 3%). */
+const SETTLE_IDLE = { maxBusy: 0.15, windowMs: 1_000, timeoutMs: 90_000 }
 
 /**
  * Uses the services that KAFKA_BROKERS, DATABASE_URL and REDIS_URL name, or those `baton services up`
@@ -56,6 +63,15 @@ export async function benchServices(progress: (line: string) => void): Promise<B
     reused: (['kafka', 'postgres', 'redis'] as const).filter((s) => !up.started.includes(s)),
     async settle() {
       await sql`checkpoint`.catch(() => {})
+      const wait = await waitForIdleHost(SETTLE_IDLE)
+      const waited = `${(wait.waitedMs / 1000).toFixed(1)} s`
+      if (!wait.idle && wait.busy !== null) {
+        progress(
+          `  the host was still ${Math.round(wait.busy * 100)}% busy after ${waited}; measuring anyway`,
+        )
+      } else if (wait.waitedMs > 2_000) {
+        progress(`  waited ${waited} for the host to go idle`)
+      }
     },
     async close() {
       await sql.end({ timeout: 5 })
