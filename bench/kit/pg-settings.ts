@@ -5,6 +5,7 @@ export const latencySettings = [
   'checkpoint_timeout',
   'max_wal_size',
   'checkpoint_completion_target',
+  'backend_flush_after',
   'shared_buffers',
   'wal_buffers',
   'synchronous_commit',

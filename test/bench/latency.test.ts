@@ -17,6 +17,7 @@ test('bench latency measures each rate second by second and draws both charts', 
     expect(result.maxRatePerSec).toBe(400)
     expect(result.postgres.settings.checkpoint_timeout).toBe('30s')
     expect(result.postgres.settings.max_wal_size).toBe('16GB')
+    expect(result.postgres.settings.backend_flush_after).toBe('2MB')
     expect(result.rates.map((r: { share: number }) => r.share)).toEqual([0.1, 0.5, 0.8])
     for (const rate of result.rates) {
       expect(rate.batches).toBeGreaterThan(0)

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
+import { productionPg } from '../../bench/latency.ts'
 import { start } from '../../runtime/cli/commands/start.ts'
 import { validateManifest, validatorOf } from './k8s-validate.ts'
 import { loadBase, type Manifest } from './kustomize-base.ts'
@@ -283,6 +284,17 @@ describe('the resources around it', () => {
     }
     expect(pg.spec.walStorage?.size).toBeDefined()
     expect(bytes(pg.spec.walStorage.size)).toBeGreaterThan(bytes(pg.spec.postgresql.parameters.max_wal_size))
+  })
+
+  test('`bench latency --pg production` runs with the PostgreSQL settings this manifest sets', () => {
+    // The bench's figures stand for this Cluster only while the two agree; checkpoint_timeout the bench
+    // shortens on purpose, and max_connections does not shape latency.
+    const {
+      checkpoint_timeout: _timer,
+      max_connections: _pool,
+      ...shaping
+    } = find('Cluster', 'baton-pg').spec.postgresql.parameters
+    expect(productionPg).toEqual(shaping)
   })
 
   test('PostgreSQL by CloudNativePG with a synchronous replica; Redis with its append-only file on a volume', () => {
