@@ -32,6 +32,7 @@ import {
   report,
 } from './kit/benchmark.ts'
 import { renderSvg } from './kit/chart.ts'
+import { applyPgSettings, productionPg } from './kit/pg-settings.ts'
 import { median } from './kit/stats.ts'
 
 const help = `Usage: baton bench e2e [options]
@@ -64,8 +65,10 @@ and then --latency-seconds: end-to-end latency p50/p99/p999 from the node's own 
 (baton_end_to_end_latency_seconds: per committed batch, its oldest event's time to the return of its
 COMMIT), scraped every second from its /metrics, and every second of it (events, p50, p99, max, commit
 and checkpoint p99, mailbox depth, heap, PostgreSQL checkpoints and WAL) into the JSON, a chart
-(bench/results/e2e-latency-timeline.svg) and the worst seconds under the table. 'baton bench latency'
-draws the whole curve.
+(bench/results/e2e-latency-timeline.svg) and the worst seconds under the table. The latency phase runs
+with the PostgreSQL settings of deploy/k8s/dependencies/postgres.yaml that shape commit latency
+(max_wal_size, checkpoint_completion_target, backend_flush_after; reset after it), as 'baton bench
+latency' does, which draws the whole curve.
 
 PostgreSQL is checkpointed before each measured phase, so that no phase pays for flushing the rows of
 the one before, and then the bench waits (up to 90 s) until the machine's CPUs are at most 15% busy in
@@ -214,6 +217,7 @@ export const e2eBenchmark: Benchmark = {
       const rate = median(drains.map((d) => d.eventsPerSec)) / 2
       progress(`latency: ${humanNumber(rate)} ev/s (half the e2e rate) for ${config.latencySeconds} s`)
       const latencyTopic = `${stamp}-latency`
+      const resetPg = await applyPgSettings(services.sql, productionPg)
       const latency = await latencyRun(services, {
         dataset: { ...dataset, topic: latencyTopic },
         group: group('latency', latencyTopic),
@@ -221,7 +225,7 @@ export const e2eBenchmark: Benchmark = {
         ratePerSec: rate,
         seconds: config.latencySeconds,
         warmupSeconds: LATENCY_WARMUP_SECONDS,
-      })
+      }).finally(resetPg)
       progress(
         `  p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms, p999 ${latency.p999Ms.toFixed(1)} ms`,
       )

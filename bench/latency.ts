@@ -18,7 +18,7 @@ import {
   report,
 } from './kit/benchmark.ts'
 import { renderSvg } from './kit/chart.ts'
-import { applyPgSettings, type PgSettings, readPgSettings } from './kit/pg-settings.ts'
+import { applyPgSettings, type PgSettings, productionPg, readPgSettings } from './kit/pg-settings.ts'
 import { significant } from './kit/stats.ts'
 
 const help = `Usage: baton bench latency [options]
@@ -52,12 +52,6 @@ Options:
   --out <path>               where to write the JSON (default bench/results/latency.json)
   --quick                    a 10 s max-rate phase and 35 s per rate (one checkpoint each): about 3 minutes`
 
-/** What deploy/k8s/dependencies/postgres.yaml sets for production; see the comments there. */
-export const productionPg: PgSettings = {
-  max_wal_size: '16GB',
-  checkpoint_completion_target: '0.9',
-  backend_flush_after: '2MB',
-}
 /** Short enough that each rate holds two checkpoints in about a minute; 30 s is PostgreSQL's minimum. */
 const BENCH_CHECKPOINT_TIMEOUT = '30s'
 const CHECKPOINT_SECONDS = 30

@@ -18,6 +18,16 @@ export const latencySettings = [
 /** Setting name -> value with its unit, e.g. `{ checkpoint_timeout: '30s', max_wal_size: '1GB' }`. */
 export type PgSettings = Record<string, string>
 
+/**
+ * What deploy/k8s/dependencies/postgres.yaml sets for production that shapes commit latency (see the
+ * comments there); the latency benchmarks run with it, and a test keeps the two equal.
+ */
+export const productionPg: PgSettings = {
+  max_wal_size: '16GB',
+  checkpoint_completion_target: '0.9',
+  backend_flush_after: '2MB',
+}
+
 /** The current values of `names` (SHOW), for the result JSON. */
 export async function readPgSettings(
   sql: Sql,

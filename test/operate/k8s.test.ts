@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { productionPg } from '../../bench/latency.ts'
+import { productionPg } from '../../bench/kit/pg-settings.ts'
 import { start } from '../../runtime/cli/commands/start.ts'
 import { validateManifest, validatorOf } from './k8s-validate.ts'
 import { loadBase, type Manifest } from './kustomize-base.ts'
