@@ -69,6 +69,26 @@ export async function applyPgSettings(sql: Sql, settings: PgSettings): Promise<(
   }
 }
 
+/** PostgreSQL's SQLSTATE for a command the role lacks the privilege for (ALTER SYSTEM without superuser). */
+const INSUFFICIENT_PRIVILEGE = '42501'
+
+/**
+ * applyPgSettings where the role may change server settings; where it may not, nothing is changed and
+ * `refused` says why, so that a benchmark on someone else's server runs on that server's own settings
+ * (which it records) instead of failing. Any other error is thrown.
+ */
+export async function applyPgSettingsIfAllowed(
+  sql: Sql,
+  settings: PgSettings,
+): Promise<{ reset: () => Promise<void>; refused: string | null }> {
+  try {
+    return { reset: await applyPgSettings(sql, settings), refused: null }
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== INSUFFICIENT_PRIVILEGE) throw err
+    return { reset: async () => {}, refused: (err as Error).message }
+  }
+}
+
 /** Checkpoints (timed and requested) and WAL bytes written since the server's statistics were reset. */
 export interface PgActivity {
   readonly checkpoints: number
